@@ -1,0 +1,122 @@
+/**
+ * The seed's affine (fully connected) layer: out = reshape(x, [N, D]) @ w + b.
+ *
+ * @packageDocumentation
+ */
+import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { ShapeError } from '../errors';
+import { formatShape, assertShape, sizeOf } from '../shape';
+import { gemm } from './gemm';
+import { assertNDArray, type NDArray, type OwnedArray } from './types';
+
+/** What {@link affineForward} keeps for the backward pass: the seed's `(x, w, b)`. */
+export interface AffineCache {
+  /** The input, shape (N, d1..dk). */
+  readonly x: NDArray;
+  /** The weights, shape (D, M). */
+  readonly w: NDArray;
+  /** The bias, shape (M). */
+  readonly b: NDArray;
+}
+
+/**
+ * Forward pass of an affine layer; each row of x is flattened to D = d1 * ... * dk.
+ *
+ * Shape: x (N, d1, ..., dk), w (D, M), b (M) -> out (N, M).
+ *
+ * @param x - input batch.
+ * @param w - weights, the seed's layout (in, out).
+ * @param b - bias.
+ * @returns `{ out, cache }`.
+ * @throws ShapeError when w is not (D, M) for x's D or b is not (M); DTypeError on mixed dtypes.
+ * @example
+ * ```ts
+ * const { out, cache } = affineForward(x, w, b);
+ * ```
+ */
+export function affineForward(x: NDArray, w: NDArray, b: NDArray): { out: OwnedArray; cache: AffineCache } {
+  const fn = 'affineForward';
+  const { n, d, m } = checkAffine(fn, x, w, b);
+  const out = allocate(dtypeOf(x.data), n * m);
+  for (let i = 0; i < n; i++) out.set(b.data, i * m);
+  gemm(x.data, w.data, out, n, m, d, { accumulate: true });
+  return { out: { shape: [n, m], data: out }, cache: { x, w, b } };
+}
+
+/**
+ * Backward pass of an affine layer: dx = dout @ wᵀ (reshaped like x), dw = xᵀ @ dout,
+ * db = sum of dout over rows.
+ *
+ * Shape: dout (N, M) -> dx (N, d1..dk), dw (D, M), db (M).
+ *
+ * @param dout - upstream gradient.
+ * @param cache - from {@link affineForward}.
+ * @example
+ * ```ts
+ * const { dx, dw, db } = affineBackward(dout, cache);
+ * ```
+ */
+export function affineBackward(
+  dout: NDArray,
+  cache: AffineCache,
+): { dx: OwnedArray; dw: OwnedArray; db: OwnedArray } {
+  const fn = 'affineBackward';
+  const { x, w } = cache;
+  assertNDArray(fn, 'dout', dout);
+  const n = x.shape[0];
+  const d = w.shape[0];
+  const m = w.shape[1];
+  assertShape(fn, 'dout', dout.shape, [n, m], 'like the forward output');
+  assertSameDType(fn, 'x', x.data, 'dout', dout.data);
+  const dt = dtypeOf(dout.data);
+  const dx = allocate(dt, n * d);
+  const dw = allocate(dt, d * m);
+  const db = allocate(dt, m);
+  gemm(dout.data, w.data, dx, n, d, m, { transB: true });
+  gemm(x.data, dout.data, dw, d, m, n, { transA: true });
+  sumRows(dout.data, db, n, m);
+  return { dx: { shape: [...x.shape], data: dx }, dw: { shape: [d, m], data: dw }, db: { shape: [m], data: db } };
+}
+
+/**
+ * Column sums of a row-major matrix: out[j] = sum_i a[i, j].
+ *
+ * Shape: a (rows, cols) -> out (cols).
+ *
+ * @param a - the matrix.
+ * @param out - receives the sums (overwritten).
+ * @param rows - number of rows.
+ * @param cols - number of columns.
+ * @example
+ * ```ts
+ * const db = new Float64Array(m); sumRows(dout.data, db, n, m);
+ * ```
+ */
+export function sumRows(a: FloatArray, out: FloatArray, rows: number, cols: number): void {
+  out.fill(0);
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
+    for (let j = 0; j < cols; j++) out[j] += a[r + j];
+  }
+}
+
+function checkAffine(fn: string, x: unknown, w: unknown, b: unknown): { n: number; d: number; m: number } {
+  assertNDArray(fn, 'x', x);
+  assertNDArray(fn, 'w', w);
+  assertNDArray(fn, 'b', b);
+  if (x.shape.length < 1) {
+    throw new ShapeError(`${fn}: x must have a batch dimension, shape (N, d1, ..., dk), got ${formatShape(x.shape)}`);
+  }
+  const n = x.shape[0];
+  const d = sizeOf(x.shape.slice(1));
+  if (w.shape.length !== 2 || w.shape[0] !== d) {
+    throw new ShapeError(
+      `${fn}: w must have shape [D, M] with D = ${d} from x ${formatShape(x.shape)}, got ${formatShape(w.shape)}`,
+    );
+  }
+  const m = w.shape[1];
+  assertShape(fn, 'b', b.shape, [m], `(M = ${m} from w ${formatShape(w.shape)})`);
+  assertSameDType(fn, 'x', x.data, 'w', w.data);
+  assertSameDType(fn, 'x', x.data, 'b', b.data);
+  return { n, d, m };
+}

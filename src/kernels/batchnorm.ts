@@ -1,0 +1,302 @@
+/**
+ * The seed's batch normalization: train mode normalizes with the batch's mean and biased
+ * variance and updates running statistics; test mode uses the running statistics.
+ *
+ * @packageDocumentation
+ */
+import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { ShapeError, ValueError } from '../errors';
+import { assertShape, describe, formatShape } from '../shape';
+import { assertNDArray, type NDArray, type OwnedArray } from './types';
+
+/** BatchNorm's mode: batch statistics (`'train'`) or running statistics (`'test'`). */
+export type BatchnormMode = 'train' | 'test';
+
+/**
+ * The seed's `bn_param`, updated in place by {@link batchnormForward}.
+ *
+ * `runningMean` and `runningVar` start at zeros when absent (as in the seed); when present
+ * they are typed arrays of length D and are overwritten in place, so a module's buffers
+ * can be passed directly.
+ */
+export interface BatchnormParam {
+  /** 'train' or 'test'; required. */
+  mode: BatchnormMode;
+  /** Added to the variance before the square root. Default 1e-5. */
+  eps?: number;
+  /** running = momentum * running + (1 - momentum) * batch statistic. Default 0.9. */
+  momentum?: number;
+  /** Running mean, shape (D). Default zeros. */
+  runningMean?: FloatArray;
+  /** Running (biased) variance, shape (D). Default zeros. */
+  runningVar?: FloatArray;
+}
+
+/** What {@link batchnormForward} keeps for the backward pass (the seed's cache, plus the mode). */
+export interface BatchnormCache {
+  /** Which formula made the output. */
+  readonly mode: BatchnormMode;
+  /** Rows N and features D. */
+  readonly n: number;
+  readonly d: number;
+  /** x - mean, shape (N, D) (train) or x - runningMean (test). */
+  readonly xMinusMean: FloatArray;
+  /** (x - mean) / sqrt(var + eps), shape (N, D). */
+  readonly normalizedData: FloatArray;
+  /** gamma, shape (D). */
+  readonly gamma: FloatArray;
+  /** 1 / sqrt(var + eps), shape (D). */
+  readonly ivar: FloatArray;
+  /** sqrt(var + eps), shape (D). */
+  readonly sqrtvar: FloatArray;
+}
+
+/**
+ * Forward pass of batch normalization, the seed's formulas exactly.
+ *
+ * train: mean and biased variance over the batch, out = gamma * (x - mean) / sqrt(var + eps)
+ * + beta, running statistics updated in `bnParam`. test: out = gamma / sqrt(rv + eps) * x +
+ * (beta - gamma * rm / sqrt(rv + eps)).
+ *
+ * NOTE: the variance is biased (divides by N), as numpy's `np.var` does; train mode needs
+ * N >= 2, since one row has zero variance and normalizes to exactly beta (PyTorch rejects it too).
+ *
+ * Shape: x (N, D), gamma (D), beta (D) -> out (N, D).
+ *
+ * @param x - input batch.
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param bnParam - mode, eps (1e-5), momentum (0.9), runningMean/runningVar (zeros); updated in place.
+ * @example
+ * ```ts
+ * const bnParam: BatchnormParam = { mode: 'train' };
+ * const { out, cache } = batchnormForward(x, gamma, beta, bnParam); // bnParam.runningMean is set
+ * ```
+ */
+export function batchnormForward(
+  x: NDArray,
+  gamma: NDArray,
+  beta: NDArray,
+  bnParam: BatchnormParam,
+): { out: OwnedArray; cache: BatchnormCache } {
+  const fn = 'batchnormForward';
+  assertNDArray(fn, 'x', x);
+  assertNDArray(fn, 'gamma', gamma);
+  assertNDArray(fn, 'beta', beta);
+  if (x.shape.length !== 2) {
+    throw new ShapeError(`${fn}: x must be 2-D (N, D), got ${x.shape.length}-D shape ${formatShape(x.shape)}`);
+  }
+  const [n, d] = x.shape;
+  assertShape(fn, 'gamma', gamma.shape, [d], `(D = ${d} from x ${formatShape(x.shape)})`);
+  assertShape(fn, 'beta', beta.shape, [d], `(D = ${d} from x ${formatShape(x.shape)})`);
+  assertSameDType(fn, 'x', x.data, 'gamma', gamma.data);
+  assertSameDType(fn, 'x', x.data, 'beta', beta.data);
+  const { mode, eps, momentum } = checkBnParam(fn, bnParam, x.data, d);
+  const dt = dtypeOf(x.data);
+  const runningMean = bnParam.runningMean ?? allocate(dt, d);
+  const runningVar = bnParam.runningVar ?? allocate(dt, d);
+  const xs = x.data;
+  const g = gamma.data;
+  const bt = beta.data;
+  const out = allocate(dt, n * d);
+  const xMinusMean = allocate(dt, n * d);
+  const normalizedData = allocate(dt, n * d);
+  const ivar = allocate(dt, d);
+  const sqrtvar = allocate(dt, d);
+
+  if (mode === 'train') {
+    if (n < 2) {
+      throw new ShapeError(
+        `${fn}: x must have at least 2 rows in 'train' mode (batch statistics of one row are degenerate), got ${formatShape(x.shape)}`,
+      );
+    }
+    const mean = allocate(dt, d);
+    const variance = allocate(dt, d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += xs[i * d + j];
+    for (let j = 0; j < d; j++) mean[j] /= n;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) {
+        const c = xs[i * d + j] - mean[j];
+        xMinusMean[i * d + j] = c;
+        variance[j] += c * c;
+      }
+    }
+    for (let j = 0; j < d; j++) {
+      variance[j] /= n;
+      sqrtvar[j] = Math.sqrt(variance[j] + eps);
+      ivar[j] = 1 / sqrtvar[j];
+    }
+    for (let k = 0; k < n * d; k++) {
+      const j = k % d;
+      const xhat = xMinusMean[k] / sqrtvar[j];
+      normalizedData[k] = xhat;
+      out[k] = g[j] * xhat + bt[j];
+    }
+    for (let j = 0; j < d; j++) {
+      runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
+      runningVar[j] = momentum * runningVar[j] + (1 - momentum) * variance[j];
+    }
+  } else {
+    const scale = allocate(dt, d);
+    const shift = allocate(dt, d);
+    for (let j = 0; j < d; j++) {
+      sqrtvar[j] = Math.sqrt(runningVar[j] + eps);
+      ivar[j] = 1 / sqrtvar[j];
+      scale[j] = g[j] / sqrtvar[j];
+      shift[j] = bt[j] - (g[j] * runningMean[j]) / sqrtvar[j];
+    }
+    for (let k = 0; k < n * d; k++) {
+      const j = k % d;
+      out[k] = scale[j] * xs[k] + shift[j];
+      const c = xs[k] - runningMean[j];
+      xMinusMean[k] = c;
+      normalizedData[k] = c / sqrtvar[j];
+    }
+  }
+  bnParam.runningMean = runningMean;
+  bnParam.runningVar = runningVar;
+  return {
+    out: { shape: [n, d], data: out },
+    cache: { mode, n, d, xMinusMean, normalizedData, gamma: g, ivar, sqrtvar },
+  };
+}
+
+/**
+ * Backward pass of batch normalization, the seed's step-by-step graph (steps 1-10).
+ * In test mode the statistics are constants, so dx = dout * gamma / sqrt(rv + eps).
+ *
+ * Shape: dout (N, D) -> dx (N, D), dgamma (D), dbeta (D).
+ *
+ * @param dout - upstream gradient.
+ * @param cache - from {@link batchnormForward}.
+ * @example
+ * ```ts
+ * const { dx, dgamma, dbeta } = batchnormBackward(dout, cache);
+ * ```
+ */
+export function batchnormBackward(
+  dout: NDArray,
+  cache: BatchnormCache,
+): { dx: OwnedArray; dgamma: OwnedArray; dbeta: OwnedArray } {
+  const fn = 'batchnormBackward';
+  const { n, d, normalizedData, gamma, ivar, xMinusMean, sqrtvar } = cache;
+  assertNDArray(fn, 'dout', dout);
+  assertShape(fn, 'dout', dout.shape, [n, d], 'like the forward output');
+  assertSameDType(fn, 'x', xMinusMean, 'dout', dout.data);
+  const dt = dtypeOf(dout.data);
+  const g = dout.data;
+  const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
+  const dx = allocate(dt, n * d);
+  if (cache.mode === 'test') {
+    for (let k = 0; k < n * d; k++) dx[k] = g[k] * gamma[k % d] * ivar[k % d];
+    return pack(n, d, dx, dgamma, dbeta);
+  }
+  // Step 3: divar = sum(dxhat * x_minus_mean) with dxhat = dout * gamma (step 1).
+  const divar = allocate(dt, d);
+  for (let k = 0; k < n * d; k++) {
+    const j = k % d;
+    divar[j] += g[k] * gamma[j] * xMinusMean[k];
+  }
+  // Steps 4-5: dvar = divar * (-1 / sqrtvar^2) * 0.5 * (1 / sqrtvar).
+  const dvar = allocate(dt, d);
+  for (let j = 0; j < d; j++) dvar[j] = divar[j] * (-1 / (sqrtvar[j] * sqrtvar[j])) * 0.5 * (1 / sqrtvar[j]);
+  // Steps 2, 6-8: dx1 = dxhat * ivar + (1/N) * dvar * 2 * x_minus_mean; dmu = -sum(dx1).
+  const dmu = allocate(dt, d);
+  for (let k = 0; k < n * d; k++) {
+    const j = k % d;
+    const dx1 = g[k] * gamma[j] * ivar[j] + (1 / n) * dvar[j] * 2 * xMinusMean[k];
+    dx[k] = dx1;
+    dmu[j] += dx1;
+  }
+  // Steps 9-10: dx = dx1 + (1/N) * dmu.
+  for (let j = 0; j < d; j++) dmu[j] = (1 / n) * -dmu[j];
+  for (let k = 0; k < n * d; k++) dx[k] = dmu[k % d] + dx[k];
+  return pack(n, d, dx, dgamma, dbeta);
+}
+
+/**
+ * Backward pass of batch normalization in one closed form, the same result as
+ * {@link batchnormBackward} with fewer passes:
+ * dx = (gamma * ivar / N) * (N * dout - sum(dout) - xhat * sum(dout * xhat)).
+ *
+ * Shape: dout (N, D) -> dx (N, D), dgamma (D), dbeta (D).
+ *
+ * @param dout - upstream gradient.
+ * @param cache - from {@link batchnormForward}.
+ * @example
+ * ```ts
+ * const { dx } = batchnormBackwardAlt(dout, cache);
+ * ```
+ */
+export function batchnormBackwardAlt(
+  dout: NDArray,
+  cache: BatchnormCache,
+): { dx: OwnedArray; dgamma: OwnedArray; dbeta: OwnedArray } {
+  const fn = 'batchnormBackwardAlt';
+  const { n, d, normalizedData: xhat, gamma, ivar } = cache;
+  assertNDArray(fn, 'dout', dout);
+  assertShape(fn, 'dout', dout.shape, [n, d], 'like the forward output');
+  assertSameDType(fn, 'x', xhat, 'dout', dout.data);
+  const dt = dtypeOf(dout.data);
+  const g = dout.data;
+  const { dgamma, dbeta } = paramGrads(dt, g, xhat, n, d);
+  const dx = allocate(dt, n * d);
+  if (cache.mode === 'test') {
+    for (let k = 0; k < n * d; k++) dx[k] = g[k] * gamma[k % d] * ivar[k % d];
+  } else {
+    for (let k = 0; k < n * d; k++) {
+      const j = k % d;
+      dx[k] = ((gamma[j] * ivar[j]) / n) * (n * g[k] - dbeta[j] - xhat[k] * dgamma[j]);
+    }
+  }
+  return pack(n, d, dx, dgamma, dbeta);
+}
+
+/** dbeta = sum(dout), dgamma = sum(dout * xhat), over rows. */
+function paramGrads(dt: 'float32' | 'float64', g: FloatArray, xhat: FloatArray, n: number, d: number) {
+  const dgamma = allocate(dt, d);
+  const dbeta = allocate(dt, d);
+  for (let k = 0; k < n * d; k++) {
+    const j = k % d;
+    dbeta[j] += g[k];
+    dgamma[j] += g[k] * xhat[k];
+  }
+  return { dgamma, dbeta };
+}
+
+function pack(n: number, d: number, dx: FloatArray, dgamma: FloatArray, dbeta: FloatArray) {
+  return { dx: { shape: [n, d], data: dx }, dgamma: { shape: [d], data: dgamma }, dbeta: { shape: [d], data: dbeta } };
+}
+
+function checkBnParam(
+  fn: string,
+  bnParam: unknown,
+  x: FloatArray,
+  d: number,
+): { mode: BatchnormMode; eps: number; momentum: number } {
+  if (typeof bnParam !== 'object' || bnParam === null) {
+    throw new ValueError(`${fn}: bnParam must be an object { mode: 'train' | 'test', ... }, got ${describe(bnParam)}`);
+  }
+  const p = bnParam as BatchnormParam;
+  if (p.mode !== 'train' && p.mode !== 'test') {
+    throw new ValueError(`${fn}: bnParam.mode must be 'train' or 'test', got ${describe(p.mode)}`);
+  }
+  const eps = p.eps ?? 1e-5;
+  const momentum = p.momentum ?? 0.9;
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) {
+    throw new ValueError(`${fn}: bnParam.eps must be a finite number >= 0, got ${describe(eps)}`);
+  }
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
+    throw new ValueError(`${fn}: bnParam.momentum must be a number in [0, 1], got ${describe(momentum)}`);
+  }
+  for (const key of ['runningMean', 'runningVar'] as const) {
+    const r = p[key];
+    if (r === undefined) continue;
+    if (!(r instanceof Float64Array) && !(r instanceof Float32Array)) {
+      throw new ValueError(`${fn}: bnParam.${key} must be a Float64Array or Float32Array, got ${describe(r)}`);
+    }
+    assertShape(fn, `bnParam.${key}`, [r.length], [d], '(one value per feature)');
+    assertSameDType(fn, 'x', x, `bnParam.${key}`, r);
+  }
+  return { mode: p.mode, eps, momentum };
+}

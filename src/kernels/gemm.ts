@@ -1,0 +1,85 @@
+/**
+ * General matrix multiply on row-major typed arrays, the primitive under affine and matmul.
+ * The three forms the forward and backward passes need are computed in place, without
+ * materializing a transposed copy.
+ *
+ * @packageDocumentation
+ */
+import type { FloatArray } from '../dtype';
+
+/** Options of {@link gemm}. */
+export interface GemmOptions {
+  /** Read A as its transpose: A is stored [K, M]. Default false. */
+  transA?: boolean;
+  /** Read B as its transpose: B is stored [N, K]. Default false. */
+  transB?: boolean;
+  /** Add into C instead of overwriting it (C += op(A) op(B)). Default false. */
+  accumulate?: boolean;
+}
+
+/**
+ * C[M, N] = op(A) @ op(B), optionally accumulated into C. All arrays are tight row-major and
+ * of one dtype.
+ *
+ * Shape: op(A) is [M, K] (A is [M, K], or [K, M] with `transA`); op(B) is [K, N] (B is
+ * [K, N], or [N, K] with `transB`); C is [M, N].
+ *
+ * @param a - A's values.
+ * @param b - B's values.
+ * @param c - C, written (or accumulated into).
+ * @param m - rows of C.
+ * @param n - columns of C.
+ * @param k - the inner dimension.
+ * @param opts - transA, transB, accumulate (all default false).
+ * @example
+ * ```ts
+ * const c = new Float64Array(4);
+ * gemm(Float64Array.of(1, 2, 3, 4), Float64Array.of(1, 0, 0, 1), c, 2, 2, 2); // c = [1, 2, 3, 4]
+ * ```
+ */
+export function gemm(
+  a: FloatArray,
+  b: FloatArray,
+  c: FloatArray,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOptions = {},
+): void {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  if (!opts.accumulate) c.fill(0);
+  if (transB && !transA) {
+    // C[i, j] = sum_k A[i, k] * B[j, k]: both rows contiguous, a dot product per element.
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[ai + p] * b[bj + p];
+        c[i * n + j] += s;
+      }
+    }
+    return;
+  }
+  if (transA && transB) {
+    // C[i, j] = sum_k A[k, i] * B[j, k]. Rare; kept simple.
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[p * m + i] * b[j * k + p];
+        c[i * n + j] += s;
+      }
+    }
+    return;
+  }
+  // A @ B and Aᵀ @ B: stream rows of B into rows of C (axpy), contiguous innermost loop.
+  for (let i = 0; i < m; i++) {
+    const ci = i * n;
+    for (let p = 0; p < k; p++) {
+      const aip = transA ? a[p * m + i] : a[i * k + p];
+      const bp = p * n;
+      for (let j = 0; j < n; j++) c[ci + j] += aip * b[bp + j];
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Pure kernels over `{ shape, data }` arrays, no tape: the seed's layers and the primitives
+ * under them. Each forward returns `{ out, cache }`; each backward takes `(dout, cache)`.
+ *
+ * @packageDocumentation
+ */
+export { affineForward, affineBackward, sumRows, type AffineCache } from './affine';
+export { reluForward, reluBackward } from './relu';
+export {
+  batchnormForward,
+  batchnormBackward,
+  batchnormBackwardAlt,
+  type BatchnormCache,
+  type BatchnormMode,
+  type BatchnormParam,
+} from './batchnorm';
+export { softmaxLoss, svmLoss } from './losses';
+export { gemm, type GemmOptions } from './gemm';
+export type { NDArray, OwnedArray, Labels } from './types';

@@ -87,3 +87,14 @@ export class CheckpointError extends TapegradError {}
  * ```
  */
 export class AnomalyError extends TapegradError {}
+
+/**
+ * An argument is not of the kind expected: a number where a Tensor is needed, a string
+ * where an options object is, a function that is not one.
+ *
+ * @example
+ * ```ts
+ * throw new ArgumentError('matmul: b must be a Tensor, got number 3');
+ * ```
+ */
+export class ArgumentError extends TapegradError {}

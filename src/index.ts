@@ -1,0 +1,24 @@
+/**
+ * tapegrad: a Tensor on a tape, the seed's hand-written layer kernels, modules, optimizers,
+ * and property-based gradient testing.
+ *
+ * @packageDocumentation
+ */
+export { Tensor, tensor, type NestedArray, type TensorOptions, type BackwardOptions } from './tensor';
+export type { DType, FloatArray } from './dtype';
+export type { Shape } from './shape';
+export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
+export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';
+export { manualSeed, getRngState, setRngState, randperm } from './random';
+export {
+  TapegradError,
+  ShapeError,
+  DTypeError,
+  GradError,
+  ValueError,
+  CheckpointError,
+  AnomalyError,
+  ArgumentError,
+} from './errors';
+export * as kernels from './kernels';
+export * as ops from './ops';

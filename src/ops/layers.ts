@@ -1,0 +1,83 @@
+/**
+ * The seed's layers on the tape: each op runs the kernel's forward and records the kernel's
+ * backward, so the hand-written gradients are the ones training uses.
+ *
+ * @packageDocumentation
+ */
+import { record } from '../autograd/tape';
+import { affineBackward, affineForward } from '../kernels/affine';
+import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
+import { reluBackward, reluForward } from '../kernels/relu';
+import { Tensor } from '../tensor';
+import { assertTensor } from './util';
+
+/**
+ * Affine layer: reshape(x, [N, D]) @ w + b, on the seed's kernels.
+ *
+ * Shape: x (N, d1..dk), w (D, M), b (M) -> (N, M).
+ *
+ * @param x - input batch.
+ * @param w - weights (in, out).
+ * @param b - bias.
+ * @throws ShapeError / DTypeError as {@link affineForward}.
+ * @example
+ * ```ts
+ * const h = affine(x, w, b);
+ * ```
+ */
+export function affine(x: Tensor, w: Tensor, b: Tensor): Tensor {
+  assertTensor('affine', 'x', x);
+  assertTensor('affine', 'w', w);
+  assertTensor('affine', 'b', b);
+  const { out, cache } = affineForward(x, w, b);
+  return record(new Tensor(out.data, out.shape), 'affine', [x, w, b], (g) => {
+    const { dx, dw, db } = affineBackward({ shape: out.shape, data: g }, cache);
+    return [dx.data, dw.data, db.data];
+  });
+}
+
+/**
+ * Rectified linear unit, max(x, 0), on the seed's kernels (gradient passes where x >= 0).
+ *
+ * Shape: any -> same.
+ *
+ * @param x - input.
+ * @example
+ * ```ts
+ * relu(tensor([-1, 0, 2])); // [0, 0, 2]
+ * ```
+ */
+export function relu(x: Tensor): Tensor {
+  assertTensor('relu', 'x', x);
+  const { out, cache } = reluForward(x);
+  return record(new Tensor(out.data, out.shape), 'relu', [x], (g) => [
+    reluBackward({ shape: out.shape, data: g }, cache).data,
+  ]);
+}
+
+/**
+ * Batch normalization on the seed's kernels; `bnParam` (mode, eps, momentum, running
+ * statistics) is updated in place exactly as the seed's `bn_param`.
+ *
+ * Shape: x (N, D), gamma (D), beta (D) -> (N, D).
+ *
+ * @param x - input batch.
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param bnParam - see {@link BatchnormParam}.
+ * @throws ShapeError on shapes (or N < 2 in train mode), ValueError on a bad mode.
+ * @example
+ * ```ts
+ * const y = batchnorm(x, gamma, beta, { mode: 'train', runningMean, runningVar });
+ * ```
+ */
+export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchnormParam): Tensor {
+  assertTensor('batchnorm', 'x', x);
+  assertTensor('batchnorm', 'gamma', gamma);
+  assertTensor('batchnorm', 'beta', beta);
+  const { out, cache } = batchnormForward(x, gamma, beta, bnParam);
+  return record(new Tensor(out.data, out.shape), 'batchnorm', [x, gamma, beta], (g) => {
+    const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: g }, cache);
+    return [dx.data, dgamma.data, dbeta.data];
+  });
+}

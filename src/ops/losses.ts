@@ -1,0 +1,130 @@
+/**
+ * Losses on the tape: softmax cross-entropy and the multiclass SVM on the seed-style kernels,
+ * and mean squared error.
+ *
+ * @packageDocumentation
+ */
+import { record } from '../autograd/tape';
+import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { ValueError } from '../errors';
+import { softmaxLoss, svmLoss as svmLossKernel } from '../kernels/losses';
+import type { Labels } from '../kernels/types';
+import { assertShape, describe } from '../shape';
+import { Tensor } from '../tensor';
+import { assertTensor } from './util';
+
+/** How a loss over a batch is reduced: the mean over rows (default) or the sum. */
+export type Reduction = 'mean' | 'sum';
+
+/** Options of the losses. */
+export interface LossOptions {
+  /** 'mean' (default) or 'sum' over the batch. */
+  reduction?: Reduction;
+}
+
+function resolveReduction(fn: string, opts: LossOptions | undefined): Reduction {
+  const r = opts?.reduction ?? 'mean';
+  if (r !== 'mean' && r !== 'sum') throw new ValueError(`${fn}: opts.reduction must be 'mean' or 'sum', got ${describe(r)}`);
+  return r;
+}
+
+function scalarLoss(
+  fn: string,
+  scores: Tensor,
+  kernel: (s: Tensor, y: Labels) => { loss: number; dx: { data: FloatArray } },
+  labels: Labels,
+  opts: LossOptions | undefined,
+): Tensor {
+  assertTensor(fn, 'scores', scores);
+  const reduction = resolveReduction(fn, opts);
+  const { loss, dx } = kernel(scores, labels);
+  const scale = reduction === 'sum' ? scores.shape[0] : 1;
+  const od = allocate(dtypeOf(scores.data), 1);
+  od[0] = loss * scale;
+  return record(new Tensor(od, []), fn, [scores], (g) => {
+    const k = g[0] * scale;
+    const r = allocate(dtypeOf(g), dx.data.length);
+    for (let i = 0; i < r.length; i++) r[i] = dx.data[i] * k;
+    return [r];
+  });
+}
+
+/**
+ * Softmax cross-entropy of class scores against integer labels, numerically stable.
+ *
+ * Shape: scores (N, C), labels (N) -> scalar.
+ *
+ * @param scores - unnormalized scores (logits).
+ * @param labels - class indices in [0, C), as number[] or Int32Array.
+ * @param opts - reduction: 'mean' (default) or 'sum'.
+ * @throws ShapeError on shapes, ValueError on a non-integer or out-of-range label.
+ * @example
+ * ```ts
+ * const loss = softmaxCrossEntropy(model.forward(x), [3, 1, 4]);
+ * ```
+ */
+export function softmaxCrossEntropy(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
+  return scalarLoss('softmaxCrossEntropy', scores, softmaxLoss, labels, opts);
+}
+
+/**
+ * Multiclass SVM (hinge) loss with margin 1, as CS231n's `svm_loss`.
+ *
+ * Shape: scores (N, C), labels (N) -> scalar.
+ *
+ * @param scores - class scores.
+ * @param labels - class indices in [0, C).
+ * @param opts - reduction: 'mean' (default) or 'sum'.
+ * @example
+ * ```ts
+ * const loss = svmLoss(scores, Int32Array.of(0, 2));
+ * ```
+ */
+export function svmLoss(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
+  return scalarLoss('svmLoss', scores, svmLossKernel, labels, opts);
+}
+
+/**
+ * Mean squared error: mean (or sum) of (prediction - target)^2 over all elements.
+ *
+ * Shape: prediction and target of one shape -> scalar.
+ *
+ * @param prediction - the model's output.
+ * @param target - the values to match (no gradient flows into it unless it requires grad).
+ * @param opts - reduction: 'mean' (default) or 'sum'.
+ * @throws ShapeError when the shapes differ, DTypeError on mixed dtypes.
+ * @example
+ * ```ts
+ * const loss = mseLoss(model.forward(x), y);
+ * ```
+ */
+export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions): Tensor {
+  const fn = 'mseLoss';
+  assertTensor(fn, 'prediction', prediction);
+  assertTensor(fn, 'target', target);
+  assertShape(fn, 'target', target.shape, prediction.shape, 'like prediction');
+  assertSameDType(fn, 'prediction', prediction.data, 'target', target.data);
+  const reduction = resolveReduction(fn, opts);
+  const p = prediction.data;
+  const t = target.data;
+  const n = p.length;
+  const scale = reduction === 'mean' ? 1 / Math.max(n, 1) : 1;
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const d = p[i] - t[i];
+    s += d * d;
+  }
+  const od = allocate(dtypeOf(p), 1);
+  od[0] = s * scale;
+  return record(new Tensor(od, []), fn, [prediction, target], (g) => {
+    const k = 2 * g[0] * scale;
+    const dp = allocate(dtypeOf(p), n);
+    for (let i = 0; i < n; i++) dp[i] = k * (p[i] - t[i]);
+    let dt: FloatArray | null = null;
+    if (target.requiresGrad) {
+      dt = allocate(dtypeOf(p), n);
+      for (let i = 0; i < n; i++) dt[i] = -dp[i];
+    }
+    return [prediction.requiresGrad ? dp : null, dt];
+  });
+}

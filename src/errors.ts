@@ -98,3 +98,14 @@ export class AnomalyError extends TapegradError {}
  * ```
  */
 export class ArgumentError extends TapegradError {}
+
+/**
+ * A state dict does not fit a module: keys missing or unexpected, or shapes and dtypes that
+ * differ. The message lists every problem at once.
+ *
+ * @example
+ * ```ts
+ * throw new StateDictError("loadStateDict: missing keys ['0.bias']; unexpected keys ['0.b']");
+ * ```
+ */
+export class StateDictError extends TapegradError {}

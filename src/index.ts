@@ -19,6 +19,8 @@ export {
   CheckpointError,
   AnomalyError,
   ArgumentError,
+  StateDictError,
 } from './errors';
 export * as kernels from './kernels';
 export * as ops from './ops';
+export * as nn from './nn';

@@ -17,3 +17,4 @@ export {
 export { softmaxLoss, svmLoss } from './losses';
 export { gemm, type GemmOptions } from './gemm';
 export type { NDArray, OwnedArray, Labels } from './types';
+export { layernormForward, layernormBackward, type LayernormCache } from './layernorm';

@@ -7,5 +7,5 @@ export { add, sub, mul, div, neg, exp, log } from './elementwise';
 export { matmul } from './matmul';
 export { sum, mean } from './reduce';
 export { reshape, transpose } from './shape_ops';
-export { affine, relu, batchnorm } from './layers';
+export { affine, relu, batchnorm, layernorm, dropout } from './layers';
 export { softmaxCrossEntropy, svmLoss, mseLoss, type LossOptions, type Reduction } from './losses';

@@ -8,6 +8,11 @@ import { record } from '../autograd/tape';
 import { affineBackward, affineForward } from '../kernels/affine';
 import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
 import { reluBackward, reluForward } from '../kernels/relu';
+import { layernormBackward, layernormForward } from '../kernels/layernorm';
+import { allocate, dtypeOf } from '../dtype';
+import { ValueError } from '../errors';
+import { randomUniform } from '../random';
+import { describe } from '../shape';
 import { Tensor } from '../tensor';
 import { assertTensor } from './util';
 
@@ -79,5 +84,64 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
   return record(new Tensor(out.data, out.shape), 'batchnorm', [x, gamma, beta], (g) => {
     const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: g }, cache);
     return [dx.data, dgamma.data, dbeta.data];
+  });
+}
+
+/**
+ * Layer normalization over the features of each row.
+ *
+ * Shape: x (N, D), gamma (D), beta (D) -> (N, D).
+ *
+ * @param x - input batch.
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param eps - added to the variance. Default 1e-5.
+ * @example
+ * ```ts
+ * const y = layernorm(x, gamma, beta);
+ * ```
+ */
+export function layernorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  assertTensor('layernorm', 'x', x);
+  assertTensor('layernorm', 'gamma', gamma);
+  assertTensor('layernorm', 'beta', beta);
+  const { out, cache } = layernormForward(x, gamma, beta, eps);
+  return record(new Tensor(out.data, out.shape), 'layernorm', [x, gamma, beta], (g) => {
+    const { dx, dgamma, dbeta } = layernormBackward({ shape: out.shape, data: g }, cache);
+    return [dx.data, dgamma.data, dbeta.data];
+  });
+}
+
+/**
+ * Inverted dropout: zeroes each element with probability p and scales the survivors by
+ * 1 / (1 - p), so the expected value is unchanged. The mask comes from the seeded PRNG.
+ *
+ * Shape: any -> same.
+ *
+ * @param x - input.
+ * @param p - drop probability in [0, 1).
+ * @example
+ * ```ts
+ * const y = dropout(h, 0.5);
+ * ```
+ */
+export function dropout(x: Tensor, p: number): Tensor {
+  assertTensor('dropout', 'x', x);
+  if (typeof p !== 'number' || !(p >= 0 && p < 1)) {
+    throw new ValueError(`dropout: p must be a number in [0, 1), got ${describe(p)}`);
+  }
+  const xd = x.data;
+  const scale = 1 / (1 - p);
+  const mask = allocate(x.dtype, xd.length);
+  const od = allocate(x.dtype, xd.length);
+  for (let i = 0; i < xd.length; i++) {
+    const keep = randomUniform() >= p ? scale : 0;
+    mask[i] = keep;
+    od[i] = xd[i] * keep;
+  }
+  return record(new Tensor(od, x.shape), 'dropout', [x], (g) => {
+    const r = allocate(dtypeOf(g), g.length);
+    for (let i = 0; i < g.length; i++) r[i] = g[i] * mask[i];
+    return [r];
   });
 }

@@ -1,0 +1,291 @@
+/**
+ * The layers: Affine, ReLU, BatchNorm1d, LayerNorm, Dropout and Sequential. Each forward goes
+ * through the hand-written kernels on the tape (`ops/`).
+ *
+ * @packageDocumentation
+ */
+import { withModule } from '../autograd/mode';
+import { resolveDType, type DType } from '../dtype';
+import { ArgumentError, ValueError } from '../errors';
+import { affine, batchnorm, dropout, layernorm, relu } from '../ops/layers';
+import { describe } from '../shape';
+import { Tensor } from '../tensor';
+import { kaimingUniform } from './init';
+import { Module } from './module';
+
+function checkCount(fn: string, arg: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`${fn}: ${arg} must be a positive integer, got ${describe(v)}`);
+  return v as number;
+}
+
+function checkInRange(fn: string, arg: string, v: unknown, lo: number, hi: number, hiIncluded: boolean): number {
+  const ok = typeof v === 'number' && v >= lo && (hiIncluded ? v <= hi : v < hi);
+  if (!ok) throw new ValueError(`${fn}: ${arg} must be a number in [${lo}, ${hi}${hiIncluded ? ']' : ')'}, got ${describe(v)}`);
+  return v as number;
+}
+
+/** Options of {@link Affine}. */
+export interface AffineOptions {
+  /** Learn a bias. Default true. */
+  bias?: boolean;
+  /** Parameters' dtype. Default 'float64'. */
+  dtype?: DType;
+}
+
+/**
+ * Fully connected layer, the seed's affine: y = reshape(x, [N, D]) @ weight + bias.
+ * weight is [in, out] (the seed's w), He-uniform initialised; bias starts at zero.
+ *
+ * Shape: input (N, d1..dk) with d1*...*dk = inFeatures -> (N, outFeatures).
+ *
+ * @example
+ * ```ts
+ * const fc = new Affine(784, 256, { dtype: 'float32' });
+ * const h = fc.forward(x);
+ * ```
+ */
+export class Affine extends Module {
+  /** Weights, shape [inFeatures, outFeatures]. */
+  readonly weight: Tensor;
+  /** Bias, shape [outFeatures], or null with `{ bias: false }`. */
+  readonly bias: Tensor | null;
+  /** A zero bias used when bias is off (not a parameter). */
+  private readonly zeroBias: Tensor | null;
+
+  /**
+   * @param inFeatures - input size D.
+   * @param outFeatures - output size M.
+   * @param opts - bias (default true), dtype (default 'float64').
+   */
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: AffineOptions = {},
+  ) {
+    super();
+    checkCount('Affine', 'inFeatures', inFeatures);
+    checkCount('Affine', 'outFeatures', outFeatures);
+    const dtype = resolveDType('Affine', opts.dtype);
+    this.weight = this.registerParameter('weight', kaimingUniform([inFeatures, outFeatures], inFeatures, dtype));
+    const useBias = opts.bias ?? true;
+    this.bias = useBias ? this.registerParameter('bias', Tensor.zeros([outFeatures], { dtype })) : null;
+    this.zeroBias = useBias ? null : Tensor.zeros([outFeatures], { dtype });
+  }
+
+  /** @param x - input (N, d1..dk). */
+  forward(x: Tensor): Tensor {
+    return affine(x, this.weight, this.bias ?? this.zeroBias!);
+  }
+
+  protected override extraRepr(): string {
+    return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.bias !== null}`;
+  }
+}
+
+/**
+ * Rectified linear unit, max(x, 0), the seed's kernel.
+ *
+ * Shape: any -> same.
+ *
+ * @example
+ * ```ts
+ * new ReLU().forward(tensor([-1, 2])); // [0, 2]
+ * ```
+ */
+export class ReLU extends Module {
+  /** @param x - input. */
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+/** Options of {@link BatchNorm1d}. */
+export interface BatchNormOptions {
+  /** Added to the variance. Default 1e-5. */
+  eps?: number;
+  /** running = momentum * running + (1 - momentum) * batch. Default 0.9 (the seed's convention). */
+  momentum?: number;
+  /** Parameters' and buffers' dtype. Default 'float64'. */
+  dtype?: DType;
+}
+
+/**
+ * Batch normalization over the features of 2-D input, on the seed's kernels and convention.
+ * Training: batch mean and biased variance; running statistics updated as
+ * `running = momentum * running + (1 - momentum) * batch` (starting at zero). Eval: the running
+ * statistics.
+ *
+ * NOTE: train mode needs at least 2 rows (a ShapeError otherwise, as PyTorch refuses too).
+ *
+ * Shape: (N, numFeatures) -> same.
+ *
+ * @example
+ * ```ts
+ * const bn = new BatchNorm1d(256);
+ * bn.forward(x); bn.eval(); bn.forward(xTest);
+ * ```
+ */
+export class BatchNorm1d extends Module {
+  /** gamma, shape [numFeatures], starts at ones. */
+  readonly weight: Tensor;
+  /** beta, shape [numFeatures], starts at zeros. */
+  readonly bias: Tensor;
+  /** Running mean (buffer), starts at zeros. */
+  readonly runningMean: Tensor;
+  /** Running biased variance (buffer), starts at zeros as in the seed. */
+  readonly runningVar: Tensor;
+  /** Added to the variance. */
+  readonly eps: number;
+  /** Weight of the old running value. */
+  readonly momentum: number;
+
+  /**
+   * @param numFeatures - D.
+   * @param opts - eps (1e-5), momentum (0.9), dtype ('float64').
+   */
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormOptions = {},
+  ) {
+    super();
+    checkCount('BatchNorm1d', 'numFeatures', numFeatures);
+    this.eps = checkInRange('BatchNorm1d', 'opts.eps', opts.eps ?? 1e-5, 0, Infinity, false);
+    this.momentum = checkInRange('BatchNorm1d', 'opts.momentum', opts.momentum ?? 0.9, 0, 1, true);
+    const dtype = resolveDType('BatchNorm1d', opts.dtype);
+    this.weight = this.registerParameter('weight', Tensor.ones([numFeatures], { dtype }));
+    this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures], { dtype }));
+    this.runningMean = this.registerBuffer('runningMean', Tensor.zeros([numFeatures], { dtype }));
+    this.runningVar = this.registerBuffer('runningVar', Tensor.zeros([numFeatures], { dtype }));
+  }
+
+  /** @param x - input (N, numFeatures). */
+  forward(x: Tensor): Tensor {
+    return batchnorm(x, this.weight, this.bias, {
+      mode: this.training ? 'train' : 'test',
+      eps: this.eps,
+      momentum: this.momentum,
+      runningMean: this.runningMean.data,
+      runningVar: this.runningVar.data,
+    });
+  }
+
+  protected override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
+  }
+}
+
+/** Options of {@link LayerNorm}. */
+export interface LayerNormOptions {
+  /** Added to the variance. Default 1e-5. */
+  eps?: number;
+  /** Parameters' dtype. Default 'float64'. */
+  dtype?: DType;
+}
+
+/**
+ * Layer normalization over each row's features, with learned scale and shift. Behaves the
+ * same in train and eval.
+ *
+ * Shape: (N, numFeatures) -> same.
+ *
+ * @example
+ * ```ts
+ * const ln = new LayerNorm(64);
+ * ```
+ */
+export class LayerNorm extends Module {
+  /** gamma, starts at ones. */
+  readonly weight: Tensor;
+  /** beta, starts at zeros. */
+  readonly bias: Tensor;
+  /** Added to the variance. */
+  readonly eps: number;
+
+  /**
+   * @param numFeatures - D.
+   * @param opts - eps (1e-5), dtype ('float64').
+   */
+  constructor(
+    readonly numFeatures: number,
+    opts: LayerNormOptions = {},
+  ) {
+    super();
+    checkCount('LayerNorm', 'numFeatures', numFeatures);
+    this.eps = checkInRange('LayerNorm', 'opts.eps', opts.eps ?? 1e-5, 0, Infinity, false);
+    const dtype = resolveDType('LayerNorm', opts.dtype);
+    this.weight = this.registerParameter('weight', Tensor.ones([numFeatures], { dtype }));
+    this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures], { dtype }));
+  }
+
+  /** @param x - input (N, numFeatures). */
+  forward(x: Tensor): Tensor {
+    return layernorm(x, this.weight, this.bias, this.eps);
+  }
+
+  protected override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}`;
+  }
+}
+
+/**
+ * Inverted dropout: in training, zeroes each element with probability p and scales the rest
+ * by 1 / (1 - p); in eval, the identity. Masks come from the seeded PRNG.
+ *
+ * Shape: any -> same.
+ *
+ * @example
+ * ```ts
+ * const drop = new Dropout(0.5);
+ * ```
+ */
+export class Dropout extends Module {
+  /** @param p - drop probability in [0, 1). Default 0.5. */
+  constructor(readonly p = 0.5) {
+    super();
+    checkInRange('Dropout', 'p', p, 0, 1, false);
+  }
+
+  /** @param x - input. */
+  forward(x: Tensor): Tensor {
+    return this.training && this.p > 0 ? dropout(x, this.p) : x;
+  }
+
+  protected override extraRepr(): string {
+    return `p=${this.p}`;
+  }
+}
+
+/**
+ * A chain of modules, each fed the previous one's output; children are named '0', '1', ...
+ *
+ * Shape: the first layer's input -> the last layer's output.
+ *
+ * @example
+ * ```ts
+ * const model = new Sequential(new Affine(2, 64), new ReLU(), new Affine(64, 3));
+ * ```
+ */
+export class Sequential extends Module {
+  /** The layers, in order. */
+  readonly layers: readonly Module[];
+
+  /** @param layers - the modules to chain. */
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => {
+      if (!(m instanceof Module)) throw new ArgumentError(`Sequential: layers[${i}] must be a Module, got ${describe(m)}`);
+      this.registerModule(String(i), m);
+    });
+    this.layers = layers;
+  }
+
+  /** @param x - input to the first layer. */
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      h = withModule(`${i}:${layer.constructor.name}`, () => layer.forward(h));
+    }
+    return h;
+  }
+}

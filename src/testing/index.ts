@@ -1,0 +1,17 @@
+/**
+ * `tapegrad/testing`: the property-based gradient testing tools tapegrad's own tests use.
+ * Needs fast-check installed (a peer dependency).
+ *
+ * @packageDocumentation
+ */
+export {
+  shapeArb,
+  valuesArb,
+  tensorArb,
+  broadcastPairArb,
+  type ShapeArbOptions,
+  type ValuesArbOptions,
+  type TensorArbOptions,
+} from './arbitraries';
+export { checkModuleGradients, type CheckModuleOptions, type CheckModuleResult } from './module_gradients';
+export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from '../autograd/gradcheck';

@@ -38,6 +38,11 @@ export type RawData = Float64Array | Float32Array | Int32Array | Uint8Array;
  * product of `shape` (1 for the scalar shape `[]`), and `data` must be the typed array of
  * `dtype` (Float64Array for 'float64', Float32Array for 'float32', Int32Array for 'int32',
  * Uint8Array for 'uint8').
+ *
+ * @example
+ * ```ts
+ * const w: RawTensor = { dtype: 'float32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) };
+ * ```
  */
 export interface RawTensor {
   /** Element type. */
@@ -48,7 +53,14 @@ export interface RawTensor {
   data: RawData;
 }
 
-/** Options of {@link decodeSafetensors}. */
+/**
+ * Options of {@link decodeSafetensors}.
+ *
+ * @example
+ * ```ts
+ * decodeSafetensors(bytes, { maxHeaderBytes: 1 << 20 }); // refuse headers over 1 MiB
+ * ```
+ */
 export interface DecodeSafetensorsOptions {
   /**
    * Largest header length accepted, in bytes. Defaults to
@@ -57,7 +69,14 @@ export interface DecodeSafetensorsOptions {
   maxHeaderBytes?: number;
 }
 
-/** What {@link decodeSafetensors} returns. */
+/**
+ * What {@link decodeSafetensors} returns.
+ *
+ * @example
+ * ```ts
+ * const { tensors, metadata }: DecodedSafetensors = decodeSafetensors(bytes);
+ * ```
+ */
 export interface DecodedSafetensors {
   /** The tensors, in file (data offset) order; every `data` is a fresh, aligned copy. */
   tensors: Map<string, RawTensor>;
@@ -65,7 +84,14 @@ export interface DecodedSafetensors {
   metadata: Record<string, string>;
 }
 
-/** Largest header length (bytes) accepted by default, as in the reference implementation. */
+/**
+ * Largest header length (bytes) accepted by default, as in the reference implementation.
+ *
+ * @example
+ * ```ts
+ * decodeSafetensors(bytes, { maxHeaderBytes: SAFETENSORS_MAX_HEADER_BYTES / 10 });
+ * ```
+ */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 interface DTypeInfo {
@@ -270,7 +296,8 @@ export function encodeSafetensors(
  * Everything is checked before anything is returned: the length prefix (at least 8 bytes, a
  * header length no larger than the rest of the file nor than `maxHeaderBytes`), the header
  * (valid UTF-8, valid JSON starting with `{`, an object, no duplicate keys at any level),
- * `__metadata__` (a string → string map if present), and every entry (exactly the fields
+ * `__metadata__` (a string → string map if present), names and metadata free of unpaired
+ * surrogates (`"\ud800"` escapes, which the Rust reference rejects too), and every entry (exactly the fields
  * `dtype`, `shape`, `data_offsets`; a supported dtype; a shape of non-negative safe integers;
  * two integer offsets with `0 ≤ begin ≤ end ≤ data length` and `end − begin` equal to
  * elements × item size). Sorted by offset, the tensors must tile the data region exactly:
@@ -383,6 +410,9 @@ function decodeUnchecked(bytes: Uint8Array, opts: DecodeSafetensorsOptions | und
     }
     for (const [k, v] of Object.entries(m as object)) {
       if (typeof v !== 'string') fail(`__metadata__[${quote(k)}] must be a string, got ${describe(v)}`);
+      if (LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v as string)) {
+        fail(`__metadata__[${quote(k)}] must be well-formed Unicode, got a lone surrogate`);
+      }
       Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }

@@ -24,3 +24,18 @@ export {
 export * as kernels from './kernels';
 export * as ops from './ops';
 export * as nn from './nn';
+export * as optim from './optim';
+export {
+  Trainer,
+  predict,
+  accuracy,
+  type Dataset,
+  type TrainerOptions,
+  type TrainerCallbacks,
+  type EpochScheduler,
+  type EpochInfo,
+  type EpochStartInfo,
+  type BatchInfo,
+  type History,
+  type PredictOptions,
+} from './trainer';

@@ -38,8 +38,7 @@ export function affineForward(x: NDArray, w: NDArray, b: NDArray): { out: OwnedA
   const fn = 'affineForward';
   const { n, d, m } = checkAffine(fn, x, w, b);
   const out = allocate(dtypeOf(x.data), n * m);
-  for (let i = 0; i < n; i++) out.set(b.data, i * m);
-  gemm(x.data, w.data, out, n, m, d, { accumulate: true });
+  gemm(x.data, w.data, out, n, m, d, { bias: b.data });
   return { out: { shape: [n, m], data: out }, cache: { x, w, b } };
 }
 

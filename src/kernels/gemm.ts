@@ -6,9 +6,12 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
+import { gemm as gemmWasm, wasmAvailable } from './wasm';
 
 /** Options of {@link gemm}. */
 export interface GemmOptions {
+  /** A length-N vector added to every row of C after the product. Default none. */
+  bias?: FloatArray | null;
   /** Read A as its transpose: A is stored [K, M]. Default false. */
   transA?: boolean;
   /** Read B as its transpose: B is stored [N, K]. Default false. */
@@ -17,8 +20,74 @@ export interface GemmOptions {
   accumulate?: boolean;
 }
 
+/** Below this many multiply-adds the plain TypeScript loops beat the copy into WebAssembly. */
+const WASM_MIN_WORK = 4096;
+
+/** Which GEMM runs: by size ('auto', the default), always WebAssembly, or always TypeScript. */
+export type GemmBackend = 'auto' | 'wasm' | 'js';
+let backend: GemmBackend = 'auto';
+
 /**
- * C[M, N] = op(A) @ op(B), optionally accumulated into C. All arrays are tight row-major and
+ * Chooses the GEMM implementation: 'auto' (WebAssembly SIMD for large products when the module
+ * is built and the engine has SIMD, TypeScript loops otherwise), 'wasm' (WebAssembly whenever
+ * available) or 'js' (the TypeScript reference). All agree up to rounding; the tests run the
+ * kernels under each.
+ *
+ * @param mode - the backend.
+ * @returns the previous setting.
+ * @example
+ * ```ts
+ * const prev = setGemmBackend('js'); try { ... } finally { setGemmBackend(prev); }
+ * ```
+ */
+export function setGemmBackend(mode: GemmBackend): GemmBackend {
+  const prev = backend;
+  backend = mode;
+  return prev;
+}
+
+/**
+ * C[M, N] = op(A) @ op(B) (+ bias per row), optionally accumulated into C. Large products
+ * run in the WebAssembly SIMD kernel (packed, register-blocked; see asm/gemm.ts), small ones
+ * and the fallback in {@link gemmReference}.
+ *
+ * Shape: op(A) is [M, K] (A is [M, K], or [K, M] with `transA`); op(B) is [K, N] (B is
+ * [K, N], or [N, K] with `transB`); C is [M, N].
+ *
+ * @param a - A's values.
+ * @param b - B's values.
+ * @param c - C, written (or accumulated into).
+ * @param m - rows of C.
+ * @param n - columns of C.
+ * @param k - the inner dimension.
+ * @param opts - transA, transB, accumulate (default false), bias (none).
+ * @example
+ * ```ts
+ * const c = new Float64Array(4);
+ * gemm(Float64Array.of(1, 2, 3, 4), Float64Array.of(1, 0, 0, 1), c, 2, 2, 2); // c = [1, 2, 3, 4]
+ * ```
+ */
+export function gemm(
+  a: FloatArray,
+  b: FloatArray,
+  c: FloatArray,
+  m: number,
+  n: number,
+  k: number,
+  opts: GemmOptions = {},
+): void {
+  if (backend !== 'js' && (backend === 'wasm' || m * n * k >= WASM_MIN_WORK) && wasmAvailable()) {
+    gemmWasm(a, b, c, m, n, k, opts);
+    return;
+  }
+  gemmReference(a, b, c, m, n, k, opts);
+  const bias = opts.bias;
+  if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j] += bias[j];
+}
+
+/**
+ * The readable reference GEMM in plain TypeScript (no bias): C[M, N] = op(A) @ op(B),
+ * optionally accumulated into C. All arrays are tight row-major and
  * of one dtype.
  *
  * Shape: op(A) is [M, K] (A is [M, K], or [K, M] with `transA`); op(B) is [K, N] (B is
@@ -34,10 +103,10 @@ export interface GemmOptions {
  * @example
  * ```ts
  * const c = new Float64Array(4);
- * gemm(Float64Array.of(1, 2, 3, 4), Float64Array.of(1, 0, 0, 1), c, 2, 2, 2); // c = [1, 2, 3, 4]
+ * gemmReference(Float64Array.of(1, 2, 3, 4), Float64Array.of(1, 0, 0, 1), c, 2, 2, 2);
  * ```
  */
-export function gemm(
+export function gemmReference(
   a: FloatArray,
   b: FloatArray,
   c: FloatArray,

@@ -15,6 +15,6 @@ export {
   type BatchnormParam,
 } from './batchnorm';
 export { softmaxLoss, svmLoss } from './losses';
-export { gemm, type GemmOptions } from './gemm';
+export { gemm, gemmReference, setGemmBackend, type GemmBackend, type GemmOptions } from './gemm';
 export type { NDArray, OwnedArray, Labels } from './types';
 export { layernormForward, layernormBackward, type LayernormCache } from './layernorm';

@@ -6,6 +6,7 @@ import * as affineFx from '../fixtures/affine.json';
 import * as reluFx from '../fixtures/relu.json';
 import * as bnFx from '../fixtures/batchnorm.json';
 import {
+  setGemmBackend,
   affineBackward,
   affineForward,
   batchnormBackward,
@@ -15,9 +16,17 @@ import {
   reluForward,
   type BatchnormParam,
 } from '../../src/kernels';
+import { wasmAvailable } from '../../src/kernels/wasm';
 import { expectClose, maxRelError, nd, nd32, normRelError } from '../helpers/close';
 
-describe('affine kernels vs the seed', () => {
+describe.each([
+  ['WebAssembly GEMM', 'wasm'],
+  ['TypeScript reference GEMM', 'js'],
+] as const)('affine kernels vs the seed (%s)', (_name, mode) => {
+  let prev: ReturnType<typeof setGemmBackend> = 'auto';
+  beforeAll(() => (prev = setGemmBackend(mode)));
+  afterAll(() => setGemmBackend(prev));
+
   it.each(affineFx.cases.map((c, i) => [i, c] as const))('case %i', (_i, c) => {
     const { out, cache } = affineForward(nd(c.x), nd(c.w), nd(c.b));
     expectClose(out, c.out);
@@ -25,6 +34,10 @@ describe('affine kernels vs the seed', () => {
     expectClose(dx, c.dx);
     expectClose(dw, c.dw);
     expectClose(db, c.db);
+  });
+
+  it('the backend under test is the one that ran', () => {
+    expect(mode === 'js' || wasmAvailable()).toBe(true);
   });
 
   it('float32 agrees to float32 precision', () => {

@@ -32,8 +32,21 @@ export interface GemmOptions<T extends FloatArray = FloatArray> {
   relu?: boolean;
 }
 
+/**
+ * The few members of the WebAssembly JS API used here, typed locally: the project's tsconfig
+ * has lib ES2022 without "dom", so the global WebAssembly namespace is not declared.
+ */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
 interface GemmExports {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   heapBase(): number;
   scratchBytesF32(m: number, n: number): number;
   scratchBytesF64(m: number, n: number): number;
@@ -86,12 +99,13 @@ function load(): GemmExports | null {
   if (wasm !== undefined) return wasm;
   wasm = null;
   try {
+    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
     const file = candidatePaths().find((p) => fs.existsSync(p));
-    if (file === undefined || typeof WebAssembly !== 'object') return null;
-    // Synchronous compile: fine for a ~6 KB module. Throws a CompileError if the engine lacks
+    if (file === undefined || api === undefined) return null;
+    // Synchronous compile: fine for a ~5 KB module. Throws a CompileError if the engine lacks
     // SIMD128, which is exactly the "unavailable" case.
-    const module = new WebAssembly.Module(fs.readFileSync(file));
-    const exports = new WebAssembly.Instance(module, {}).exports as unknown as GemmExports;
+    const module = new api.Module(fs.readFileSync(file));
+    const exports = new api.Instance(module, {}).exports as GemmExports;
     base = (exports.heapBase() + 63) & ~63;
     wasm = exports;
     refreshViews();
@@ -146,6 +160,13 @@ function checkDim(name: string, v: number): void {
   }
 }
 
+function checkDtype(name: string, arr: FloatArray, f64: boolean): void {
+  if (!(f64 ? arr instanceof Float64Array : arr instanceof Float32Array)) {
+    const got = (arr as object)?.constructor?.name ?? typeof arr;
+    throw new DTypeError(`gemm: ${name} must have dtype '${f64 ? 'float64' : 'float32'}' like a, got ${got}`);
+  }
+}
+
 function checkLen(name: string, arr: FloatArray, need: number, shape: string): void {
   if (arr.length < need) {
     throw new ShapeError(`gemm: ${name} must hold ${shape} = ${need} elements, got ${arr.length}`);
@@ -157,7 +178,9 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * `C[m, n] = op(A)[m, k] @ op(B)[k, n]` (`+ C` if `accumulate`) (`+ bias` per row)
  * (then `ReLU` if `relu`), where `op` transposes when `transA` / `transB` is set.
  * All arrays must share one dtype; float64 is computed in float64, float32 in float32.
- * Transposition is handled while packing, so no transposed copy is ever made.
+ * Transposition is handled while packing, so no transposed copy is ever made. Because A and B
+ * are copied into wasm memory before C is written, `c` may alias `a` or `b`. Results are
+ * deterministic (the summation order depends only on m, n, k and the options).
  *
  * @param a - `[m, k]`, or `[k, m]` when `transA`.
  * @param b - `[k, n]`, or `[n, k]` when `transB`.
@@ -167,7 +190,8 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * @param k - inner dimension (may be 0: the product is then all zeros).
  * @param opts - {@link GemmOptions}: `transA`, `transB`, `accumulate`, `bias`, `relu`.
  * @throws Error if {@link wasmAvailable} is false; DTypeError on mixed dtypes; ShapeError if
- *   an array is too short.
+ *   an array is too short; ValueError if m, n or k is not a non-negative integer; RangeError
+ *   if the wasm memory cannot grow to hold the operands (wasm32 caps it at 4 GiB).
  * @example
  * ```ts
  * // dW += Xᵀ @ dY for a dense layer, without materializing Xᵀ
@@ -187,11 +211,9 @@ export function gemm<T extends FloatArray>(
     throw new DTypeError(`gemm: a must be a Float32Array or Float64Array, got ${Object.prototype.toString.call(a)}`);
   }
   const bias = opts.bias ?? null;
-  for (const [name, arr] of [['b', b], ['c', c], ['bias', bias]] as const) {
-    if (arr !== null && (arr instanceof Float64Array) !== f64) {
-      throw new DTypeError(`gemm: ${name} must have dtype '${f64 ? 'float64' : 'float32'}' like a, got ${arr.constructor.name}`);
-    }
-  }
+  checkDtype('b', b, f64);
+  checkDtype('c', c, f64);
+  if (bias !== null) checkDtype('bias', bias, f64);
   const transA = opts.transA === true;
   const transB = opts.transB === true;
   const accumulate = opts.accumulate === true;
@@ -215,14 +237,14 @@ export function gemm<T extends FloatArray>(
 
   const heap: FloatArray = f64 ? heap64 : heap32;
   const shift = f64 ? 3 : 2;
-  heap.set(a.length === m * k ? a : a.subarray(0, m * k), offA >> shift);
-  heap.set(b.length === k * n ? b : b.subarray(0, k * n), offB >> shift);
-  if (accumulate) heap.set(c.length === m * n ? c : c.subarray(0, m * n), offC >> shift);
-  if (bias !== null) heap.set(bias.length === n ? bias : bias.subarray(0, n), offBias >> shift);
+  heap.set(a.length === m * k ? a : a.subarray(0, m * k), offA >>> shift);
+  heap.set(b.length === k * n ? b : b.subarray(0, k * n), offB >>> shift);
+  if (accumulate) heap.set(c.length === m * n ? c : c.subarray(0, m * n), offC >>> shift);
+  if (bias !== null) heap.set(bias.length === n ? bias : bias.subarray(0, n), offBias >>> shift);
 
   (f64 ? w.gemmF64 : w.gemmF32)(
     m, n, k, offA, offB, offC,
     +transA, +transB, +accumulate, bias === null ? 0 : offBias, +relu, offScratch,
   );
-  c.set(heap.subarray(offC >> shift, (offC >> shift) + m * n));
+  c.set(heap.subarray(offC >>> shift, (offC >>> shift) + m * n));
 }

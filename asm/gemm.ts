@@ -1,0 +1,395 @@
+// AssemblyScript source of tapegrad's WebAssembly SIMD GEMM (built by scripts/build-wasm.js).
+//
+// C[M,N] = op(A) @ op(B) (+ C) (+ bias) (ReLU), row-major, tight strides, op = optional transpose.
+//
+// Structure follows BLIS / XNNPACK:
+//   for jc in N step NC          (B block)
+//     for pc in K step KC        pack B[pc:pc+kc, jc:jc+nc] into NR-wide k-major micro-panels
+//       for ic in M step MC      pack A[ic:ic+mc, pc:pc+kc] into MR-tall k-major micro-panels
+//         for jr in nc step NR   one B micro-panel (KC x NR)
+//           for ir in mc step MR micro-kernel: MR x NR tile of C held in v128 registers
+//
+// Packing is the only code that knows about transposition, so all four (transA, transB)
+// combinations share one micro-kernel per dtype. Packing zero-pads partial panels, so the
+// micro-kernel always computes a full MR x NR tile; partial tiles go through a tile buffer.
+//
+// Why a 4 x 8 (f32) / 4 x 4 (f64) tile, i.e. 4 rows x two v128 per row, 8 accumulators:
+// V8's TurboFan (Node 20) schedules every load of a loop body to its top, so all A and B
+// vectors of one k step are live at once next to the accumulators. x64 has 16 xmm registers
+// and V8 keeps one as scratch: 8 accumulators + 2 B + 4 A + 1 product = 15 fits exactly.
+// Bigger tiles (6x8, 5x8, 4x12) and k-unrolling were measured and spill accumulators to the
+// stack, which costs 10-40%. Plain SIMD128 mul + add: relaxed-simd FMA is not guaranteed.
+//
+// Memory: no GC, no allocator (--runtime stub). The JS loader owns the linear memory layout:
+// it copies A, B, C and bias in above heapBase(), and passes a scratch pointer of at least
+// scratchBytes*(m, n) bytes for the packed panels.
+
+/** Rows of the micro-kernel tile (both dtypes). */
+const MR: i32 = 4;
+/** Bytes per row of the micro-kernel tile: two v128 (8 x f32 or 4 x f64). */
+const NRB: i32 = 32;
+/**
+ * Depth of one packed block (elements of K) and rows of A per packed block. Measured on
+ * Zen 3 at n = 256..1024: KC = 128, MC = 16 (packed A block = 16 x 128 x 16 B = 32 KiB, the
+ * L1 size; B micro-panel 4 KiB) beat KC = 256 / MC = 64 by 5-40%, most at n = 256.
+ */
+const KC: i32 = 128;
+const MC: i32 = 16;
+/** Columns of B per packed block, in bytes per k row (packed B block = KC x 16 KiB = 2 MiB). */
+const NC_BYTES: i32 = 4096 * 4;
+
+/** First free byte after the module's static data; the loader places its buffers above it. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// --------------------------------------------------------------------------------------------
+// Micro-kernels. `ap` = packed A: per k, MR pre-broadcast v128 (see packA). `bp` = packed B:
+// per k, NRB bytes. `c` points at the tile's top-left element, `ldc` is the row stride in
+// BYTES. flags: F_LOADC = add the existing C tile, F_BIAS = add bias (pointing at the tile's
+// first column), F_RELU = max(x, 0). Bias and ReLU are only requested on the last K block.
+// One small non-inlined function per dtype gives V8's register allocator a clean loop.
+// --------------------------------------------------------------------------------------------
+
+const F_LOADC: i32 = 1;
+const F_BIAS: i32 = 2;
+const F_RELU: i32 = 4;
+
+function kernelF32(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const bEnd = bp + <usize>kc * 32;
+  // Loop on the B pointer: one fewer induction variable than a counter.
+  while (bp < bEnd) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    const a0 = v128.load(ap);
+    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    const a1 = v128.load(ap, 16);
+    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    const a2 = v128.load(ap, 32);
+    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    const a3 = v128.load(ap, 48);
+    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    ap += 64;
+    bp += 32;
+  }
+  if (flags & F_LOADC) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + ldc));
+    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
+    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
+    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias);
+    const q1 = v128.load(bias, 16);
+    c00 = f32x4.add(c00, q0); c01 = f32x4.add(c01, q1);
+    c10 = f32x4.add(c10, q0); c11 = f32x4.add(c11, q1);
+    c20 = f32x4.add(c20, q0); c21 = f32x4.add(c21, q1);
+    c30 = f32x4.add(c30, q0); c31 = f32x4.add(c31, q1);
+  }
+  if (flags & F_RELU) {
+    // f32x4.max propagates NaN, like Math.max in the pure-JS path.
+    const z = f32x4.splat(0);
+    c00 = f32x4.max(c00, z); c01 = f32x4.max(c01, z);
+    c10 = f32x4.max(c10, z); c11 = f32x4.max(c11, z);
+    c20 = f32x4.max(c20, z); c21 = f32x4.max(c21, z);
+    c30 = f32x4.max(c30, z); c31 = f32x4.max(c31, z);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); c += ldc;
+  v128.store(c, c10); v128.store(c, c11, 16); c += ldc;
+  v128.store(c, c20); v128.store(c, c21, 16); c += ldc;
+  v128.store(c, c30); v128.store(c, c31, 16);
+}
+
+function kernelF64(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let c00 = f64x2.splat(0), c01 = f64x2.splat(0);
+  let c10 = f64x2.splat(0), c11 = f64x2.splat(0);
+  let c20 = f64x2.splat(0), c21 = f64x2.splat(0);
+  let c30 = f64x2.splat(0), c31 = f64x2.splat(0);
+  const bEnd = bp + <usize>kc * 32;
+  while (bp < bEnd) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    const a0 = v128.load(ap);
+    c00 = f64x2.add(c00, f64x2.mul(a0, b0));
+    c01 = f64x2.add(c01, f64x2.mul(a0, b1));
+    const a1 = v128.load(ap, 16);
+    c10 = f64x2.add(c10, f64x2.mul(a1, b0));
+    c11 = f64x2.add(c11, f64x2.mul(a1, b1));
+    const a2 = v128.load(ap, 32);
+    c20 = f64x2.add(c20, f64x2.mul(a2, b0));
+    c21 = f64x2.add(c21, f64x2.mul(a2, b1));
+    const a3 = v128.load(ap, 48);
+    c30 = f64x2.add(c30, f64x2.mul(a3, b0));
+    c31 = f64x2.add(c31, f64x2.mul(a3, b1));
+    ap += 64;
+    bp += 32;
+  }
+  if (flags & F_LOADC) {
+    c00 = f64x2.add(c00, v128.load(c));
+    c01 = f64x2.add(c01, v128.load(c, 16));
+    c10 = f64x2.add(c10, v128.load(c + ldc));
+    c11 = f64x2.add(c11, v128.load(c + ldc, 16));
+    c20 = f64x2.add(c20, v128.load(c + 2 * ldc));
+    c21 = f64x2.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f64x2.add(c30, v128.load(c + 3 * ldc));
+    c31 = f64x2.add(c31, v128.load(c + 3 * ldc, 16));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias);
+    const q1 = v128.load(bias, 16);
+    c00 = f64x2.add(c00, q0); c01 = f64x2.add(c01, q1);
+    c10 = f64x2.add(c10, q0); c11 = f64x2.add(c11, q1);
+    c20 = f64x2.add(c20, q0); c21 = f64x2.add(c21, q1);
+    c30 = f64x2.add(c30, q0); c31 = f64x2.add(c31, q1);
+  }
+  if (flags & F_RELU) {
+    const z = f64x2.splat(0);
+    c00 = f64x2.max(c00, z); c01 = f64x2.max(c01, z);
+    c10 = f64x2.max(c10, z); c11 = f64x2.max(c11, z);
+    c20 = f64x2.max(c20, z); c21 = f64x2.max(c21, z);
+    c30 = f64x2.max(c30, z); c31 = f64x2.max(c31, z);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); c += ldc;
+  v128.store(c, c10); v128.store(c, c11, 16); c += ldc;
+  v128.store(c, c20); v128.store(c, c21, 16); c += ldc;
+  v128.store(c, c30); v128.store(c, c31, 16);
+}
+
+// --------------------------------------------------------------------------------------------
+// Packing. T is f32 or f64; every branch on sizeof<T>() is resolved at compile time.
+// --------------------------------------------------------------------------------------------
+
+/**
+ * Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-tall micro-panels at `dst`.
+ * Every value is stored pre-broadcast as a full v128 (4 x f32 or 2 x f64): panel q holds, for
+ * each k, MR splatted vectors (rows i0+q*MR .. +MR), zero-padded past row mc. Pre-splatting
+ * lets the micro-kernel use plain v128 loads, which V8 addresses as [base+index+disp]; a
+ * load*_splat per row costs V8 an extra address computation (lea) each, and the kernel is
+ * front-end bound, so this is worth the 4x (f32) / 2x (f64) larger packed A block.
+ * A is stored M x K (lda = K) when !transA, K x M (lda = M) when transA.
+ */
+function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  const sz = <usize>sizeof<T>();
+  // Step between consecutive k (dk) and consecutive rows (dr) of op(A), in bytes.
+  const dk: usize = transA ? <usize>lda * sz : sz;
+  const dr: usize = transA ? sz : <usize>lda * sz;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    let src = a + (<usize>(i0 + ir) * dr + <usize>p0 * dk);
+    if (mr == MR) {
+      for (let p = 0; p < kc; p++) {
+        let s = src;
+        for (let r = 0; r < MR; r++) {
+          v128.store(dst, v128.load_splat<T>(s));
+          s += dr;
+          dst += 16;
+        }
+        src += dk;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        let s = src;
+        for (let r = 0; r < MR; r++) {
+          v128.store(dst, r < mr ? v128.load_splat<T>(s) : i32x4.splat(0));
+          s += dr;
+          dst += 16;
+        }
+        src += dk;
+      }
+    }
+  }
+}
+
+/**
+ * Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-wide micro-panels at `dst`:
+ * panel q holds, for each k, NR consecutive values (columns j0+q*NR .. +NR), zero-padded.
+ * B is stored K x N (ldb = N) when !transB, N x K (ldb = K) when transB.
+ */
+function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize): void {
+  const sz = <usize>sizeof<T>();
+  const NR = NRB / <i32>sz;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    if (!transB) {
+      // op(B)[p, j] = B[p, j]: the NR values for each k are contiguous: two v128 copies.
+      let src = b + (<usize>p0 * ldb + j0 + jr) * sz;
+      const step = <usize>ldb * sz;
+      if (nr == NR) {
+        for (let p = 0; p < kc; p++) {
+          for (let o: usize = 0; o < <usize>NRB; o += 16) v128.store(dst + o, v128.load(src + o));
+          src += step;
+          dst += NRB;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let c = 0; c < NR; c++) {
+            store<T>(dst + c * sz, c < nr ? load<T>(src + c * sz) : <T>0);
+          }
+          src += step;
+          dst += NRB;
+        }
+      }
+    } else {
+      // op(B)[p, j] = B[j, p]: each column j is a contiguous row of B; scatter with stride NR.
+      const col0 = b + (<usize>(j0 + jr) * ldb + p0) * sz;
+      const ld = <usize>ldb * sz;
+      for (let c = 0; c < NR; c++) {
+        let d = dst + c * sz;
+        if (c < nr) {
+          let s = col0 + c * ld;
+          for (let p = 0; p < kc; p++) {
+            store<T>(d, load<T>(s));
+            s += sz;
+            d += NRB;
+          }
+        } else {
+          for (let p = 0; p < kc; p++) {
+            store<T>(d, <T>0);
+            d += NRB;
+          }
+        }
+      }
+      dst += <usize>kc * NRB;
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------------------
+// Driver.
+// --------------------------------------------------------------------------------------------
+
+function ncFor<T>(): i32 {
+  return NC_BYTES / sizeof<T>();
+}
+
+function roundUp(x: i32, m: i32): i32 {
+  return (x + m - 1) / m * m;
+}
+
+function scratchFor<T>(m: i32, n: i32): usize {
+  const sz = <usize>sizeof<T>();
+  const NR = NRB / <i32>sz;
+  const mc = min(MC, roundUp(m, MR));
+  const nc = min(ncFor<T>(), roundUp(n, NR));
+  // packed A block + packed B block + one MR x NR tile buffer, each 64-byte aligned.
+  return ((<usize>mc * KC * 16 + 63) & ~63) + ((<usize>nc * KC * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
+}
+
+function gemmImpl<T>(
+  m: i32, n: i32, k: i32,
+  a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool,
+  bias: usize, relu: bool, scratch: usize,
+): void {
+  const sz = <usize>sizeof<T>();
+  const NR = NRB / <i32>sz;
+  const MCmax = MC;
+  const NCmax = ncFor<T>();
+  const lda = transA ? m : k;
+  const ldb = transB ? k : n;
+  const ldc = <usize>n * sz;
+
+  const mcCap = min(MCmax, roundUp(m, MR));
+  const packedA = (scratch + 63) & ~<usize>63;
+  const packedB = (packedA + <usize>mcCap * KC * 16 + 63) & ~<usize>63;
+  const ncCap = min(NCmax, roundUp(n, NR));
+  const tile = (packedB + <usize>ncCap * KC * sz + 63) & ~<usize>63;
+
+  for (let jc = 0; jc < n; jc += NCmax) {
+    const nc = min(NCmax, n - jc);
+    // do/while so that k == 0 still runs one (empty) block that applies beta, bias and ReLU.
+    let pc = 0;
+    do {
+      const kc = min(KC, k - pc);
+      const last = pc + kc >= k;
+      let flags = (accumulate || pc > 0) ? F_LOADC : 0;
+      if (last) {
+        if (bias != 0) flags |= F_BIAS;
+        if (relu) flags |= F_RELU;
+      }
+      packB<T>(b, ldb, transB, pc, kc, jc, nc, packedB);
+      for (let ic = 0; ic < m; ic += MCmax) {
+        const mc = min(MCmax, m - ic);
+        packA<T>(a, lda, transA, ic, mc, pc, kc, packedA);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bp = packedB + <usize>jr * kc * sz;
+          const biasTile = bias + <usize>(jc + jr) * sz;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const ap = packedA + <usize>ir * kc * 16;
+            const cp = c + (<usize>(ic + ir) * n + jc + jr) * sz;
+            if (mr == MR && nr == NR) {
+              kernel<T>(kc, ap, bp, cp, ldc, flags, biasTile);
+            } else {
+              // Partial tile: run the full kernel on a tile buffer, then copy the valid part.
+              if (flags & F_LOADC) {
+                for (let r = 0; r < mr; r++) {
+                  for (let q = 0; q < nr; q++) {
+                    store<T>(tile + <usize>(r * NRB) + q * sz, load<T>(cp + r * ldc + q * sz));
+                  }
+                }
+              }
+              kernel<T>(kc, ap, bp, tile, NRB, flags, biasTile);
+              for (let r = 0; r < mr; r++) {
+                for (let q = 0; q < nr; q++) {
+                  store<T>(cp + r * ldc + q * sz, load<T>(tile + <usize>(r * NRB) + q * sz));
+                }
+              }
+            }
+          }
+        }
+      }
+      pc += kc;
+    } while (pc < k);
+  }
+}
+
+// @inline so that the dtype dispatch disappears at compile time.
+@inline function kernel<T>(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i32, bias: usize): void {
+  if (sizeof<T>() == 4) kernelF32(kc, ap, bp, c, ldc, flags, bias);
+  else kernelF64(kc, ap, bp, c, ldc, flags, bias);
+}
+
+// --------------------------------------------------------------------------------------------
+// Exports. Pointers are byte offsets into this module's memory; bias = 0 means "no bias".
+// The bias buffer must be readable up to 32 bytes past its end (the loader pads it).
+// --------------------------------------------------------------------------------------------
+
+/** Bytes of scratch the float32 GEMM needs for an m x n output. */
+export function scratchBytesF32(m: i32, n: i32): usize {
+  return scratchFor<f32>(m, n);
+}
+
+/** Bytes of scratch the float64 GEMM needs for an m x n output. */
+export function scratchBytesF64(m: i32, n: i32): usize {
+  return scratchFor<f64>(m, n);
+}
+
+/** float32 C[m,n] = op(A) @ op(B) (+ C if accumulate) (+ bias) (ReLU if relu). */
+export function gemmF32(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
+): void {
+  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch);
+}
+
+/** float64 C[m,n] = op(A) @ op(B) (+ C if accumulate) (+ bias) (ReLU if relu). */
+export function gemmF64(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
+): void {
+  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch);
+}

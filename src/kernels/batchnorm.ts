@@ -126,11 +126,12 @@ export function batchnormForward(
       sqrtvar[j] = Math.sqrt(variance[j] + eps);
       ivar[j] = 1 / sqrtvar[j];
     }
-    for (let k = 0; k < n * d; k++) {
-      const j = k % d;
-      const xhat = xMinusMean[k] / sqrtvar[j];
-      normalizedData[k] = xhat;
-      out[k] = g[j] * xhat + bt[j];
+    for (let i = 0; i < n; i++) {
+      for (let j = 0, k = i * d; j < d; j++, k++) {
+        const xhat = xMinusMean[k] / sqrtvar[j];
+        normalizedData[k] = xhat;
+        out[k] = g[j] * xhat + bt[j];
+      }
     }
     for (let j = 0; j < d; j++) {
       runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
@@ -145,12 +146,13 @@ export function batchnormForward(
       scale[j] = g[j] / sqrtvar[j];
       shift[j] = bt[j] - (g[j] * runningMean[j]) / sqrtvar[j];
     }
-    for (let k = 0; k < n * d; k++) {
-      const j = k % d;
-      out[k] = scale[j] * xs[k] + shift[j];
-      const c = xs[k] - runningMean[j];
-      xMinusMean[k] = c;
-      normalizedData[k] = c / sqrtvar[j];
+    for (let i = 0; i < n; i++) {
+      for (let j = 0, k = i * d; j < d; j++, k++) {
+        out[k] = scale[j] * xs[k] + shift[j];
+        const c = xs[k] - runningMean[j];
+        xMinusMean[k] = c;
+        normalizedData[k] = c / sqrtvar[j];
+      }
     }
   }
   bnParam.runningMean = runningMean;
@@ -188,29 +190,27 @@ export function batchnormBackward(
   const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
   const dx = allocate(dt, n * d);
   if (cache.mode === 'test') {
-    for (let k = 0; k < n * d; k++) dx[k] = g[k] * gamma[k % d] * ivar[k % d];
+    for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = g[k] * gamma[j] * ivar[j];
     return pack(n, d, dx, dgamma, dbeta);
   }
   // Step 3: divar = sum(dxhat * x_minus_mean) with dxhat = dout * gamma (step 1).
   const divar = allocate(dt, d);
-  for (let k = 0; k < n * d; k++) {
-    const j = k % d;
-    divar[j] += g[k] * gamma[j] * xMinusMean[k];
-  }
+  for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) divar[j] += g[k] * gamma[j] * xMinusMean[k];
   // Steps 4-5: dvar = divar * (-1 / sqrtvar^2) * 0.5 * (1 / sqrtvar).
   const dvar = allocate(dt, d);
   for (let j = 0; j < d; j++) dvar[j] = divar[j] * (-1 / (sqrtvar[j] * sqrtvar[j])) * 0.5 * (1 / sqrtvar[j]);
   // Steps 2, 6-8: dx1 = dxhat * ivar + (1/N) * dvar * 2 * x_minus_mean; dmu = -sum(dx1).
   const dmu = allocate(dt, d);
-  for (let k = 0; k < n * d; k++) {
-    const j = k % d;
-    const dx1 = g[k] * gamma[j] * ivar[j] + (1 / n) * dvar[j] * 2 * xMinusMean[k];
-    dx[k] = dx1;
-    dmu[j] += dx1;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const dx1 = g[k] * gamma[j] * ivar[j] + (1 / n) * dvar[j] * 2 * xMinusMean[k];
+      dx[k] = dx1;
+      dmu[j] += dx1;
+    }
   }
   // Steps 9-10: dx = dx1 + (1/N) * dmu.
   for (let j = 0; j < d; j++) dmu[j] = (1 / n) * -dmu[j];
-  for (let k = 0; k < n * d; k++) dx[k] = dmu[k % d] + dx[k];
+  for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = dmu[j] + dx[k];
   return pack(n, d, dx, dgamma, dbeta);
 }
 
@@ -241,12 +241,12 @@ export function batchnormBackwardAlt(
   const g = dout.data;
   const { dgamma, dbeta } = paramGrads(dt, g, xhat, n, d);
   const dx = allocate(dt, n * d);
-  if (cache.mode === 'test') {
-    for (let k = 0; k < n * d; k++) dx[k] = g[k] * gamma[k % d] * ivar[k % d];
-  } else {
-    for (let k = 0; k < n * d; k++) {
-      const j = k % d;
-      dx[k] = ((gamma[j] * ivar[j]) / n) * (n * g[k] - dbeta[j] - xhat[k] * dgamma[j]);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      dx[k] =
+        cache.mode === 'test'
+          ? g[k] * gamma[j] * ivar[j]
+          : ((gamma[j] * ivar[j]) / n) * (n * g[k] - dbeta[j] - xhat[k] * dgamma[j]);
     }
   }
   return pack(n, d, dx, dgamma, dbeta);
@@ -256,10 +256,11 @@ export function batchnormBackwardAlt(
 function paramGrads(dt: 'float32' | 'float64', g: FloatArray, xhat: FloatArray, n: number, d: number) {
   const dgamma = allocate(dt, d);
   const dbeta = allocate(dt, d);
-  for (let k = 0; k < n * d; k++) {
-    const j = k % d;
-    dbeta[j] += g[k];
-    dgamma[j] += g[k] * xhat[k];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      dbeta[j] += g[k];
+      dgamma[j] += g[k] * xhat[k];
+    }
   }
   return { dgamma, dbeta };
 }

@@ -39,3 +39,17 @@ export {
   type History,
   type PredictOptions,
 } from './trainer';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  readCheckpointInfo,
+  CHECKPOINT_FORMAT,
+  OPTIMIZER_SLOT_PREFIX,
+  type CheckpointContents,
+  type CheckpointTarget,
+  type CheckpointInfo,
+  type CheckpointTensorInfo,
+  type CheckpointScheduler,
+  type JSONValue,
+  type AnyOptimizer,
+} from './checkpoint';

@@ -140,13 +140,17 @@ export function shuffleInPlace<T extends { length: number; [i: number]: number }
 /**
  * A random permutation of 0..n-1 from the global PRNG.
  *
- * @param n - length.
+ * @param n - length, an integer in [0, 2^31 - 1].
+ * @throws ValueError when n is not such an integer.
  * @example
  * ```ts
  * randperm(5); // e.g. Int32Array [3, 0, 4, 1, 2]
  * ```
  */
 export function randperm(n: number): Int32Array {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0x7fffffff) {
+    throw new ValueError(`randperm: n must be an integer in [0, 2^31 - 1], got ${describe(n)}`);
+  }
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   return shuffleInPlace(a);

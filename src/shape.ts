@@ -136,8 +136,8 @@ export function broadcastShapes(fn: string, a: Shape, b: Shape): number[] {
     const db = i < n - b.length ? 1 : b[i - (n - b.length)];
     if (da !== db && da !== 1 && db !== 1) {
       throw new ShapeError(
-        `${fn}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together ` +
-          `(dimension ${i} of the result: ${da} vs ${db}; each pair must be equal or 1)`,
+        `${fn}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together: ` +
+          `each pair of dimensions (aligned from the right) must be equal or 1, got ${da} vs ${db} at dimension ${i} of the result`,
       );
     }
     out[i] = da === 1 ? db : da;

@@ -81,8 +81,10 @@ export class Tensor {
       throw new DTypeError(`Tensor: data must be a Float64Array or Float32Array, got ${describe(data)}`);
     }
     const s = shape === undefined ? [data.length] : shape;
+    let valid = Array.isArray(s);
+    for (let i = 0; valid && i < s.length; i++) valid = Number.isSafeInteger(s[i]) && s[i] >= 0;
+    if (!valid) assertValidShape('Tensor', 'shape', s);
     if (sizeOf(s) !== data.length) {
-      assertValidShape('Tensor', 'shape', s);
       throw new ShapeError(`Tensor: shape ${formatShape(s)} needs ${sizeOf(s)} elements, got data of length ${data.length}`);
     }
     this.data = data;
@@ -101,7 +103,7 @@ export class Tensor {
    * ```
    */
   static zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
-    return Tensor.full(shape, 0, opts);
+    return Tensor.filled('Tensor.zeros', shape, 0, opts);
   }
 
   /**
@@ -115,7 +117,7 @@ export class Tensor {
    * ```
    */
   static ones(shape: Shape, opts: TensorOptions = {}): Tensor {
-    return Tensor.full(shape, 1, opts);
+    return Tensor.filled('Tensor.ones', shape, 1, opts);
   }
 
   /**
@@ -130,8 +132,13 @@ export class Tensor {
    * ```
    */
   static full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
-    assertValidShape('Tensor.full', 'shape', shape);
-    const data = allocate(resolveDType('Tensor.full', opts.dtype), sizeOf(shape));
+    return Tensor.filled('Tensor.full', shape, value, opts);
+  }
+
+  private static filled(fn: string, shape: Shape, value: number, opts: TensorOptions): Tensor {
+    assertValidShape(fn, 'shape', shape);
+    if (typeof value !== 'number') throw new ValueError(`${fn}: value must be a number, got ${describe(value)}`);
+    const data = allocate(resolveDType(fn, opts.dtype), sizeOf(shape));
     if (value !== 0) data.fill(value);
     return new Tensor(data, shape, opts);
   }
@@ -167,6 +174,9 @@ export class Tensor {
    */
   static rand(shape: Shape, low = 0, high = 1, opts: TensorOptions = {}): Tensor {
     assertValidShape('Tensor.rand', 'shape', shape);
+    for (const [arg, v] of [['low', low], ['high', high]] as const) {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`Tensor.rand: ${arg} must be a finite number, got ${describe(v)}`);
+    }
     const data = allocate(resolveDType('Tensor.rand', opts.dtype), sizeOf(shape));
     for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * randomUniform();
     return new Tensor(data, shape, opts);
@@ -243,7 +253,7 @@ export class Tensor {
   backward(gradient?: Tensor | FloatArray | null, opts: BackwardOptions = {}): void {
     if (!this.requiresGrad) {
       throw new GradError(
-        `backward: this ${formatShape(this.shape)} tensor does not require grad (no input of the ops that made it has requiresGrad: true, or it was made under noGrad)`,
+        `backward: this ${formatShape(this.shape)} tensor does not require grad (no input of the ops that made it has requiresGrad: true, or it was made under noGrad); backward needs a tensor that requires grad, got requiresGrad false`,
       );
     }
     if (this._freed) {
@@ -255,7 +265,7 @@ export class Tensor {
     if (gradient === undefined || gradient === null) {
       if (this.data.length !== 1) {
         throw new GradError(
-          `backward: gradient must be given for a non-scalar tensor of shape ${formatShape(this.shape)} (only one-element tensors default to 1)`,
+          `backward: gradient must be given for a non-scalar tensor of shape ${formatShape(this.shape)} (only one-element tensors default to 1), got none`,
         );
       }
       seed = allocate(this.dtype, 1);

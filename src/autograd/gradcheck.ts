@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { DTypeError, GradError, ArgumentError } from '../errors';
+import { DTypeError, GradError, ArgumentError, ValueError } from '../errors';
 import { Tensor } from '../tensor';
 import { describe, formatShape } from '../shape';
 import { noGrad } from './mode';
@@ -62,6 +62,23 @@ function scalarOf(out: Tensor, weights: Float64Array | null): number {
   return s;
 }
 
+function checkOpts(fn: string, opts: unknown): void {
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${fn}: opts must be an object, got ${describe(opts)}`);
+  const o = opts as GradcheckOptions;
+  if (o.eps !== undefined && (typeof o.eps !== 'number' || !Number.isFinite(o.eps) || o.eps <= 0)) {
+    throw new ValueError(`${fn}: opts.eps must be a finite number > 0, got ${describe(o.eps)}`);
+  }
+  for (const key of ['rtol', 'atol'] as const) {
+    const v = o[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new ValueError(`${fn}: opts.${key} must be a finite number >= 0, got ${describe(v)}`);
+    }
+  }
+  if (o.outputWeights !== undefined && !(o.outputWeights instanceof Float64Array)) {
+    throw new ArgumentError(`${fn}: opts.outputWeights must be a Float64Array, got ${describe(o.outputWeights)}`);
+  }
+}
+
 function checkInputs(fn: string, f: unknown, inputs: unknown): asserts inputs is Tensor[] {
   if (typeof f !== 'function') throw new ArgumentError(`${fn}: fn must be a function of the inputs, got ${describe(f)}`);
   if (!Array.isArray(inputs) || inputs.length === 0) {
@@ -98,6 +115,7 @@ export function numericalGradient(
   opts: GradcheckOptions = {},
 ): Float64Array {
   checkInputs('numericalGradient', fn, inputs);
+  checkOpts('numericalGradient', opts);
   if (!Number.isInteger(index) || index < 0 || index >= inputs.length) {
     throw new ArgumentError(`numericalGradient: index must be an integer in [0, ${inputs.length}), got ${describe(index)}`);
   }
@@ -153,10 +171,11 @@ export function gradcheck(
   opts: GradcheckOptions = {},
 ): GradcheckResult {
   checkInputs('gradcheck', fn, inputs);
+  checkOpts('gradcheck', opts);
   const rtol = opts.rtol ?? 1e-7;
   const atol = opts.atol ?? 1e-9;
   if (!inputs.some((t) => t.requiresGrad)) {
-    throw new GradError('gradcheck: at least one input must have requiresGrad: true');
+    throw new GradError(`gradcheck: at least one input must have requiresGrad: true, got none of ${inputs.length}`);
   }
   const saved = inputs.map((t) => t.grad);
   const analytical: (Float64Array | null)[] = [];

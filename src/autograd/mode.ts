@@ -4,6 +4,11 @@
  *
  * @packageDocumentation
  */
+import { ArgumentError } from '../errors';
+
+function describeArg(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${String(v)}`;
+}
 
 let gradEnabled = true;
 let anomalyEnabled = false;
@@ -21,6 +26,7 @@ const moduleStack: string[] = [];
  * ```
  */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new ArgumentError(`noGrad: fn must be a function, got ${describeArg(fn)}`);
   const prev = gradEnabled;
   gradEnabled = false;
   try {
@@ -54,6 +60,7 @@ export function isGradEnabled(): boolean {
  * ```
  */
 export function setDetectAnomaly(enabled: boolean): void {
+  if (typeof enabled !== 'boolean') throw new ArgumentError(`setDetectAnomaly: enabled must be a boolean, got ${describeArg(enabled)}`);
   anomalyEnabled = enabled;
 }
 
@@ -67,6 +74,7 @@ export function setDetectAnomaly(enabled: boolean): void {
  * ```
  */
 export function detectAnomaly<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new ArgumentError(`detectAnomaly: fn must be a function, got ${describeArg(fn)}`);
   const prev = anomalyEnabled;
   anomalyEnabled = true;
   try {

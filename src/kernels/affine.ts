@@ -4,8 +4,8 @@
  * @packageDocumentation
  */
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
-import { ShapeError } from '../errors';
-import { formatShape, assertShape, sizeOf } from '../shape';
+import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
+import { describe, formatShape, assertShape, sizeOf } from '../shape';
 import { gemm } from './gemm';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
@@ -60,7 +60,12 @@ export function affineBackward(
   cache: AffineCache,
 ): { dx: OwnedArray; dw: OwnedArray; db: OwnedArray } {
   const fn = 'affineBackward';
+  if (typeof cache !== 'object' || cache === null) {
+    throw new ArgumentError(`${fn}: cache must be the cache affineForward returned, got ${describe(cache)}`);
+  }
   const { x, w } = cache;
+  assertNDArray(fn, 'cache.x', x);
+  assertNDArray(fn, 'cache.w', w);
   assertNDArray(fn, 'dout', dout);
   const n = x.shape[0];
   const d = w.shape[0];
@@ -92,6 +97,18 @@ export function affineBackward(
  * ```
  */
 export function sumRows(a: FloatArray, out: FloatArray, rows: number, cols: number): void {
+  const fn = 'sumRows';
+  for (const [name, v] of [['rows', rows], ['cols', cols]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${describe(v)}`);
+  }
+  if (!(a instanceof Float64Array) && !(a instanceof Float32Array)) {
+    throw new DTypeError(`${fn}: a must be a Float64Array or Float32Array, got ${describe(a)}`);
+  }
+  if (!(out instanceof Float64Array) && !(out instanceof Float32Array)) {
+    throw new DTypeError(`${fn}: out must be a Float64Array or Float32Array, got ${describe(out)}`);
+  }
+  if (a.length < rows * cols) throw new ShapeError(`${fn}: a must hold at least rows * cols = ${rows * cols} elements, got ${a.length}`);
+  if (out.length < cols) throw new ShapeError(`${fn}: out must hold at least cols = ${cols} elements, got ${out.length}`);
   out.fill(0);
   for (let i = 0; i < rows; i++) {
     const r = i * cols;

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
-import { ShapeError, ValueError } from '../errors';
+import { ArgumentError, ShapeError, ValueError } from '../errors';
 import { assertShape, describe, formatShape } from '../shape';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
@@ -181,6 +181,7 @@ export function batchnormBackward(
   cache: BatchnormCache,
 ): { dx: OwnedArray; dgamma: OwnedArray; dbeta: OwnedArray } {
   const fn = 'batchnormBackward';
+  checkCache(fn, cache);
   const { n, d, normalizedData, gamma, ivar, xMinusMean, sqrtvar } = cache;
   assertNDArray(fn, 'dout', dout);
   assertShape(fn, 'dout', dout.shape, [n, d], 'like the forward output');
@@ -233,6 +234,7 @@ export function batchnormBackwardAlt(
   cache: BatchnormCache,
 ): { dx: OwnedArray; dgamma: OwnedArray; dbeta: OwnedArray } {
   const fn = 'batchnormBackwardAlt';
+  checkCache(fn, cache);
   const { n, d, normalizedData: xhat, gamma, ivar } = cache;
   assertNDArray(fn, 'dout', dout);
   assertShape(fn, 'dout', dout.shape, [n, d], 'like the forward output');
@@ -250,6 +252,17 @@ export function batchnormBackwardAlt(
     }
   }
   return pack(n, d, dx, dgamma, dbeta);
+}
+
+/** Checks that `cache` is what batchnormForward returned (its arrays present and sized n * d). */
+function checkCache(fn: string, cache: unknown): void {
+  const c = cache as Partial<BatchnormCache> | null;
+  const ok =
+    typeof c === 'object' && c !== null && (c.mode === 'train' || c.mode === 'test') &&
+    Number.isSafeInteger(c.n) && Number.isSafeInteger(c.d) &&
+    [c.xMinusMean, c.normalizedData].every((a) => (a instanceof Float64Array || a instanceof Float32Array) && a.length === c.n! * c.d!) &&
+    [c.gamma, c.ivar, c.sqrtvar].every((a) => (a instanceof Float64Array || a instanceof Float32Array) && a.length === c.d);
+  if (!ok) throw new ArgumentError(`${fn}: cache must be the cache batchnormForward returned, got ${describe(cache)}`);
 }
 
 /** dbeta = sum(dout), dgamma = sum(dout * xhat), over rows. */

@@ -6,7 +6,31 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
+import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
+import { describe } from '../shape';
 import { gemm as gemmWasm, wasmAvailable } from './wasm';
+
+/** Checks gemm's arguments (O(1)): float arrays of one dtype, long enough, integer sizes. */
+function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown, opts: unknown): void {
+  for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${describe(v)}`);
+  }
+  if (!(a instanceof Float64Array) && !(a instanceof Float32Array)) {
+    throw new DTypeError(`${fn}: a must be a Float64Array or Float32Array, got ${describe(a)}`);
+  }
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${fn}: opts must be an object, got ${describe(opts)}`);
+  const bias = (opts as GemmOptions).bias ?? null;
+  const arrays: [string, unknown, number][] = [['a', a, (m as number) * (k as number)], ['b', b, (k as number) * (n as number)], ['c', c, (m as number) * (n as number)]];
+  if (bias !== null) arrays.push(['opts.bias', bias, n as number]);
+  for (const [name, v, need] of arrays) {
+    if (v?.constructor !== a.constructor) {
+      throw new DTypeError(`${fn}: ${name} must be a ${a.constructor.name} like a, got ${describe(v)}`);
+    }
+    if ((v as FloatArray).length < need) {
+      throw new ShapeError(`${fn}: ${name} must hold at least ${need} elements for m = ${m}, n = ${n}, k = ${k}, got ${(v as FloatArray).length}`);
+    }
+  }
+}
 
 /** Options of {@link gemm}. */
 export interface GemmOptions {
@@ -41,6 +65,9 @@ let backend: GemmBackend = 'auto';
  * ```
  */
 export function setGemmBackend(mode: GemmBackend): GemmBackend {
+  if (mode !== 'auto' && mode !== 'wasm' && mode !== 'js') {
+    throw new ValueError(`setGemmBackend: mode must be 'auto', 'wasm' or 'js', got ${describe(mode)}`);
+  }
   const prev = backend;
   backend = mode;
   return prev;
@@ -76,6 +103,7 @@ export function gemm(
   k: number,
   opts: GemmOptions = {},
 ): void {
+  checkGemm('gemm', a, b, c, m, n, k, opts);
   if (backend !== 'js' && (backend === 'wasm' || m * n * k >= WASM_MIN_WORK) && wasmAvailable()) {
     gemmWasm(a, b, c, m, n, k, opts);
     return;
@@ -115,6 +143,7 @@ export function gemmReference(
   k: number,
   opts: GemmOptions = {},
 ): void {
+  checkGemm('gemmReference', a, b, c, m, n, k, opts);
   const transA = opts.transA === true;
   const transB = opts.transB === true;
   if (!opts.accumulate) c.fill(0);

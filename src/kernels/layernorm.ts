@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
-import { ShapeError } from '../errors';
-import { assertShape, formatShape } from '../shape';
+import { ArgumentError, ShapeError, ValueError } from '../errors';
+import { assertShape, describe, formatShape } from '../shape';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
 /** What {@link layernormForward} keeps for the backward pass. */
@@ -51,6 +51,9 @@ export function layernormForward(
   assertShape(fn, 'beta', beta.shape, [d], `(D = ${d} from x ${formatShape(x.shape)})`);
   assertSameDType(fn, 'x', x.data, 'gamma', gamma.data);
   assertSameDType(fn, 'x', x.data, 'beta', beta.data);
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
+    throw new ValueError(`${fn}: eps must be a finite number >= 0, got ${describe(eps)}`);
+  }
   const dt = dtypeOf(x.data);
   const xs = x.data;
   const out = allocate(dt, n * d);
@@ -92,6 +95,13 @@ export function layernormBackward(
   cache: LayernormCache,
 ): { dx: OwnedArray; dgamma: OwnedArray; dbeta: OwnedArray } {
   const fn = 'layernormBackward';
+  const c = cache as Partial<LayernormCache> | null;
+  const ok =
+    typeof c === 'object' && c !== null && Number.isSafeInteger(c.n) && Number.isSafeInteger(c.d) &&
+    (c.xhat instanceof Float64Array || c.xhat instanceof Float32Array) && c.xhat.length === c.n! * c.d! &&
+    (c.ivar instanceof Float64Array || c.ivar instanceof Float32Array) && c.ivar.length === c.n &&
+    (c.gamma instanceof Float64Array || c.gamma instanceof Float32Array) && c.gamma.length === c.d;
+  if (!ok) throw new ArgumentError(`${fn}: cache must be the cache layernormForward returned, got ${describe(cache)}`);
   const { n, d, xhat, ivar, gamma } = cache;
   assertNDArray(fn, 'dout', dout);
   assertShape(fn, 'dout', dout.shape, [n, d], 'like the forward output');

@@ -49,7 +49,7 @@ export function assertNDArray(fn: string, arg: string, v: unknown): asserts v is
   }
   if (sizeOf(shape as number[]) !== data.length) {
     throw new ShapeError(
-      `${fn}: ${arg} has shape ${formatShape(shape as number[])} (${sizeOf(shape as number[])} elements) but its data holds ${data.length}`,
+      `${fn}: ${arg}.data must hold ${sizeOf(shape as number[])} elements for shape ${formatShape(shape as number[])}, got ${data.length}`,
     );
   }
 }

@@ -247,6 +247,7 @@ export class Dropout extends Module {
 
   /** @param x - input. */
   forward(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) throw new ArgumentError(`Dropout.forward: x must be a Tensor, got ${describe(x)}`);
     return this.training && this.p > 0 ? dropout(x, this.p) : x;
   }
 

@@ -261,7 +261,7 @@ export abstract class Module {
       if (missing.length) parts.push(`missing keys [${missing.map((k) => `'${k}'`).join(', ')}]`);
       if (unexpected.length) parts.push(`unexpected keys [${unexpected.map((k) => `'${k}'`).join(', ')}]`);
       if (mismatched.length) parts.push(`mismatched ${mismatched.join('; ')}`);
-      throw new StateDictError(`${fn}: the state does not fit ${this.constructor.name}: ${parts.join('; ')}; nothing was loaded`);
+      throw new StateDictError(`${fn}: the state must fit ${this.constructor.name}, got ${parts.join('; ')}; nothing was loaded`);
     }
     for (const [k, t] of own) t.data.set(given.get(k)!.data);
   }

@@ -6,10 +6,10 @@
  */
 import { record } from '../autograd/tape';
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
-import { ValueError } from '../errors';
+import { ShapeError, ValueError } from '../errors';
 import { softmaxLoss, svmLoss as svmLossKernel } from '../kernels/losses';
 import type { Labels } from '../kernels/types';
-import { assertShape, describe } from '../shape';
+import { assertShape, describe, formatShape } from '../shape';
 import { Tensor } from '../tensor';
 import { assertTensor } from './util';
 
@@ -92,7 +92,7 @@ export function svmLoss(scores: Tensor, labels: Labels, opts?: LossOptions): Ten
  * @param prediction - the model's output.
  * @param target - the values to match (no gradient flows into it unless it requires grad).
  * @param opts - reduction: 'mean' (default) or 'sum'.
- * @throws ShapeError when the shapes differ, DTypeError on mixed dtypes.
+ * @throws ShapeError when the shapes differ or hold no element, DTypeError on mixed dtypes.
  * @example
  * ```ts
  * const loss = mseLoss(model.forward(x), y);
@@ -105,10 +105,13 @@ export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions):
   assertShape(fn, 'target', target.shape, prediction.shape, 'like prediction');
   assertSameDType(fn, 'prediction', prediction.data, 'target', target.data);
   const reduction = resolveReduction(fn, opts);
+  if (prediction.data.length === 0) {
+    throw new ShapeError(`${fn}: prediction must hold at least one element (a loss over an empty batch is undefined), got shape ${formatShape(prediction.shape)}`);
+  }
   const p = prediction.data;
   const t = target.data;
   const n = p.length;
-  const scale = reduction === 'mean' ? 1 / Math.max(n, 1) : 1;
+  const scale = reduction === 'mean' ? 1 / n : 1;
   let s = 0;
   for (let i = 0; i < n; i++) {
     const d = p[i] - t[i];

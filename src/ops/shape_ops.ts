@@ -65,6 +65,9 @@ export function transpose(x: Tensor, axes?: readonly number[]): Tensor {
   const fn = 'transpose';
   assertTensor(fn, 'x', x);
   const rank = x.shape.length;
+  if (axes !== undefined && !Array.isArray(axes)) {
+    throw new ShapeError(`${fn}: axes must be a permutation of 0..${rank - 1} for x ${formatShape(x.shape)}, got ${describe(axes)}`);
+  }
   const perm = axes === undefined ? x.shape.map((_, i) => rank - 1 - i) : [...axes];
   const seen = new Set(perm);
   if (perm.length !== rank || seen.size !== rank || !perm.every((a) => Number.isInteger(a) && a >= 0 && a < rank)) {

@@ -109,7 +109,7 @@ describe('dtype, mode, labels and argument errors', () => {
     expectError(() => tensor([[1, 2], [3]]), ShapeError, /^tensor: values\[1\] must be an array of length 2/);
     expectError(() => tensor([1, 'a' as unknown as number]), ValueError, /^tensor: values\[1\] must be a number/);
     expectError(() => new Tensor(new Float64Array(5), [2, 3]), ShapeError, /^Tensor: shape \[2, 3\] needs 6 elements, got data of length 5/);
-    expectError(() => Tensor.zeros([2, -1]), ShapeError, /^Tensor.full: shape must be an array of non-negative integers/);
+    expectError(() => Tensor.zeros([2, -1]), ShapeError, /^Tensor.zeros: shape must be an array of non-negative integers/);
     expectError(() => Tensor.zeros([2], { dtype: 'int32' as 'float32' }), DTypeError, /dtype must be 'float64' or 'float32', got "int32"/);
   });
 

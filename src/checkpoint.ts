@@ -1,0 +1,712 @@
+/**
+ * Trustworthy checkpoints: a model's parameters and buffers, an optimizer's and a schedule's
+ * state, the PRNG state and free-form metadata in one safetensors file, written atomically and
+ * read back only after every byte and every key, shape and dtype has been checked.
+ *
+ * File layout (format `tapegrad-checkpoint/1`), a plain safetensors file:
+ *
+ * - Tensors: every model parameter and buffer under its dotted name (`0.weight`,
+ *   `1.runningMean`, ...), in its own dtype (F64 or F32); each optimizer slot under
+ *   `optim.<paramIndex>.<slotName>` (`optim.0.momentumBuffer`, `optim.3.expAvgSq`), where
+ *   `paramIndex` indexes `optimizer.params`.
+ * - `__metadata__` (string → string):
+ *   - `tapegrad.format`: `tapegrad-checkpoint/1`
+ *   - `tapegrad.model`: JSON `{ "class": "Sequential", "dtype": "float64" | "float32" | "mixed" }`
+ *   - `tapegrad.optimizer` (when saved): JSON `{ "type", "hyper", "step", "slots": [slot keys] }`;
+ *     the slot keys (`0.momentumBuffer`) name the tensors `optim.<key>`.
+ *   - `tapegrad.scheduler` (when saved): JSON of the schedule's `stateDict()`.
+ *   - `tapegrad.rng` (unless `includeRngState: false`): JSON `{ "words": [4 int32], "spare": "<16 hex
+ *     digits>" }`, the PRNG's xoroshiro128+ state and its cached normal as raw float64 bits.
+ *   - `tapegrad.meta`: JSON of the user's `meta` (`{}` by default).
+ *   - `tapegrad.checksum`: `sha256:<hex>` over every tensor (name, dtype, shape, bytes) and every
+ *     other metadata entry, so a flipped bit anywhere that still decodes is caught as well.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import type { FloatArray } from './dtype';
+import { CheckpointError, TapegradError } from './errors';
+import { decodeSafetensors, encodeSafetensors, readFileChecked, writeFileAtomic } from './io';
+import type { RawData, RawTensor } from './io';
+import { Module } from './nn/module';
+import { Optimizer, type OptimizerState } from './optim/optimizer';
+import { getRngState, setRngState } from './random';
+import { describe, formatShape, shapesEqual } from './shape';
+
+/**
+ * The format version written into every checkpoint and required when loading.
+ *
+ * @example
+ * ```ts
+ * readCheckpointInfo(path).format === CHECKPOINT_FORMAT; // 'tapegrad-checkpoint/1'
+ * ```
+ */
+export const CHECKPOINT_FORMAT = 'tapegrad-checkpoint/1';
+
+/**
+ * Prefix of the tensor names holding optimizer slots: `optim.<paramIndex>.<slotName>`.
+ *
+ * @example
+ * ```ts
+ * `${OPTIMIZER_SLOT_PREFIX}0.momentumBuffer`; // 'optim.0.momentumBuffer', params[0]'s SGD momentum
+ * ```
+ */
+export const OPTIMIZER_SLOT_PREFIX = 'optim.';
+
+const KEY = {
+  format: 'tapegrad.format',
+  model: 'tapegrad.model',
+  optimizer: 'tapegrad.optimizer',
+  scheduler: 'tapegrad.scheduler',
+  rng: 'tapegrad.rng',
+  meta: 'tapegrad.meta',
+  checksum: 'tapegrad.checksum',
+} as const;
+
+const KNOWN_META_KEYS: ReadonlySet<string> = new Set(Object.values(KEY));
+
+/**
+ * Any optimizer, whatever its hyper-parameter type (SGD, Adam, RMSProp, ...).
+ *
+ * @example
+ * ```ts
+ * const opt: AnyOptimizer = new optim.Adam(model.parameters());
+ * ```
+ */
+export type AnyOptimizer = Optimizer;
+
+/**
+ * A JSON value that survives `JSON.stringify` / `JSON.parse` unchanged (numbers must be finite).
+ *
+ * @example
+ * ```ts
+ * const meta: Record<string, JSONValue> = { epoch: 3, valAcc: 0.97, config: { lr: 0.1, layers: [64, 64] } };
+ * ```
+ */
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
+/**
+ * Something with a state to checkpoint, such as an `optim.LRScheduler`: `stateDict()` must return
+ * a JSON-serialisable object, and `loadStateDict` must accept it back. When it also has
+ * `validateStateDict(state)` (throwing on a bad state), loading calls it before changing anything.
+ *
+ * @example
+ * ```ts
+ * const sched: CheckpointScheduler = new optim.StepLR(opt, { stepSize: 30 });
+ * ```
+ */
+export interface CheckpointScheduler {
+  /** The state to save: a JSON-serialisable object. */
+  stateDict(): object;
+  /** Restores a state returned by `stateDict()`. */
+  loadStateDict(state: object): void;
+}
+
+/**
+ * What {@link saveCheckpoint} writes.
+ *
+ * @example
+ * ```ts
+ * const contents: CheckpointContents = { model, optimizer: opt, scheduler: sched, meta: { epoch: 3 } };
+ * ```
+ */
+export interface CheckpointContents {
+  /** The model: every parameter and buffer is saved under its dotted name. Required. */
+  model: Module;
+  /** The optimizer over (typically) `model.parameters()`: type, hyper-parameters, step count, slots. */
+  optimizer?: AnyOptimizer;
+  /** A learning-rate schedule (or anything with JSON-serialisable `stateDict()`/`loadStateDict()`). */
+  scheduler?: CheckpointScheduler;
+  /** Free-form JSON-serialisable metadata (epoch, metrics, config); returned by {@link loadCheckpoint}. Default `{}`. */
+  meta?: Record<string, JSONValue>;
+  /** Save the global PRNG state (see `getRngState`), so a resumed run draws the same numbers. Default true. */
+  includeRngState?: boolean;
+}
+
+/**
+ * What {@link loadCheckpoint} restores into.
+ *
+ * @example
+ * ```ts
+ * const target: CheckpointTarget = { model, optimizer: opt, restoreRngState: false };
+ * ```
+ */
+export interface CheckpointTarget {
+  /** Receives the parameters and buffers; its keys, shapes and dtypes must match the file exactly. Required. */
+  model: Module;
+  /** Receives the optimizer state; the file must hold a state of the same optimizer type over same-sized parameters. */
+  optimizer?: AnyOptimizer;
+  /** Receives the schedule state; the file must hold one. */
+  scheduler?: CheckpointScheduler;
+  /**
+   * Restore the global PRNG state. Default: restore it when the file has one. `true` requires the
+   * file to have one; `false` leaves the PRNG alone.
+   */
+  restoreRngState?: boolean;
+}
+
+/**
+ * One tensor as {@link readCheckpointInfo} lists it.
+ *
+ * @example
+ * ```ts
+ * readCheckpointInfo(path).keys[0]; // { name: '0.bias', dtype: 'float64', shape: [256] }
+ * ```
+ */
+export interface CheckpointTensorInfo {
+  /** Dotted name (`0.weight`). */
+  name: string;
+  /** 'float64' or 'float32' (any other dtype makes the file invalid for loading). */
+  dtype: string;
+  /** Dimensions. */
+  shape: number[];
+}
+
+/**
+ * What {@link readCheckpointInfo} returns.
+ *
+ * @example
+ * ```ts
+ * const { modelClass, optimizer, meta }: CheckpointInfo = readCheckpointInfo(path);
+ * ```
+ */
+export interface CheckpointInfo {
+  /** The format version, `tapegrad-checkpoint/1`. */
+  format: string;
+  /** The saved model's class name, e.g. 'Sequential'. */
+  modelClass: string;
+  /** The model's parameter dtype: 'float64', 'float32' or 'mixed'. */
+  dtype: string;
+  /** The model's parameters and buffers, in file order. */
+  keys: CheckpointTensorInfo[];
+  /** The optimizer's type, hyper-parameters, step count and slot keys, or null when none was saved. */
+  optimizer: { type: string; hyper: Record<string, unknown>; step: number; slots: string[] } | null;
+  /** The schedule's saved state, or null. */
+  scheduler: Record<string, unknown> | null;
+  /** True when the PRNG state was saved. */
+  hasRngState: boolean;
+  /** The user's metadata. */
+  meta: Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Writes a checkpoint: the model's parameters and buffers, and optionally an optimizer's and a
+ * schedule's state, the global PRNG state and user metadata, as one safetensors file (layout in
+ * the module documentation).
+ *
+ * The write is atomic (temp file, fsync, rename, directory fsync): after a crash the path holds
+ * either the complete old checkpoint or the complete new one. Saving reads the model, optimizer,
+ * schedule and PRNG without changing any of them.
+ *
+ * @param path - the file to create or replace; its directory must exist.
+ * @param contents - `model` (required); `optimizer`; `scheduler`; `meta` (JSON-serialisable,
+ *   default `{}`); `includeRngState` (default true).
+ * @throws CheckpointError naming the function, the path and the problem: a bad argument, a
+ *   non-float tensor, meta or schedule state that is not plain JSON (NaN, Infinity, undefined,
+ *   functions, class instances, cycles), a model key that collides with an optimizer slot name,
+ *   or a failed write (the cause is kept on `err.cause`).
+ * @example
+ * ```ts
+ * saveCheckpoint('runs/epoch3.safetensors', { model, optimizer: opt, scheduler: sched, meta: { epoch: 3 } });
+ * ```
+ */
+export function saveCheckpoint(path: string, contents: CheckpointContents): void {
+  const fn = 'saveCheckpoint';
+  checkPath(fn, path);
+  if (contents === null || typeof contents !== 'object') {
+    throw new CheckpointError(`${fn}: contents must be an object { model, optimizer?, scheduler?, meta? }, got ${describe(contents)}`);
+  }
+  const { model, optimizer, scheduler, meta, includeRngState } = contents;
+  const at = `'${path}'`;
+  if (!(model instanceof Module)) throw new CheckpointError(`${fn}: contents.model must be an nn.Module, got ${describe(model)}`);
+  if (optimizer !== undefined && !(optimizer instanceof Optimizer)) {
+    throw new CheckpointError(`${fn}: contents.optimizer must be an optim.Optimizer or undefined, got ${describe(optimizer)}`);
+  }
+  if (scheduler !== undefined && !isScheduler(scheduler)) {
+    throw new CheckpointError(`${fn}: contents.scheduler must have stateDict() and loadStateDict(), got ${describe(scheduler)}`);
+  }
+  if (includeRngState !== undefined && typeof includeRngState !== 'boolean') {
+    throw new CheckpointError(`${fn}: contents.includeRngState must be a boolean, got ${describe(includeRngState)}`);
+  }
+  const userMeta = meta === undefined ? {} : meta;
+  if (userMeta === null || typeof userMeta !== 'object' || Array.isArray(userMeta)) {
+    throw new CheckpointError(`${fn}: contents.meta must be a plain object of JSON values, got ${describe(userMeta)}`);
+  }
+  const metaProblem = jsonProblem(userMeta, 'meta');
+  if (metaProblem !== null) throw new CheckpointError(`${fn}: contents.${metaProblem}`);
+
+  const tensors = new Map<string, RawTensor>();
+  const dtypes = new Set<string>();
+  for (const [name, t] of model.stateDict()) {
+    const data = t.data as unknown;
+    if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) {
+      throw new CheckpointError(`${fn}: model tensor '${name}' must hold a Float64Array or Float32Array, got ${describe(data)}`);
+    }
+    dtypes.add(t.dtype);
+    tensors.set(name, { dtype: t.dtype, shape: [...t.shape], data });
+  }
+  const metadata: Record<string, string> = {
+    [KEY.format]: CHECKPOINT_FORMAT,
+    [KEY.model]: JSON.stringify({
+      class: model.constructor.name,
+      dtype: dtypes.size === 1 ? [...dtypes][0] : dtypes.size === 0 ? 'float64' : 'mixed',
+    }),
+    [KEY.meta]: JSON.stringify(userMeta),
+  };
+
+  if (optimizer !== undefined) {
+    const state = optimizer.stateDict();
+    const slotKeys: string[] = [];
+    for (const [key, data] of state.slots) {
+      const name = OPTIMIZER_SLOT_PREFIX + key;
+      if (tensors.has(name)) {
+        throw new CheckpointError(
+          `${fn}: model key '${name}' collides with the optimizer slot of the same name; rename the submodule, got a model with a '${name}' entry`,
+        );
+      }
+      slotKeys.push(key);
+      tensors.set(name, { dtype: data instanceof Float32Array ? 'float32' : 'float64', shape: [data.length], data });
+    }
+    const record = { type: state.type, hyper: state.hyper, step: state.step, slots: slotKeys };
+    const problem = jsonProblem(record, 'optimizer state');
+    if (problem !== null) throw new CheckpointError(`${fn}: ${problem}`);
+    metadata[KEY.optimizer] = JSON.stringify(record);
+  }
+  if (scheduler !== undefined) {
+    const state: unknown = scheduler.stateDict();
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw new CheckpointError(`${fn}: contents.scheduler.stateDict() must return a plain object, got ${describe(state)}`);
+    }
+    const problem = jsonProblem(state, 'scheduler.stateDict()');
+    if (problem !== null) throw new CheckpointError(`${fn}: contents.${problem}`);
+    metadata[KEY.scheduler] = JSON.stringify(state);
+  }
+  if (includeRngState !== false) {
+    const s = getRngState();
+    metadata[KEY.rng] = JSON.stringify({ words: s.slice(0, 4), spare: float64ToHex(s[4]) });
+  }
+  metadata[KEY.checksum] = checksum(tensors, metadata);
+
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeSafetensors(tensors, metadata);
+  } catch (e) {
+    throw wrap(`${fn}: the checkpoint for ${at} must encode as safetensors, got: ${errText(e)}`, e);
+  }
+  try {
+    writeFileAtomic(path, bytes);
+  } catch (e) {
+    throw wrap(`${fn}: path must be writable, got ${at}: ${errText(e)}`, e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and validating
+// ---------------------------------------------------------------------------------------------
+
+interface Parsed {
+  modelClass: string;
+  dtype: string;
+  model: Map<string, RawTensor>;
+  optimizer: { state: OptimizerState; slotKeys: string[] } | null;
+  scheduler: Record<string, unknown> | null;
+  rng: number[] | null;
+  meta: Record<string, unknown>;
+}
+
+/** Reads, decodes and checks a file's own consistency (not yet against any target). */
+function readAndParse(fn: string, path: string): Parsed {
+  checkPath(fn, path);
+  const at = `'${path}'`;
+  const bad = (what: string): never => {
+    throw new CheckpointError(`${fn}: ${at} is not a valid ${CHECKPOINT_FORMAT} file: ${what}`);
+  };
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileChecked(path);
+  } catch (e) {
+    throw wrap(`${fn}: path must name a readable checkpoint file, got ${at}: ${errText(e)}`, e);
+  }
+  let tensors: Map<string, RawTensor>;
+  let metadata: Record<string, string>;
+  try {
+    ({ tensors, metadata } = decodeSafetensors(bytes));
+  } catch (e) {
+    throw wrap(`${fn}: ${at} is not a valid safetensors file, got: ${errText(e)}`, e);
+  }
+
+  const own = (k: string): string | undefined => (Object.prototype.hasOwnProperty.call(metadata, k) ? metadata[k] : undefined);
+  const format = own(KEY.format);
+  if (format !== CHECKPOINT_FORMAT) {
+    bad(`metadata '${KEY.format}' must be '${CHECKPOINT_FORMAT}', got ${format === undefined ? 'none' : JSON.stringify(format).slice(0, 80)}`);
+  }
+  const sum = own(KEY.checksum);
+  if (sum === undefined) bad(`metadata '${KEY.checksum}' must be present, got none`);
+  const expected = checksum(tensors, metadata);
+  if (sum !== expected) bad(`checksum must be ${expected} (the file's contents), got ${JSON.stringify(sum).slice(0, 90)}: the file is corrupted`);
+  for (const k of Object.keys(metadata)) {
+    if (!KNOWN_META_KEYS.has(k)) bad(`metadata keys must be ${[...KNOWN_META_KEYS].join(', ')}, got unexpected key ${JSON.stringify(k).slice(0, 80)}`);
+  }
+
+  const parse = (k: string, required: boolean): unknown => {
+    const text = own(k);
+    if (text === undefined) {
+      if (required) bad(`metadata '${k}' must be present, got none`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      return bad(`metadata '${k}' must be valid JSON, got a parse error: ${errText(e)}`);
+    }
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+  const modelInfo = parse(KEY.model, true);
+  if (!isObj(modelInfo) || typeof modelInfo.class !== 'string' || typeof modelInfo.dtype !== 'string') {
+    bad(`metadata '${KEY.model}' must be { "class": string, "dtype": string }, got ${describe(modelInfo)}`);
+  }
+  const mi = modelInfo as { class: string; dtype: string };
+
+  const meta = parse(KEY.meta, true);
+  if (!isObj(meta)) bad(`metadata '${KEY.meta}' must be a JSON object, got ${describe(meta)}`);
+
+  const model = new Map(tensors);
+  let optimizer: Parsed['optimizer'] = null;
+  const opt = parse(KEY.optimizer, false);
+  if (opt !== undefined) {
+    if (
+      !isObj(opt) || typeof opt.type !== 'string' || !isObj(opt.hyper) || typeof opt.step !== 'number' ||
+      !Array.isArray(opt.slots) || !opt.slots.every((s) => typeof s === 'string')
+    ) {
+      bad(`metadata '${KEY.optimizer}' must be { "type": string, "hyper": object, "step": number, "slots": string[] }, got ${describe(opt)}`);
+    }
+    const o = opt as { type: string; hyper: Record<string, number | boolean | number[]>; step: number; slots: string[] };
+    const slots = new Map<string, Float64Array | Float32Array>();
+    for (const key of o.slots) {
+      const name = OPTIMIZER_SLOT_PREFIX + key;
+      const t = model.get(name);
+      if (t === undefined) bad(`optimizer slot tensor '${name}' is listed in '${KEY.optimizer}' but missing, got no such tensor`);
+      if (slots.has(key)) bad(`optimizer slot '${key}' must be listed once, got it twice`);
+      const rt = t as RawTensor;
+      if (rt.shape.length !== 1) bad(`optimizer slot tensor '${name}' must be 1-D, got shape ${formatShape(rt.shape)}`);
+      if (!(rt.data instanceof Float64Array) && !(rt.data instanceof Float32Array)) {
+        bad(`optimizer slot tensor '${name}' must be F64 or F32, got ${rt.dtype}`);
+      }
+      slots.set(key, rt.data as Float64Array | Float32Array);
+      model.delete(name);
+    }
+    optimizer = { state: { type: o.type, hyper: o.hyper, step: o.step, slots }, slotKeys: o.slots };
+  }
+
+  let scheduler: Record<string, unknown> | null = null;
+  const sch = parse(KEY.scheduler, false);
+  if (sch !== undefined) {
+    if (!isObj(sch)) bad(`metadata '${KEY.scheduler}' must be a JSON object, got ${describe(sch)}`);
+    scheduler = sch as Record<string, unknown>;
+  }
+
+  let rng: number[] | null = null;
+  const r = parse(KEY.rng, false);
+  if (r !== undefined) {
+    const ok =
+      isObj(r) && Array.isArray(r.words) && r.words.length === 4 &&
+      r.words.every((w) => Number.isInteger(w) && (w as number) >= -0x80000000 && (w as number) <= 0x7fffffff) &&
+      typeof r.spare === 'string' && /^[0-9a-f]{16}$/.test(r.spare);
+    if (!ok) bad(`metadata '${KEY.rng}' must be { "words": [4 int32], "spare": 16 hex digits }, got ${describe(r)}`);
+    const rr = r as { words: number[]; spare: string };
+    rng = [...rr.words, hexToFloat64(rr.spare)];
+  }
+
+  return { modelClass: mi.class, dtype: mi.dtype, model, optimizer, scheduler, rng, meta: meta as Record<string, unknown> };
+}
+
+/**
+ * Reads a checkpoint's table of contents without loading it into anything: format, model class
+ * and dtype, the model's tensor names, dtypes and shapes, the optimizer's type, hyper-parameters,
+ * step and slot keys, the schedule state, whether the PRNG state is there, and the user's meta.
+ * The whole file is decoded and checksummed, so a corrupted file throws here too.
+ *
+ * @param path - the checkpoint file.
+ * @returns see {@link CheckpointInfo}.
+ * @throws CheckpointError naming `readCheckpointInfo`, the path and the problem.
+ * @example
+ * ```ts
+ * const info = readCheckpointInfo('runs/epoch3.safetensors');
+ * console.log(info.meta.epoch, info.optimizer?.type, info.keys.map((k) => k.name));
+ * ```
+ */
+export function readCheckpointInfo(path: string): CheckpointInfo {
+  const p = readAndParse('readCheckpointInfo', path);
+  return {
+    format: CHECKPOINT_FORMAT,
+    modelClass: p.modelClass,
+    dtype: p.dtype,
+    keys: [...p.model].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
+    optimizer:
+      p.optimizer === null
+        ? null
+        : { type: p.optimizer.state.type, hyper: p.optimizer.state.hyper, step: p.optimizer.state.step, slots: p.optimizer.slotKeys },
+    scheduler: p.scheduler,
+    hasRngState: p.rng !== null,
+    meta: p.meta,
+  };
+}
+
+/**
+ * Restores a checkpoint written by {@link saveCheckpoint} into a freshly built (or any) model,
+ * optimizer and schedule, and the global PRNG, so training resumes bit-exactly.
+ *
+ * Everything is validated before anything changes: the file decodes as safetensors, the format
+ * version is `tapegrad-checkpoint/1`, the checksum matches, every metadata entry parses; the
+ * model's keys are exactly the file's model keys (none missing, none unexpected), each with the
+ * same shape and dtype; the optimizer (if given) is of the saved type with slots of the right
+ * lengths and dtypes (its own `validateStateDict`); the schedule (if given) has a saved state
+ * (checked by its `validateStateDict` when it has one); the PRNG state is well formed. On any
+ * problem a CheckpointError is thrown and the model, optimizer, schedule and PRNG are exactly as
+ * they were. Then the state is applied: schedule, model, optimizer (its saved learning rate wins
+ * over the schedule's), PRNG.
+ *
+ * Parts of the file that no target asks for (an optimizer state when no optimizer is given) are
+ * ignored.
+ *
+ * @param path - the checkpoint file.
+ * @param target - `model` (required); `optimizer`; `scheduler`; `restoreRngState` (default:
+ *   restore when the file has it; `true` requires it; `false` skips it).
+ * @returns the user metadata saved with the checkpoint (`{}` when none was given).
+ * @throws CheckpointError naming `loadCheckpoint`, the path and what is wrong; a problem found by
+ *   the model's, optimizer's or schedule's own validation is wrapped, with the original error on
+ *   `err.cause`.
+ * @example
+ * ```ts
+ * const model = buildModel();
+ * const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+ * const meta = loadCheckpoint('runs/epoch3.safetensors', { model, optimizer: opt });
+ * const startEpoch = (meta.epoch as number) + 1;
+ * ```
+ */
+export function loadCheckpoint(path: string, target: CheckpointTarget): Record<string, unknown> {
+  const fn = 'loadCheckpoint';
+  checkPath(fn, path);
+  const at = `'${path}'`;
+  if (target === null || typeof target !== 'object') {
+    throw new CheckpointError(`${fn}: target must be an object { model, optimizer?, scheduler? }, got ${describe(target)}`);
+  }
+  const { model, optimizer, scheduler, restoreRngState } = target;
+  if (!(model instanceof Module)) throw new CheckpointError(`${fn}: target.model must be an nn.Module, got ${describe(model)}`);
+  if (optimizer !== undefined && !(optimizer instanceof Optimizer)) {
+    throw new CheckpointError(`${fn}: target.optimizer must be an optim.Optimizer or undefined, got ${describe(optimizer)}`);
+  }
+  if (scheduler !== undefined && !isScheduler(scheduler)) {
+    throw new CheckpointError(`${fn}: target.scheduler must have stateDict() and loadStateDict(), got ${describe(scheduler)}`);
+  }
+  if (restoreRngState !== undefined && typeof restoreRngState !== 'boolean') {
+    throw new CheckpointError(`${fn}: target.restoreRngState must be a boolean, got ${describe(restoreRngState)}`);
+  }
+
+  const file = readAndParse(fn, path);
+  const mismatch = (what: string, cause?: unknown): never => {
+    throw wrap(`${fn}: ${at} does not fit the target: ${what}; nothing was loaded`, cause);
+  };
+
+  // Model: exact keys, shapes and dtypes.
+  const own = model.stateDict();
+  const missing = [...own.keys()].filter((k) => !file.model.has(k));
+  const unexpected = [...file.model.keys()].filter((k) => !own.has(k));
+  const wrong: string[] = [];
+  for (const [k, t] of own) {
+    const f = file.model.get(k);
+    if (f === undefined) continue;
+    if (!shapesEqual(f.shape, t.shape)) wrong.push(`'${k}' must have shape ${formatShape(t.shape)}, got ${formatShape(f.shape)}`);
+    else if (f.dtype !== t.dtype) wrong.push(`'${k}' must have dtype '${t.dtype}', got '${f.dtype}'`);
+  }
+  if (missing.length + unexpected.length + wrong.length > 0) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`the file must hold every model key, got none for ${list(missing)}`);
+    if (unexpected.length) parts.push(`the file must hold only the model's keys, got unexpected keys ${list(unexpected)}`);
+    parts.push(...wrong);
+    mismatch(`${parts.join('; ')} (model ${model.constructor.name}, file saved from ${file.modelClass})`);
+  }
+
+  // Optimizer: its own validation, wrapped.
+  if (optimizer !== undefined) {
+    if (file.optimizer === null) mismatch(`an optimizer state must be in the file for target.optimizer (${optimizer.type}), got none`);
+    const state = file.optimizer!.state;
+    if (state.type !== optimizer.type) mismatch(`optimizer type must be '${optimizer.type}', got '${state.type}'`);
+    try {
+      optimizer.validateStateDict(state);
+    } catch (e) {
+      mismatch(`the optimizer state must pass ${optimizer.type}'s validation, got: ${errText(e)}`, e);
+    }
+  }
+
+  // Scheduler: present, same type, and its own validation when it has one.
+  if (scheduler !== undefined) {
+    if (file.scheduler === null) mismatch('a scheduler state must be in the file for target.scheduler, got none');
+    const saved = file.scheduler!;
+    let current: unknown;
+    try {
+      current = scheduler.stateDict();
+    } catch (e) {
+      mismatch(`target.scheduler.stateDict() must work, got: ${errText(e)}`, e);
+    }
+    const curType = (current as { type?: unknown } | null)?.type;
+    if (curType !== undefined && saved.type !== curType) {
+      mismatch(`scheduler type must be ${JSON.stringify(curType)}, got ${JSON.stringify(saved.type) ?? 'none'}`);
+    }
+    const validate = (scheduler as { validateStateDict?: unknown }).validateStateDict;
+    if (typeof validate === 'function') {
+      try {
+        validate.call(scheduler, saved);
+      } catch (e) {
+        mismatch(`the scheduler state must pass its validation, got: ${errText(e)}`, e);
+      }
+    }
+  }
+
+  // PRNG.
+  const restoreRng = restoreRngState !== false && file.rng !== null;
+  if (restoreRngState === true && file.rng === null) mismatch('restoreRngState: true needs a PRNG state in the file, got none (saved with includeRngState: false)');
+
+  // Apply, with snapshots to roll back to should anything still fail.
+  const snapModel = new Map([...own].map(([k, t]) => [k, t.data.slice()]));
+  const snapOpt = optimizer?.stateDict();
+  let snapSched: object | undefined;
+  try {
+    snapSched = scheduler?.stateDict();
+  } catch (e) {
+    mismatch(`target.scheduler.stateDict() must work, got: ${errText(e)}`, e);
+  }
+  const snapRng = getRngState();
+  try {
+    if (scheduler !== undefined) scheduler.loadStateDict(file.scheduler!);
+    for (const [k, t] of own) t.data.set(file.model.get(k)!.data as FloatArray);
+    if (optimizer !== undefined) optimizer.loadStateDict(file.optimizer!.state);
+    if (restoreRng) setRngState(file.rng!);
+  } catch (e) {
+    setRngState(snapRng);
+    if (scheduler !== undefined && snapSched !== undefined) {
+      try { scheduler.loadStateDict(snapSched); } catch { /* best effort; the optimizer below restores lr */ }
+    }
+    if (optimizer !== undefined && snapOpt !== undefined) optimizer.loadStateDict(snapOpt);
+    for (const [k, t] of own) t.data.set(snapModel.get(k)!);
+    const kind = e instanceof TapegradError ? '' : ' (unexpected)';
+    throw wrap(`${fn}: applying ${at} must succeed once validated, got a failure${kind}: ${errText(e)}; everything was rolled back`, e);
+  }
+  return file.meta;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function checkPath(fn: string, path: unknown): asserts path is string {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new CheckpointError(`${fn}: path must be a non-empty string, got ${typeof path === 'string' ? "''" : describe(path)}`);
+  }
+}
+
+function isScheduler(s: unknown): s is CheckpointScheduler {
+  return (
+    s !== null && typeof s === 'object' &&
+    typeof (s as CheckpointScheduler).stateDict === 'function' &&
+    typeof (s as CheckpointScheduler).loadStateDict === 'function'
+  );
+}
+
+function list(keys: string[]): string {
+  const shown = keys.slice(0, 10).map((k) => `'${k}'`).join(', ');
+  return `[${shown}${keys.length > 10 ? `, ... (${keys.length} in all)` : ''}]`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function wrap(message: string, cause: unknown): CheckpointError {
+  const err = new CheckpointError(message);
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
+
+/**
+ * Why `v` would not survive a JSON round trip unchanged, as `where must be ..., got ...`, or null.
+ * Accepts null, booleans, strings, finite numbers, arrays and plain objects of those.
+ */
+function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set()): string | null {
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return null;
+  if (typeof v === 'number') return Number.isFinite(v) ? null : `${where} must be a finite number (JSON has no NaN or Infinity), got ${v}`;
+  if (typeof v !== 'object') return `${where} must be a JSON value, got ${typeof v === 'function' ? 'a function' : `${typeof v} ${String(v)}`}`;
+  if (seen.has(v)) return `${where} must not contain cycles, got a circular reference`;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
+    return `${where} must be a plain object, array or JSON primitive, got ${describe(v)}`;
+  }
+  seen.add(v);
+  try {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const p = jsonProblem(v[i], `${where}[${i}]`, seen);
+        if (p !== null) return p;
+      }
+    } else {
+      for (const [k, x] of Object.entries(v)) {
+        const p = jsonProblem(x, `${where}.${k}`, seen);
+        if (p !== null) return p;
+      }
+    }
+  } finally {
+    seen.delete(v);
+  }
+  return null;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The little-endian bytes of a typed array (a view on little-endian hosts). */
+function leBytes(data: RawData): Uint8Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const size = data.BYTES_PER_ELEMENT;
+  if (LITTLE_ENDIAN_HOST || size === 1) return bytes;
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += size) for (let j = 0; j < size; j++) out[i + j] = bytes[i + size - 1 - j];
+  return out;
+}
+
+/**
+ * `sha256:<hex>` over the tensors (sorted by name: `[name, dtype, shape]` as JSON, then the
+ * little-endian bytes) and the metadata entries other than the checksum (sorted by key, as JSON).
+ */
+function checksum(tensors: Map<string, RawTensor>, metadata: Record<string, string>): string {
+  const h = createHash('sha256');
+  const names = [...tensors.keys()].sort();
+  for (const name of names) {
+    const t = tensors.get(name)!;
+    h.update(JSON.stringify([name, t.dtype, t.shape]));
+    h.update(leBytes(t.data));
+  }
+  const entries = Object.keys(metadata)
+    .filter((k) => k !== KEY.checksum)
+    .sort()
+    .map((k) => [k, metadata[k]]);
+  h.update(JSON.stringify(entries));
+  return `sha256:${h.digest('hex')}`;
+}
+
+function float64ToHex(x: number): string {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, x);
+  let s = '';
+  for (let i = 0; i < 8; i++) s += dv.getUint8(i).toString(16).padStart(2, '0');
+  return s;
+}
+
+function hexToFloat64(hex: string): number {
+  const dv = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < 8; i++) dv.setUint8(i, parseInt(hex.slice(2 * i, 2 * i + 2), 16));
+  return dv.getFloat64(0);
+}

@@ -25,8 +25,22 @@ export function dtypeOf(data: FloatArray): DType {
   return data instanceof Float32Array ? 'float32' : 'float64';
 }
 
+/** Arrays shorter than this are cheap to make fresh and are not pooled. */
+const POOL_MIN_LENGTH = 1024;
+/** At most this many arrays of one dtype and length wait in the pool. */
+const POOL_MAX_PER_SIZE = 16;
+/** At most this many bytes wait in the pool altogether. */
+const POOL_MAX_BYTES = 256 * 1024 * 1024;
+const pool = { float32: new Map<number, FloatArray[]>(), float64: new Map<number, FloatArray[]>() };
+let pooledBytes = 0;
+let poison = false;
+let enabled = true;
+let reused = 0;
+
 /**
- * A zero-filled typed array of the dtype.
+ * A zero-filled typed array of the dtype. Large arrays come from a pool of arrays the tape
+ * has proved dead (see {@link recycle}) when one of the same length waits there: a first
+ * touch of fresh memory costs far more than zeroing memory already mapped.
  *
  * @param dtype - element type.
  * @param n - length.
@@ -36,7 +50,65 @@ export function dtypeOf(data: FloatArray): DType {
  * ```
  */
 export function allocate(dtype: DType, n: number): FloatArray {
+  if (n >= POOL_MIN_LENGTH) {
+    const list = pool[dtype].get(n);
+    if (list !== undefined && list.length > 0) {
+      const a = list.pop()!;
+      pooledBytes -= a.byteLength;
+      reused++;
+      return a.fill(0);
+    }
+  }
   return dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+}
+
+/**
+ * Hands an array back for reuse by {@link allocate}. Only for arrays nothing can reach any
+ * more (the tape calls it for gradients it has consumed and kernel scratch of freed nodes);
+ * views into larger buffers, small arrays and arrays beyond the pool's caps are left to the GC.
+ *
+ * @param a - the dead array.
+ * @example
+ * ```ts
+ * recycle(consumedGradient);
+ * ```
+ */
+export function recycle(a: FloatArray): void {
+  if (!enabled || a.length < POOL_MIN_LENGTH || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) return;
+  if (pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
+  const bucket = pool[dtypeOf(a)];
+  let list = bucket.get(a.length);
+  if (list === undefined) bucket.set(a.length, (list = []));
+  if (list.length >= POOL_MAX_PER_SIZE || list.includes(a)) return;
+  if (poison) a.fill(Number.NaN);
+  list.push(a);
+  pooledBytes += a.byteLength;
+}
+
+/**
+ * Pool statistics and a debugging switch: with `poison` on, recycled arrays are filled with
+ * NaN, so anything still reading one shows up at once. Tests use it to prove that only
+ * dead arrays are recycled.
+ *
+ * @param opts - enabled (recycle at all; default unchanged, initially true), poison (default
+ *   unchanged, initially false), clear (drop every pooled array).
+ * @returns arrays reused so far and bytes waiting in the pool.
+ * @example
+ * ```ts
+ * poolControl({ poison: true });
+ * ```
+ */
+export function poolControl(
+  opts: { enabled?: boolean; poison?: boolean; clear?: boolean } = {},
+): { reused: number; pooledBytes: number } {
+  if (opts.enabled !== undefined) enabled = opts.enabled;
+  if (opts.poison !== undefined) poison = opts.poison;
+  if (opts.clear) {
+    pool.float32.clear();
+    pool.float64.clear();
+    pooledBytes = 0;
+  }
+  return { reused, pooledBytes };
 }
 
 /**

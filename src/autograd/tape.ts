@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { FloatArray } from '../dtype';
+import { recycle, type FloatArray } from '../dtype';
 import { AnomalyError, GradError } from '../errors';
 import { formatShape } from '../shape';
 import { Tensor } from '../tensor';
@@ -28,6 +28,8 @@ export interface Node {
   readonly backward: BackwardFn;
   /** The module whose forward ran the op, when known. */
   readonly module: string | undefined;
+  /** Kernel scratch only this node's backward reads, recycled once the node is freed. */
+  readonly scratch: readonly FloatArray[] | undefined;
 }
 
 /**
@@ -39,20 +41,27 @@ export interface Node {
  * @param op - the op's name.
  * @param inputs - the op's tensor inputs.
  * @param backward - the rule, called at most once per backward pass unless retainGraph.
+ * @param scratch - arrays only `backward` reads (never the output's data), recycled when the node is freed.
  * @returns `out`.
  * @example
  * ```ts
  * return record(out, 'neg', [x], (g) => [negate(g)]);
  * ```
  */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  backward: BackwardFn,
+  scratch?: readonly FloatArray[],
+): Tensor {
   if (isAnomalyEnabled()) checkFinite(out.data, `${op}${where(currentModule())}: forward output`, out.shape);
   if (!isGradEnabled()) return out;
   let needs = false;
   for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) needs = true;
   if (!needs) return out;
   out.requiresGrad = true;
-  out._node = { op, inputs, backward, module: currentModule() };
+  out._node = { op, inputs, backward, module: currentModule(), scratch };
   return out;
 }
 
@@ -102,6 +111,7 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false)
   const anomaly = isAnomalyEnabled();
   root._gradBuf = seed;
   const handed: FloatArray[] = [];
+  const unused: FloatArray[] = [];
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k];
     const g = t._gradBuf;
@@ -117,7 +127,11 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false)
     for (let j = 0; j < node.inputs.length; j++) {
       const input = node.inputs[j];
       let gj = grads[j];
-      if (!input.requiresGrad || gj === null || gj === undefined) continue;
+      if (gj === null || gj === undefined) continue;
+      if (!input.requiresGrad) {
+        unused.push(gj); // computed but not wanted (an input that needs no grad)
+        continue;
+      }
       if (anomaly) checkFinite(gj, `${node.op}${where(node.module)}: backward gradient for input ${j}`, input.shape);
       if (input._gradBuf === null) {
         // Take ownership of gj, unless this node already gave the same array to another input.
@@ -126,11 +140,17 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false)
         input._gradBuf = gj;
       } else {
         addInto(input._gradBuf, gj);
+        if (gj !== g && !handed.includes(gj)) recycle(gj);
       }
     }
+    // g and unwanted gradients were consumed: unless an input took one over, nothing can reach it.
+    if (!handed.includes(g)) recycle(g);
+    for (const a of unused) if (a !== g && !handed.includes(a)) recycle(a);
+    unused.length = 0;
     if (!retainGraph) {
       t._node = null;
       t._freed = true;
+      if (node.scratch !== undefined) for (const a of node.scratch) recycle(a);
     }
   }
 }
@@ -140,6 +160,7 @@ function accumulateLeaf(t: Tensor, g: FloatArray): void {
     t.grad = new Tensor(g, t.shape);
   } else {
     addInto(t.grad.data, g);
+    recycle(g);
   }
 }
 

@@ -59,6 +59,27 @@ export function affineBackward(
   dout: NDArray,
   cache: AffineCache,
 ): { dx: OwnedArray; dw: OwnedArray; db: OwnedArray } {
+  const { dx, dw, db } = affineGrads(dout, cache, { dx: true, dw: true, db: true });
+  return { dx: dx!, dw: dw!, db: db! };
+}
+
+/**
+ * {@link affineBackward} computing only the gradients asked for (null for the others): the
+ * tape skips dx for a first layer whose input needs no gradient, a third of that layer's work.
+ *
+ * @param dout - upstream gradient (N, M).
+ * @param cache - from {@link affineForward}.
+ * @param want - which of dx, dw, db to compute.
+ * @example
+ * ```ts
+ * const { dw, db } = affineGrads(dout, cache, { dx: false, dw: true, db: true });
+ * ```
+ */
+export function affineGrads(
+  dout: NDArray,
+  cache: AffineCache,
+  want: { dx: boolean; dw: boolean; db: boolean },
+): { dx: OwnedArray | null; dw: OwnedArray | null; db: OwnedArray | null } {
   const fn = 'affineBackward';
   if (typeof cache !== 'object' || cache === null) {
     throw new ArgumentError(`${fn}: cache must be the cache affineForward returned, got ${describe(cache)}`);
@@ -73,13 +94,25 @@ export function affineBackward(
   assertShape(fn, 'dout', dout.shape, [n, m], 'like the forward output');
   assertSameDType(fn, 'x', x.data, 'dout', dout.data);
   const dt = dtypeOf(dout.data);
-  const dx = allocate(dt, n * d);
-  const dw = allocate(dt, d * m);
-  const db = allocate(dt, m);
-  gemm(dout.data, w.data, dx, n, d, m, { transB: true });
-  gemm(x.data, dout.data, dw, d, m, n, { transA: true });
-  sumRows(dout.data, db, n, m);
-  return { dx: { shape: [...x.shape], data: dx }, dw: { shape: [d, m], data: dw }, db: { shape: [m], data: db } };
+  let dx: OwnedArray | null = null;
+  let dw: OwnedArray | null = null;
+  let db: OwnedArray | null = null;
+  if (want.dx) {
+    const data = allocate(dt, n * d);
+    gemm(dout.data, w.data, data, n, d, m, { transB: true });
+    dx = { shape: [...x.shape], data };
+  }
+  if (want.dw) {
+    const data = allocate(dt, d * m);
+    gemm(x.data, dout.data, data, d, m, n, { transA: true });
+    dw = { shape: [d, m], data };
+  }
+  if (want.db) {
+    const data = allocate(dt, m);
+    sumRows(dout.data, data, n, m);
+    db = { shape: [m], data };
+  }
+  return { dx, dw, db };
 }
 
 /**

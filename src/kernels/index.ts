@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { affineForward, affineBackward, sumRows, type AffineCache } from './affine';
+export { affineForward, affineBackward, affineGrads, sumRows, type AffineCache } from './affine';
 export { reluForward, reluBackward } from './relu';
 export {
   batchnormForward,

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { record } from '../autograd/tape';
-import { affineBackward, affineForward } from '../kernels/affine';
+import { affineForward, affineGrads } from '../kernels/affine';
 import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
 import { reluBackward, reluForward } from '../kernels/relu';
 import { layernormBackward, layernormForward } from '../kernels/layernorm';
@@ -36,8 +36,12 @@ export function affine(x: Tensor, w: Tensor, b: Tensor): Tensor {
   assertTensor('affine', 'b', b);
   const { out, cache } = affineForward(x, w, b);
   return record(new Tensor(out.data, out.shape), 'affine', [x, w, b], (g) => {
-    const { dx, dw, db } = affineBackward({ shape: out.shape, data: g }, cache);
-    return [dx.data, dw.data, db.data];
+    const { dx, dw, db } = affineGrads({ shape: out.shape, data: g }, cache, {
+      dx: x.requiresGrad,
+      dw: w.requiresGrad,
+      db: b.requiresGrad,
+    });
+    return [dx?.data ?? null, dw?.data ?? null, db?.data ?? null];
   });
 }
 
@@ -81,10 +85,16 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
   assertTensor('batchnorm', 'gamma', gamma);
   assertTensor('batchnorm', 'beta', beta);
   const { out, cache } = batchnormForward(x, gamma, beta, bnParam);
-  return record(new Tensor(out.data, out.shape), 'batchnorm', [x, gamma, beta], (g) => {
-    const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: g }, cache);
-    return [dx.data, dgamma.data, dbeta.data];
-  });
+  return record(
+    new Tensor(out.data, out.shape),
+    'batchnorm',
+    [x, gamma, beta],
+    (g) => {
+      const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: g }, cache);
+      return [dx.data, dgamma.data, dbeta.data];
+    },
+    [cache.xMinusMean, cache.normalizedData],
+  );
 }
 
 /**

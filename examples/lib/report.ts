@@ -108,7 +108,8 @@ export function formatConfusionMatrix(m: readonly (readonly number[])[], opts: F
   for (let i = 0; i < k; i++) correct += m[i][i];
 
   const corner = 'true\\pred';
-  const cellW = Math.max(4, ...names.map((s) => s.length), ...m.flat().map((v) => String(v).length)) + 1;
+  // At least 5 wide so a precision of '100.0' keeps a space before it.
+  const cellW = Math.max(5, ...names.map((s) => s.length), ...m.flat().map((v) => String(v).length)) + 1;
   const headW = Math.max(corner.length, 'precision'.length, ...names.map((s) => s.length));
   const totW = Math.max(5, String(total).length) + 1;
   const accW = 7;
@@ -383,8 +384,11 @@ export interface Progress {
   startEpoch(epoch?: number): void;
   /** Record one finished step. */
   step(info?: StepInfo): void;
-  /** Finish the epoch and print one summary line with optional extra metrics (e.g. `{ test_acc: 0.97 }`). */
-  endEpoch(metrics?: Readonly<Record<string, number>>): EpochSummary;
+  /**
+   * Finish the epoch and print one summary line with optional extra metrics (e.g.
+   * `{ test_acc: 0.97, lr: '1.0e-3' }`): numbers are printed with `decimals` digits, strings as given.
+   */
+  endEpoch(metrics?: Readonly<Record<string, number | string>>): EpochSummary;
   /** Print a line without garbling an active bar. */
   log(line: string): void;
   /** Stop any live bar (idempotent). Call in `finally` blocks. */
@@ -513,7 +517,7 @@ export function createProgress(opts: ProgressOptions): Progress {
       }
       if (bar) bar.update(Math.min(steps, total), payload());
     },
-    endEpoch(metrics: Readonly<Record<string, number>> = {}): EpochSummary {
+    endEpoch(metrics: Readonly<Record<string, number | string>> = {}): EpochSummary {
       if (!inEpoch) startEpoch();
       const ms = performance.now() - epochStart;
       stopBar();
@@ -524,7 +528,7 @@ export function createProgress(opts: ProgressOptions): Progress {
       const remaining = Math.max(0, opts.epochs - epochsDone);
       const parts = [`epoch ${String(epoch).padStart(epochW)}/${opts.epochs}`];
       if (lossCount) parts.push(`loss ${fmt(meanLoss)}`);
-      for (const [k, v] of Object.entries(metrics)) parts.push(`${k} ${fmt(v)}`);
+      for (const [k, v] of Object.entries(metrics)) parts.push(`${k} ${typeof v === 'string' ? v : fmt(v)}`);
       let line = parts.join('  ') + `  | ${rate(samples, ms)} samples/s  ${formatDuration(ms)}`;
       if (remaining > 0) line += `  ETA ${formatDuration((trainMs / epochsDone) * remaining)}`;
       write(line);

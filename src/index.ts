@@ -9,7 +9,7 @@ export type { DType, FloatArray } from './dtype';
 export type { Shape } from './shape';
 export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
 export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';
-export { manualSeed, getRngState, setRngState, randperm } from './random';
+export { manualSeed, getRngState, setRngState, randperm, shuffleInPlace } from './random';
 export {
   TapegradError,
   ShapeError,

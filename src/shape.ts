@@ -99,17 +99,18 @@ export function assertRank(fn: string, arg: string, shape: Shape, rank: number):
  * @param arg - argument name.
  * @param shape - the actual shape.
  * @param expected - the expected shape.
- * @param why - optional clause explaining where `expected` comes from, e.g. `'with D = 12 from x [2, 3, 4]'`.
+ * @param why - optional clause explaining where `expected` comes from, e.g. `'with D = 12 from x [2, 3, 4]'`;
+ *   pass a function to build it only on failure.
  * @throws ShapeError `affineForward: w must have shape [12, M] ..., got [10, 5]`.
  * @example
  * ```ts
  * assertShape('affineBackward', 'dout', dout.shape, [n, m], 'like out');
  * ```
  */
-export function assertShape(fn: string, arg: string, shape: Shape, expected: Shape, why?: string): void {
+export function assertShape(fn: string, arg: string, shape: Shape, expected: Shape, why?: string | (() => string)): void {
   if (!shapesEqual(shape, expected)) {
     throw new ShapeError(
-      `${fn}: ${arg} must have shape ${formatShape(expected)}${why ? ` ${why}` : ''}, got ${formatShape(shape)}`,
+      `${fn}: ${arg} must have shape ${formatShape(expected)}${why ? ` ${typeof why === 'function' ? why() : why}` : ''}, got ${formatShape(shape)}`,
     );
   }
 }

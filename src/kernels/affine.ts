@@ -164,7 +164,7 @@ function checkAffine(fn: string, x: unknown, w: unknown, b: unknown): { n: numbe
     );
   }
   const m = w.shape[1];
-  assertShape(fn, 'b', b.shape, [m], `(M = ${m} from w ${formatShape(w.shape)})`);
+  assertShape(fn, 'b', b.shape, [m], () => `(M = ${m} from w ${formatShape(w.shape)})`);
   assertSameDType(fn, 'x', x.data, 'w', w.data);
   assertSameDType(fn, 'x', x.data, 'b', b.data);
   return { n, d, m };

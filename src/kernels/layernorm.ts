@@ -47,8 +47,8 @@ export function layernormForward(
   assertNDArray(fn, 'beta', beta);
   if (x.shape.length !== 2) throw new ShapeError(`${fn}: x must be 2-D (N, D), got ${x.shape.length}-D shape ${formatShape(x.shape)}`);
   const [n, d] = x.shape;
-  assertShape(fn, 'gamma', gamma.shape, [d], `(D = ${d} from x ${formatShape(x.shape)})`);
-  assertShape(fn, 'beta', beta.shape, [d], `(D = ${d} from x ${formatShape(x.shape)})`);
+  assertShape(fn, 'gamma', gamma.shape, [d], () => `(D = ${d} from x ${formatShape(x.shape)})`);
+  assertShape(fn, 'beta', beta.shape, [d], () => `(D = ${d} from x ${formatShape(x.shape)})`);
   assertSameDType(fn, 'x', x.data, 'gamma', gamma.data);
   assertSameDType(fn, 'x', x.data, 'beta', beta.data);
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {

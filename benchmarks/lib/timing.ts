@@ -1,0 +1,219 @@
+/**
+ * Timing primitives for the benchmark harness: warm-up, sample collection under a time
+ * budget, and robust summary statistics (median, quartiles, IQR).
+ *
+ * Every clock read goes through `process.hrtime.bigint()` (monotonic, nanosecond
+ * resolution). A *sample* is the mean time of `reps` back-to-back calls; `reps` is
+ * calibrated during warm-up so that one sample lasts at least `minSampleMs`, which keeps
+ * timer resolution and loop overhead out of microsecond-scale workloads. The machine the
+ * harness runs on is shared and noisy, so it reports medians and IQRs rather than means.
+ *
+ * @packageDocumentation
+ */
+
+/** How {@link measure} warms up and how many samples it collects. */
+export interface MeasureOptions {
+  /** Minimum number of warm-up calls (not recorded). */
+  readonly warmupCalls: number;
+  /** Warm-up keeps going until at least this much time has passed (JIT, caches, pools). */
+  readonly warmupMs: number;
+  /** Never stop with fewer samples than this. */
+  readonly minSamples: number;
+  /** Never take more samples than this. */
+  readonly maxSamples: number;
+  /** Keep sampling until this much time has been spent sampling (after `minSamples`). */
+  readonly budgetMs: number;
+  /** Calibrate `reps` so one sample lasts at least this long. */
+  readonly minSampleMs: number;
+  /**
+   * Optional absolute deadline on the {@link nowMs} clock. Past it, warm-up stops after its
+   * first call and sampling stops after its first sample, even below `warmupCalls` and
+   * `minSamples` (the result then has `truncated: true`). Used to keep quick runs short.
+   */
+  readonly deadline?: number;
+  /**
+   * Optional absolute hard deadline on the {@link nowMs} clock: if, after the first call,
+   * one more call would end past it, {@link measure} gives up with {@link DeadlineExceeded}
+   * instead of producing a figure from a single call.
+   */
+  readonly hardDeadline?: number;
+}
+
+/** Thrown by {@link measure} when a workload cannot be sampled before `hardDeadline`. */
+export class DeadlineExceeded extends Error {
+  /** @param firstCallMs - how long the first (warm-up) call took, ms. */
+  constructor(readonly firstCallMs: number) {
+    super(`time limit: one call takes ${firstCallMs.toFixed(0)} ms, more than the time left`);
+    this.name = 'DeadlineExceeded';
+  }
+}
+
+/** Summary of a set of per-call times, in milliseconds. */
+export interface Stats {
+  /** Median per-call time, ms. */
+  readonly median: number;
+  /** First quartile (25th percentile), ms. */
+  readonly q1: number;
+  /** Third quartile (75th percentile), ms. */
+  readonly q3: number;
+  /** Interquartile range `q3 - q1`, ms. */
+  readonly iqr: number;
+  /** Fastest sample, ms. */
+  readonly min: number;
+  /** Slowest sample, ms. */
+  readonly max: number;
+  /** Number of samples the statistics are computed from. */
+  readonly samples: number;
+  /** Calls per sample (each sample is the mean over `reps` calls). */
+  readonly reps: number;
+  /** The per-call time of each sample, ms, in collection order. */
+  readonly values: readonly number[];
+  /** True when a deadline cut warm-up or sampling below the requested minimum. */
+  readonly truncated: boolean;
+  /**
+   * Median per-call CPU time of this process (user + system, from `process.cpuUsage()`),
+   * ms, or NaN when not recorded. On a loaded machine wall time grows with time-slicing
+   * while CPU time mostly does not, so `median / cpuMedian` well above 1 flags contention.
+   */
+  readonly cpuMedian: number;
+  /** Duration of the very first call (cold: includes JIT compilation and first allocations), ms. */
+  readonly firstCallMs: number;
+}
+
+/** Current monotonic time in milliseconds (as a float), from `process.hrtime.bigint()`. */
+export function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * Time one synchronous call of `fn`, in milliseconds.
+ *
+ * @param fn - the function to time.
+ * @returns the elapsed wall-clock time in ms.
+ */
+export function timeOnce(fn: () => void): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/**
+ * The q-quantile of already sorted values, with linear interpolation between order
+ * statistics (the "type 7" definition used by R and NumPy).
+ *
+ * @param sorted - values sorted ascending; must be non-empty.
+ * @param q - quantile in [0, 1].
+ */
+export function quantileSorted(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) throw new RangeError('quantileSorted: sorted must be non-empty, got []');
+  const pos = (sorted.length - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/**
+ * Median of values (any order).
+ *
+ * @param values - non-empty list of numbers.
+ */
+export function median(values: readonly number[]): number {
+  return quantileSorted([...values].sort((a, b) => a - b), 0.5);
+}
+
+/**
+ * Summary statistics of per-call times.
+ *
+ * @param values - per-call times in ms (non-empty).
+ * @param reps - calls per sample, recorded in the result.
+ */
+export function summarize(
+  values: readonly number[],
+  reps = 1,
+  truncated = false,
+  cpuValues: readonly number[] = [],
+  firstCallMs = NaN,
+): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const q1 = quantileSorted(sorted, 0.25);
+  const q3 = quantileSorted(sorted, 0.75);
+  return {
+    median: quantileSorted(sorted, 0.5),
+    q1,
+    q3,
+    iqr: q3 - q1,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    samples: values.length,
+    reps,
+    values: [...values],
+    truncated,
+    cpuMedian: cpuValues.length > 0 ? median(cpuValues) : NaN,
+    firstCallMs,
+  };
+}
+
+/**
+ * Warm up `fn`, then collect timing samples until both `minSamples` and `budgetMs` are
+ * satisfied (or `maxSamples` is reached), and summarize them.
+ *
+ * `fn` must do one complete unit of work synchronously (one GEMM, one training step).
+ *
+ * @param fn - the workload to time.
+ * @param opts - warm-up and sampling limits.
+ * @returns per-call statistics in milliseconds.
+ *
+ * @example
+ * ```ts
+ * const s = measure(() => step(), { warmupCalls: 3, warmupMs: 200, minSamples: 10,
+ *   maxSamples: 200, budgetMs: 2000, minSampleMs: 5 });
+ * console.log(`${s.median.toFixed(2)} ms (IQR ${s.iqr.toFixed(2)})`);
+ * ```
+ */
+export function measure(fn: () => void, opts: MeasureOptions): Stats {
+  const deadline = opts.deadline ?? Infinity;
+  let truncated = false;
+  // Warm-up: at least warmupCalls calls and warmupMs of time; remember the fastest call to
+  // calibrate reps (the fastest is the least disturbed by the noisy neighbours).
+  const firstCallMs = timeOnce(fn);
+  if (opts.hardDeadline !== undefined && nowMs() + firstCallMs > opts.hardDeadline) {
+    throw new DeadlineExceeded(firstCallMs);
+  }
+  let fastest = firstCallMs;
+  let calls = 1;
+  const w0 = nowMs();
+  while (calls < opts.warmupCalls || (nowMs() - w0 < opts.warmupMs && calls < 1_000_000)) {
+    if (nowMs() > deadline) {
+      truncated = calls < opts.warmupCalls;
+      break;
+    }
+    fastest = Math.min(fastest, timeOnce(fn));
+    calls++;
+  }
+  let reps = Math.max(1, Math.ceil(opts.minSampleMs / Math.max(fastest, 1e-6)));
+  // Under a deadline, do not let one sample overrun the remaining time by much.
+  if (Number.isFinite(deadline)) {
+    const left = deadline - nowMs();
+    reps = Math.max(1, Math.min(reps, Math.floor(left / Math.max(fastest, 1e-6) / Math.max(1, opts.minSamples))));
+  }
+
+  const values: number[] = [];
+  const cpuValues: number[] = [];
+  const s0 = nowMs();
+  while (
+    values.length < opts.maxSamples &&
+    (values.length < opts.minSamples || nowMs() - s0 < opts.budgetMs)
+  ) {
+    if (values.length > 0 && nowMs() > deadline) {
+      truncated = truncated || values.length < opts.minSamples;
+      break;
+    }
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    for (let r = 0; r < reps; r++) fn();
+    values.push(Number(process.hrtime.bigint() - t0) / 1e6 / reps);
+    const c = process.cpuUsage(c0);
+    cpuValues.push((c.user + c.system) / 1000 / reps);
+  }
+  return summarize(values, reps, truncated, cpuValues, firstCallMs);
+}

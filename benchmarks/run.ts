@@ -28,7 +28,6 @@ import { DeadlineExceeded, MeasureOptions, Stats, measure, nowMs } from './lib/t
 import {
   DType,
   GEMM_OPS,
-  GemmOp,
   Impl,
   MLP_SPECS,
   MlpId,

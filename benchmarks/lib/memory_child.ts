@@ -80,8 +80,10 @@ async function main(): Promise<MemoryResult> {
   const impl = createImpl(implName);
   await impl.init();
   await impl.activate();
+  // Loaded only for tfjs runs, so a tapegrad memory run never pays for importing tfjs.
   const tfjsMemory = implName.startsWith('tfjs')
-    ? (require('./tfjs_impl') as typeof import('./tfjs_impl')).tfjsMemory
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./tfjs_impl') as typeof import('./tfjs_impl')).tfjsMemory
     : null;
   const w = impl.mlp(MLP_SPECS.W2, 'float32');
   const gcExposed = fullGc();

@@ -188,15 +188,25 @@ export function batchnormBackward(
   assertSameDType(fn, 'x', xMinusMean, 'dout', dout.data);
   const dt = dtypeOf(dout.data);
   const g = dout.data;
-  const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
   const dx = allocate(dt, n * d);
   if (cache.mode === 'test') {
+    const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
     for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = g[k] * gamma[j] * ivar[j];
     return pack(n, d, dx, dgamma, dbeta);
   }
-  // Step 3: divar = sum(dxhat * x_minus_mean) with dxhat = dout * gamma (step 1).
+  // One pass for dbeta = sum(dout), dgamma = sum(dout * xhat) and step 3:
+  // divar = sum(dxhat * x_minus_mean) with dxhat = dout * gamma (step 1).
+  const dgamma = allocate(dt, d);
+  const dbeta = allocate(dt, d);
   const divar = allocate(dt, d);
-  for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) divar[j] += g[k] * gamma[j] * xMinusMean[k];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const gk = g[k];
+      dbeta[j] += gk;
+      dgamma[j] += gk * normalizedData[k];
+      divar[j] += gk * gamma[j] * xMinusMean[k];
+    }
+  }
   // Steps 4-5: dvar = divar * (-1 / sqrtvar^2) * 0.5 * (1 / sqrtvar).
   const dvar = allocate(dt, d);
   for (let j = 0; j < d; j++) dvar[j] = divar[j] * (-1 / (sqrtvar[j] * sqrtvar[j])) * 0.5 * (1 / sqrtvar[j]);

@@ -24,6 +24,7 @@ import * as fc from 'fast-check';
 import { GradError, Tensor, manualSeed, nn } from '../src'; // users: from 'tapegrad'
 import { checkModuleGradients, gradcheck, shapeArb, tensorArb } from '../src/testing'; // users: from 'tapegrad/testing'
 import type { ProgressStream } from './lib/report';
+import { runMain } from './lib/cli';
 
 /**
  * Swish with a learnable slope, `y = x * sigmoid(beta * x)`, built only from differentiable
@@ -231,14 +232,4 @@ export async function main(argv: string[], io: GradcheckIO = {}): Promise<number
   return ok ? 0 : 1;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runMain(main);

@@ -48,6 +48,7 @@ import {
   type ProgressStream,
 } from './lib/report';
 import { confusionMatrixSvg, digitsGridSvg, lineChartSvg } from './lib/svg';
+import { runMain } from './lib/cli';
 
 /** The optimizers `--optimizer` accepts. */
 export type OptimizerName = 'sgd' | 'adam' | 'rmsprop';
@@ -659,14 +660,4 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runMain(main);

@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { Tensor, TapegradError, Trainer, manualSeed, nn, noGrad, optim, predict, type History } from '../src';
 import { asciiChart, formatDuration, type ProgressStream } from './lib/report';
 import { decisionRegionsSvg, gridPoints } from './lib/svg';
+import { runMain } from './lib/cli';
 
 /** Points per class (CS231n's N). */
 export const POINTS_PER_CLASS = 100;
@@ -308,14 +309,4 @@ export async function main(argv: string[], io: SpiralIO = {}): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runMain(main);

@@ -108,7 +108,7 @@ export function gemm(
     gemmWasm(a, b, c, m, n, k, opts);
     return;
   }
-  gemmReference(a, b, c, m, n, k, opts);
+  gemmLoops(a, b, c, m, n, k, opts);
   const bias = opts.bias;
   if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j] += bias[j];
 }
@@ -144,6 +144,11 @@ export function gemmReference(
   opts: GemmOptions = {},
 ): void {
   checkGemm('gemmReference', a, b, c, m, n, k, opts);
+  gemmLoops(a, b, c, m, n, k, opts);
+}
+
+/** The reference loops, arguments already checked. */
+function gemmLoops(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number, opts: GemmOptions): void {
   const transA = opts.transA === true;
   const transB = opts.transB === true;
   if (!opts.accumulate) c.fill(0);

@@ -18,13 +18,29 @@ import { shapesEqual, sizeOf, stridesOf, type Shape } from '../shape';
  * ```
  */
 export function broadcastIndex(inShape: Shape, outShape: Shape): Int32Array {
-  const n = sizeOf(outShape);
   const rank = outShape.length;
   const offset = rank - inShape.length;
   const inStrides = stridesOf(inShape);
   // Stride of each output axis in the input; 0 where the input is broadcast along it.
   const strides = new Array<number>(rank).fill(0);
   for (let i = 0; i < inShape.length; i++) strides[i + offset] = inShape[i] === 1 ? 0 : inStrides[i];
+  return stridedIndex(outShape, strides);
+}
+
+/**
+ * For each flat index of `outShape`, the source offset sum_ax(counter[ax] * strides[ax]): the
+ * one odometer behind broadcasting and axis permutation.
+ *
+ * @param outShape - the shape walked in row-major order.
+ * @param strides - per axis of outShape, how far the source moves (0 to repeat).
+ * @example
+ * ```ts
+ * stridedIndex([3, 2], [1, 3]); // Int32Array [0, 3, 1, 4, 2, 5]: a 2x3 matrix read transposed
+ * ```
+ */
+export function stridedIndex(outShape: Shape, strides: readonly number[]): Int32Array {
+  const n = sizeOf(outShape);
+  const rank = outShape.length;
   const index = new Int32Array(n);
   const counter = new Array<number>(rank).fill(0);
   let src = 0;

@@ -8,6 +8,7 @@ import { allocate, dtypeOf } from '../dtype';
 import { ShapeError } from '../errors';
 import { describe, formatShape, sizeOf, stridesOf } from '../shape';
 import { Tensor } from '../tensor';
+import { stridedIndex } from './broadcast';
 import { assertTensor } from './util';
 
 /**
@@ -89,19 +90,10 @@ function permute<T extends Float64Array | Float32Array>(data: T, shape: readonly
     return out;
   }
   const inStrides = stridesOf(shape);
-  const outShape = perm.map((a) => shape[a]);
-  const strides = perm.map((a) => inStrides[a]);
-  const counter = new Array<number>(rank).fill(0);
-  let src = 0;
-  for (let k = 0; k < out.length; k++) {
-    out[k] = data[src];
-    for (let ax = rank - 1; ax >= 0; ax--) {
-      counter[ax]++;
-      src += strides[ax];
-      if (counter[ax] < outShape[ax]) break;
-      src -= strides[ax] * counter[ax];
-      counter[ax] = 0;
-    }
-  }
+  const index = stridedIndex(
+    perm.map((a) => shape[a]),
+    perm.map((a) => inStrides[a]),
+  );
+  for (let k = 0; k < out.length; k++) out[k] = data[index[k]];
   return out;
 }

@@ -24,6 +24,8 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { FloatArray } from './dtype';
 import { CheckpointError, TapegradError } from './errors';
 import { decodeSafetensors, encodeSafetensors, readFileChecked, writeFileAtomic } from './io';
@@ -202,7 +204,7 @@ export interface CheckpointInfo {
  * either the complete old checkpoint or the complete new one. Saving reads the model, optimizer,
  * schedule and PRNG without changing any of them.
  *
- * @param path - the file to create or replace; its directory must exist.
+ * @param path - the file to create or replace; missing parent directories are created.
  * @param contents - `model` (required); `optimizer`; `scheduler`; `meta` (JSON-serialisable,
  *   default `{}`); `includeRngState` (default true).
  * @throws CheckpointError naming the function, the path and the problem: a bad argument, a
@@ -298,6 +300,8 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
     throw wrap(`${fn}: the checkpoint for ${at} must encode as safetensors, got: ${errText(e)}`, e);
   }
   try {
+    // Like `mkdir -p`: a run directory named in the path is created, as users expect.
+    mkdirSync(dirname(path), { recursive: true });
     writeFileAtomic(path, bytes);
   } catch (e) {
     throw wrap(`${fn}: path must be writable, got ${at}: ${errText(e)}`, e);

@@ -96,6 +96,13 @@ describe('round trip', () => {
     expect(info.optimizer?.slots).toHaveLength(6);
   });
 
+  it('creates missing parent directories of the path', () => {
+    const m = new nn.Sequential(new nn.Affine(2, 2));
+    const path = dir.path('run/nested/model.safetensors');
+    saveCheckpoint(path, { model: m, meta: { epoch: 3 } });
+    expect(loadCheckpoint(path, { model: m })).toEqual({ epoch: 3 });
+  });
+
   it('a model alone, without optimizer, schedule or PRNG state', () => {
     manualSeed(3);
     const m = new nn.Sequential(new nn.Affine(3, 4), new nn.ReLU(), new nn.Affine(4, 2, { bias: false }));

@@ -162,11 +162,11 @@ export async function main(argv: string[], io: GradcheckIO = {}): Promise<number
     try {
       const r = checkModuleGradients(mlp, { inputShape: [4], minBatch: 4, maxBatch: 8, numRuns, seed, rtol: 1e-5, atol: 1e-8 });
       const worst = Object.entries(r.maxRelError)
-        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .map(([k, v]) => `${k} ${fmt(v)} (abs ${fmt(r.maxAbsError[k])})`)
         .join(', ');
-      print(`   passed ${r.numRuns} batches; worst relative error per tensor: ${worst}`);
-      print('   (an error near 1 is on a gradient that is ~0 up to rounding, which atol accepts: 0.bias has no');
-      print('   effect at all, since BatchNorm subtracts the batch mean right after it)');
+      print(`   passed ${r.numRuns} batches; worst relative (absolute) error per tensor: ${worst}`);
+      print('   (a relative error near 1 with a tiny absolute error is on a gradient that is ~0 up to rounding,');
+      print('   which atol accepts: 0.bias has no effect at all, since BatchNorm subtracts the batch mean right after it)');
     } catch (e) {
       ok = false;
       print(`   FAILED: ${e instanceof Error ? e.message : String(e)}`);

@@ -25,6 +25,8 @@ export interface GradcheckOptions {
 export interface GradcheckResult {
   /** The worst relative error over each input's elements (including those accepted by atol), in input order; NaN for inputs without grad. */
   maxRelError: number[];
+  /** The worst absolute error |analytical - numerical| per input; NaN for inputs without grad. */
+  maxAbsError: number[];
 }
 
 /**
@@ -158,7 +160,7 @@ function outputWeightsFor(out: Tensor, opts: GradcheckOptions): Float64Array | n
  * @param fn - the function of the inputs, built from tapegrad ops.
  * @param inputs - float64 tensors; those with requiresGrad are checked.
  * @param opts - eps (1e-6), rtol (1e-7), atol (1e-9), outputWeights.
- * @returns the worst relative error per input.
+ * @returns the worst relative and absolute errors per input.
  * @throws GradError naming the input, the element, and the numerical and analytical values at the first mismatch.
  * @example
  * ```ts
@@ -191,14 +193,17 @@ export function gradcheck(
     inputs.forEach((t, i) => (t.grad = saved[i]));
   }
   const maxRel: number[] = [];
+  const maxAbs: number[] = [];
   inputs.forEach((t, index) => {
     const a = analytical[index];
     if (a === null) {
       maxRel.push(Number.NaN);
+      maxAbs.push(Number.NaN);
       return;
     }
     const num = numericalGradient(fn, inputs, index, opts);
     let worst = 0;
+    let worstAbs = 0;
     for (let i = 0; i < num.length; i++) {
       const e = relError(a[i], num[i]);
       const ok = Math.abs(a[i] - num[i]) <= atol || e <= rtol;
@@ -210,10 +215,12 @@ export function gradcheck(
         );
       }
       if (e > worst) worst = e;
+      worstAbs = Math.max(worstAbs, Math.abs(a[i] - num[i]));
     }
     maxRel.push(worst);
+    maxAbs.push(worstAbs);
   });
-  return { maxRelError: maxRel };
+  return { maxRelError: maxRel, maxAbsError: maxAbs };
 }
 
 function unravel(flat: number, shape: readonly number[]): number[] {

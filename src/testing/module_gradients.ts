@@ -36,6 +36,11 @@ export interface CheckModuleResult {
   numRuns: number;
   /** The worst relative error seen for the input (if checked) and each parameter, by name. */
   maxRelError: Record<string, number>;
+  /**
+   * The worst absolute error for each, by name: read it beside maxRelError, since gradients
+   * that are ~0 (accepted by atol) can show a large relative error.
+   */
+  maxAbsError: Record<string, number>;
 }
 
 /**
@@ -46,7 +51,7 @@ export interface CheckModuleResult {
  * @param module - the module to check, in the mode it should be checked in (train or eval).
  * @param opts - inputShape (required), minBatch (2), maxBatch (6), numRuns (25), seed (42),
  *   min (-2), max (2), awayFrom (none), eps (1e-6), rtol (1e-7), atol (1e-9), checkInput (true).
- * @returns the worst relative errors, when every batch passed.
+ * @returns the worst relative and absolute errors, when every batch passed.
  * @throws GradError naming the parameter, element, values and the shrunk input batch on a mismatch.
  * @example
  * ```ts
@@ -69,6 +74,7 @@ export function checkModuleGradients(module: Module, opts: CheckModuleOptions): 
   const perSample = sizeOf(inputShape);
   const batchArb = fc.integer({ min: minBatch, max: maxBatch }).chain((n) => valuesArb(n * perSample, opts).map((v) => ({ n, v })));
   const worst: Record<string, number> = {};
+  const worstAbs: Record<string, number> = {};
   let failure: Error | undefined;
 
   const result = fc.check(
@@ -82,10 +88,11 @@ export function checkModuleGradients(module: Module, opts: CheckModuleOptions): 
         return module.forward(input);
       };
       try {
-        const { maxRelError } = gradcheck(forward, [x, ...named.map(([, p]) => p)], opts);
+        const { maxRelError, maxAbsError } = gradcheck(forward, [x, ...named.map(([, p]) => p)], opts);
         const names = ['input', ...named.map(([k]) => k)];
         maxRelError.forEach((e, i) => {
           if (!Number.isNaN(e)) worst[names[i]] = Math.max(worst[names[i]] ?? 0, e);
+          if (!Number.isNaN(maxAbsError[i])) worstAbs[names[i]] = Math.max(worstAbs[names[i]] ?? 0, maxAbsError[i]);
         });
         return true;
       } catch (e) {
@@ -109,5 +116,5 @@ export function checkModuleGradients(module: Module, opts: CheckModuleOptions): 
         `smallest failing batch ${batch}`,
     );
   }
-  return { numRuns: result.numRuns, maxRelError: worst };
+  return { numRuns: result.numRuns, maxRelError: worst, maxAbsError: worstAbs };
 }

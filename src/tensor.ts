@@ -31,6 +31,13 @@ export interface TensorOptions {
 export interface BackwardOptions {
   /** Keep the graph's nodes so backward can run through it again. Default false. */
   retainGraph?: boolean;
+  /**
+   * Promise that nothing outside the tape still reads the intermediate tensors of this graph
+   * (every op output between the leaves and this tensor, and views of them made with
+   * `detach()`), so their data can be reused by later ops instead of fresh memory. The Trainer
+   * uses it; leaves and this tensor itself are never touched. Default false.
+   */
+  releaseActivations?: boolean;
 }
 
 /**
@@ -243,7 +250,8 @@ export class Tensor {
    * accumulating them into each leaf's `grad`.
    *
    * @param gradient - d(objective)/d(this): required unless this holds one element (then 1).
-   * @param opts - retainGraph (default false): keep the graph for another backward().
+   * @param opts - retainGraph (default false): keep the graph for another backward();
+   *   releaseActivations (default false): let later ops reuse the intermediates' memory.
    * @throws GradError when this does not require grad, a seed is missing or misshapen, or the graph was freed.
    * @example
    * ```ts
@@ -286,7 +294,10 @@ export class Tensor {
       }
       seed = g.slice();
     }
-    runBackward(this, seed, opts.retainGraph === true);
+    if (opts.releaseActivations === true && opts.retainGraph === true) {
+      throw new GradError('backward: opts.releaseActivations needs the graph to be freed, got retainGraph: true as well');
+    }
+    runBackward(this, seed, opts.retainGraph === true, opts.releaseActivations === true);
   }
 
   /**

@@ -305,7 +305,8 @@ export class Trainer {
         const scores = this.model.forward(new Tensor(xb, [end - start, ...rowShape]));
         const loss = lossFn(scores, yb);
         optimizer.zeroGrad();
-        loss.backward();
+        // The loop reads nothing of this step's graph but the loss value: let later ops reuse it.
+        loss.backward(undefined, { releaseActivations: true });
         optimizer.step();
         const value = loss.item();
         lossSum += value;

@@ -76,12 +76,15 @@ let epoch = 0;
  * @param root - where the walk starts (usually a scalar loss).
  * @param seed - d(something)/d(root), owned by the engine from here on.
  * @param retainGraph - keep the nodes so backward can run through the graph again. Default false.
+ * @param releaseActivations - recycle the data of every intermediate tensor of the graph (not
+ *   the root's, not any leaf's) once the walk is done: the caller promises nothing reads them.
+ *   Default false.
  * @example
  * ```ts
  * runBackward(loss, Float64Array.of(1), false);
  * ```
  */
-export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false): void {
+export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false, releaseActivations = false): void {
   const mark = ++epoch;
   const order: Tensor[] = [];
   const stack: Tensor[] = [root];
@@ -152,6 +155,12 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false)
       t._freed = true;
       if (node.scratch !== undefined) for (const a of node.scratch) recycle(a);
     }
+  }
+  if (releaseActivations && !retainGraph) {
+    // Intermediates may share data with a leaf or the root (reshape makes views): keep those.
+    const kept = new Set<FloatArray>([root.data]);
+    for (const t of order) if (!t._freed) kept.add(t.data); // leaves: never freed
+    for (const t of order) if (t._freed && !kept.has(t.data)) recycle(t.data);
   }
 }
 

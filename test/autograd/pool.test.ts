@@ -6,7 +6,7 @@
 import { manualSeed, nn, optim, Tensor } from '../../src';
 import { poolControl } from '../../src/dtype';
 
-function train(steps: number, dtype: 'float64' | 'float32') {
+function train(steps: number, dtype: 'float64' | 'float32', releaseActivations = false) {
   manualSeed(11);
   const model = new nn.Sequential(
     new nn.Affine(40, 64, { dtype }),
@@ -28,9 +28,11 @@ function train(steps: number, dtype: 'float64' | 'float32') {
     // Extra ops so elementwise, reshape and reduction gradients pass through the pool too.
     const loss = nn.softmaxCrossEntropy(h.add(h.mul(0.1)).reshape([32, 40]), y).add(h.mul(h).mean().mul(1e-3));
     const before = h.data.slice();
-    loss.backward();
-    // What the caller still holds must survive the backward pass untouched.
-    if (!h.data.every((v, i) => Object.is(v, before[i]))) throw new Error(`step ${s}: the output h changed during backward`);
+    loss.backward(undefined, { releaseActivations });
+    // What the caller still holds must survive the backward pass untouched (unless released).
+    if (!releaseActivations && !h.data.every((v, i) => Object.is(v, before[i]))) {
+      throw new Error(`step ${s}: the output h changed during backward`);
+    }
     opt.step();
     losses.push(loss.item());
   }
@@ -50,5 +52,22 @@ describe('buffer pool', () => {
     expect(pooled.losses.every(Number.isFinite)).toBe(true);
     expect(pooled.losses).toEqual(plain.losses);
     expect(pooled.state).toEqual(plain.state);
+  });
+
+  it.each(['float64', 'float32'] as const)('releasing activations (%s) changes nothing but memory reuse, and keeps leaves', (dtype) => {
+    poolControl({ enabled: false, clear: true });
+    const plain = train(6, dtype);
+    poolControl({ enabled: true, poison: true, clear: true });
+    const released = train(6, dtype, true);
+    expect(released.losses).toEqual(plain.losses);
+    expect(released.state).toEqual(plain.state);
+  });
+
+  it('a reshape of a leaf shares its data and is never released', () => {
+    poolControl({ poison: true });
+    const x = Tensor.randn([40, 40], { requiresGrad: true });
+    const before = x.data.slice();
+    x.reshape([1600]).mul(2).sum().backward(undefined, { releaseActivations: true });
+    expect(x.data).toEqual(before);
   });
 });

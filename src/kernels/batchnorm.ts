@@ -7,6 +7,8 @@
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, ShapeError, ValueError } from '../errors';
 import { assertShape, describe, formatShape } from '../shape';
+import { useSimd } from './backend';
+import { simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward } from './simd';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
 /** BatchNorm's mode: batch statistics (`'train'`) or running statistics (`'test'`). */
@@ -110,50 +112,15 @@ export function batchnormForward(
         `${fn}: x must have at least 2 rows in 'train' mode (batch statistics of one row are degenerate), got ${formatShape(x.shape)}`,
       );
     }
-    const mean = allocate(dt, d);
-    const variance = allocate(dt, d);
-    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += xs[i * d + j];
-    for (let j = 0; j < d; j++) mean[j] /= n;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < d; j++) {
-        const c = xs[i * d + j] - mean[j];
-        xMinusMean[i * d + j] = c;
-        variance[j] += c * c;
-      }
+    if (useSimd(n * d)) {
+      simdBatchnormTrainForward(xs, g, bt, n, d, eps, momentum, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+    } else {
+      trainForwardLoops(xs, g, bt, n, d, eps, momentum, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
     }
-    for (let j = 0; j < d; j++) {
-      variance[j] /= n;
-      sqrtvar[j] = Math.sqrt(variance[j] + eps);
-      ivar[j] = 1 / sqrtvar[j];
-    }
-    for (let i = 0; i < n; i++) {
-      for (let j = 0, k = i * d; j < d; j++, k++) {
-        const xhat = xMinusMean[k] / sqrtvar[j];
-        normalizedData[k] = xhat;
-        out[k] = g[j] * xhat + bt[j];
-      }
-    }
-    for (let j = 0; j < d; j++) {
-      runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
-      runningVar[j] = momentum * runningVar[j] + (1 - momentum) * variance[j];
-    }
+  } else if (useSimd(n * d)) {
+    simdBatchnormTestForward(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
   } else {
-    const scale = allocate(dt, d);
-    const shift = allocate(dt, d);
-    for (let j = 0; j < d; j++) {
-      sqrtvar[j] = Math.sqrt(runningVar[j] + eps);
-      ivar[j] = 1 / sqrtvar[j];
-      scale[j] = g[j] / sqrtvar[j];
-      shift[j] = bt[j] - (g[j] * runningMean[j]) / sqrtvar[j];
-    }
-    for (let i = 0; i < n; i++) {
-      for (let j = 0, k = i * d; j < d; j++, k++) {
-        out[k] = scale[j] * xs[k] + shift[j];
-        const c = xs[k] - runningMean[j];
-        xMinusMean[k] = c;
-        normalizedData[k] = c / sqrtvar[j];
-      }
-    }
+    testForwardLoops(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
   }
   bnParam.runningMean = runningMean;
   bnParam.runningVar = runningVar;
@@ -161,6 +128,67 @@ export function batchnormForward(
     out: { shape: [n, d], data: out },
     cache: { mode, n, d, xMinusMean, normalizedData, gamma: g, ivar, sqrtvar },
   };
+}
+
+/** The train-mode forward in TypeScript: the reference the SIMD kernel matches bit for bit. */
+function trainForwardLoops(
+  xs: FloatArray, g: FloatArray, bt: FloatArray, n: number, d: number, eps: number, momentum: number,
+  runningMean: FloatArray, runningVar: FloatArray,
+  out: FloatArray, xMinusMean: FloatArray, normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
+): void {
+  const dt = dtypeOf(xs);
+  const mean = allocate(dt, d);
+  const variance = allocate(dt, d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += xs[i * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      const c = xs[i * d + j] - mean[j];
+      xMinusMean[i * d + j] = c;
+      variance[j] += c * c;
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    variance[j] /= n;
+    sqrtvar[j] = Math.sqrt(variance[j] + eps);
+    ivar[j] = 1 / sqrtvar[j];
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const xhat = xMinusMean[k] / sqrtvar[j];
+      normalizedData[k] = xhat;
+      out[k] = g[j] * xhat + bt[j];
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
+    runningVar[j] = momentum * runningVar[j] + (1 - momentum) * variance[j];
+  }
+}
+
+/** The test-mode forward in TypeScript: the seed's formula with the running statistics. */
+function testForwardLoops(
+  xs: FloatArray, g: FloatArray, bt: FloatArray, n: number, d: number, eps: number,
+  runningMean: FloatArray, runningVar: FloatArray,
+  out: FloatArray, xMinusMean: FloatArray, normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
+): void {
+  const dt = dtypeOf(xs);
+  const scale = allocate(dt, d);
+  const shift = allocate(dt, d);
+  for (let j = 0; j < d; j++) {
+    sqrtvar[j] = Math.sqrt(runningVar[j] + eps);
+    ivar[j] = 1 / sqrtvar[j];
+    scale[j] = g[j] / sqrtvar[j];
+    shift[j] = bt[j] - (g[j] * runningMean[j]) / sqrtvar[j];
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      out[k] = scale[j] * xs[k] + shift[j];
+      const c = xs[k] - runningMean[j];
+      xMinusMean[k] = c;
+      normalizedData[k] = c / sqrtvar[j];
+    }
+  }
 }
 
 /**
@@ -189,6 +217,12 @@ export function batchnormBackward(
   const dt = dtypeOf(dout.data);
   const g = dout.data;
   const dx = allocate(dt, n * d);
+  if (useSimd(n * d)) {
+    const dgamma = allocate(dt, d);
+    const dbeta = allocate(dt, d);
+    simdBatchnormBackward(cache.mode, g, n, d, xMinusMean, normalizedData, gamma, ivar, sqrtvar, dx, dgamma, dbeta);
+    return pack(n, d, dx, dgamma, dbeta);
+  }
   if (cache.mode === 'test') {
     const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
     for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = g[k] * gamma[j] * ivar[j];

@@ -18,3 +18,4 @@ export { softmaxLoss, svmLoss } from './losses';
 export { gemm, gemmReference, setGemmBackend, type GemmBackend, type GemmOptions } from './gemm';
 export type { NDArray, OwnedArray, Labels } from './types';
 export { layernormForward, layernormBackward, type LayernormCache } from './layernorm';
+export { setElementwiseBackend, type ElementwiseBackend } from './backend';

@@ -5,6 +5,8 @@
  */
 import { allocate, assertSameDType, dtypeOf } from '../dtype';
 import { assertShape } from '../shape';
+import { useSimd } from './backend';
+import { simdReluBackward, simdReluForward } from './simd';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
 /**
@@ -23,9 +25,13 @@ export function reluForward(x: NDArray): { out: OwnedArray; cache: NDArray } {
   assertNDArray('reluForward', 'x', x);
   const src = x.data;
   const out = allocate(dtypeOf(src), src.length);
-  for (let i = 0; i < src.length; i++) {
-    const v = src[i];
-    out[i] = v < 0 ? 0 : v; // NaN stays NaN, as in the seed's `out[out < 0] = 0`
+  if (useSimd(src.length)) {
+    simdReluForward(src, out);
+  } else {
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i];
+      out[i] = v < 0 ? 0 : v; // NaN stays NaN, as in the seed's `out[out < 0] = 0`
+    }
   }
   return { out: { shape: [...x.shape], data: out }, cache: x };
 }
@@ -54,6 +60,7 @@ export function reluBackward(dout: NDArray, cache: NDArray): OwnedArray {
   const x = cache.data;
   const g = dout.data;
   const dx = allocate(dtypeOf(g), g.length);
-  for (let i = 0; i < g.length; i++) dx[i] = x[i] >= 0 ? g[i] : 0;
+  if (useSimd(g.length)) simdReluBackward(g, x, dx);
+  else for (let i = 0; i < g.length; i++) dx[i] = x[i] >= 0 ? g[i] : 0;
   return { shape: [...dout.shape], data: dx };
 }

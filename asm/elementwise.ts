@@ -1,0 +1,579 @@
+// AssemblyScript source of tapegrad's WebAssembly SIMD elementwise kernels (built by
+// scripts/build-wasm-elementwise.js into build/elementwise.wasm; loaded by src/kernels/simd/).
+//
+// BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form) and
+// ReLU forward/backward, for float64 and float32, BIT-IDENTICAL to the TypeScript kernels in
+// src/kernels/batchnorm.ts and src/kernels/relu.ts. How that is achieved:
+//
+// * Vectorized ACROSS the feature dimension j: one v128 holds adjacent columns of one row, so
+//   every per-column sum over rows i is accumulated in the TS loops' order (i ascending) and
+//   every lane sees exactly the TS expression, operation for operation, in the same order
+//   (true divisions, no reciprocal multiplies, no FMA: plain SIMD128 has none, and neither V8
+//   nor Binaryen contracts a*b+c). Per-column (O(D)) steps run as scalar code. Columns past the
+//   last full vector (D not a multiple of the width) run as a scalar tail of each row.
+//
+// * float64: the TS kernels compute and store in f64, so f64x2 throughout.
+//
+// * float32: the TS kernels hold data in Float32Arrays, but JS evaluates every expression in
+//   f64 and rounds only when storing into a Float32Array. JS locals (`const c = ...`,
+//   `const xhat = ...`, `dx1`) are NOT rounded. Mirrored here by loading f32 pairs
+//   (v128.load64_zero), promoting to f64x2, computing in f64 and demoting on store. Values
+//   the TS code stores into a Float32Array and reads back later (accumulators such as
+//   mean, variance, dgamma, dmu; cached arrays) are rounded at exactly those points:
+//   accumulators are kept in f64 scratch but passed through demote/promote after every
+//   update (`rnd`), which is the value the Float32Array would hold.
+//   A single IEEE operation on f32 operands gives the same result whether done in f32 or in f64
+//   and then rounded (53 >= 2*24 + 2, Figueroa 1995), so steps that are one add (the mean's
+//   sum, the final dx = dmu + dx) use f32x4 directly: twice the lanes, same bits.
+//
+// Loop order: row-major (for i: for j), with the per-column accumulators in scratch memory
+// (L1-resident, store-to-load forwarded). Column blocks with the sums in registers (for j-block:
+// for i) were measured: 20% faster at (64, 64) f64, but 2x slower at (256, 512), where the
+// 4 KiB row stride makes every row of a column block hit the same L1 set.
+//
+// Memory: --runtime stub, no allocator. The JS loader owns the layout above heapBase(): it
+// copies the inputs in, passes pointers, copies the results out. `s` is a scratch region of
+// SCRATCH_ARRAYS arrays of ceil16(D * 8) bytes each (scratchBytes(d)); the kernels zero the
+// accumulators they use, so nothing has to be cleared by the caller.
+
+/** Number of D-length f64 scratch arrays a call may use. */
+const SCRATCH_ARRAYS: usize = 8;
+
+/** First free byte after the module's static data; the loader places its buffers above it. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Bytes of one D-length f64 scratch array, rounded up to 16 for aligned v128 access. */
+// @ts-ignore: decorator
+@inline function stride(d: i32): usize {
+  return ((<usize>d << 3) + 15) & ~(<usize>15);
+}
+
+/** Bytes of scratch a BatchNorm call on D features needs (the `s` argument). */
+export function scratchBytes(d: i32): usize {
+  return SCRATCH_ARRAYS * stride(d);
+}
+
+/** Loads two f32 (8 bytes) and widens them to an f64x2. */
+// @ts-ignore: decorator
+@inline function ld2(p: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(p));
+}
+
+/** Rounds an f64x2 to f32 and stores the two floats (8 bytes): a Float32Array store. */
+// @ts-ignore: decorator
+@inline function st2(p: usize, v: v128): void {
+  v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
+}
+
+/** Rounds each lane to f32 and back: the value a Float32Array element would hold. */
+// @ts-ignore: decorator
+@inline function rnd(v: v128): v128 {
+  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
+}
+
+/** Scalar counterpart of {@link rnd}. */
+// @ts-ignore: decorator
+@inline function rnd1(v: f64): f64 {
+  return <f64><f32>v;
+}
+
+// ============================================================================================
+// BatchNorm forward, float64. Arguments (byte pointers): x (N, D) input, overwritten by `out`
+// (x is dead once out is written, so the loader passes one region for both and saves a copy's
+// worth of cache), g = gamma, bt = beta, rm / rv running stats (read; train mode updates them),
+// xmm = xMinusMean, xn = normalizedData, ivar, sv = sqrtvar, s = scratch.
+// ============================================================================================
+
+export function bnTrainForwardF64(
+  x: usize, g: usize, bt: usize, rm: usize, rv: usize, out: usize, xmm: usize, xn: usize, ivar: usize, sv: usize,
+  s: usize, n: i32, d: i32, eps: f64, momentum: f64,
+): void {
+  const rowB = <usize>d << 3;
+  const vecB = <usize>(d & ~1) << 3;
+  const nn = <f64>n;
+  const mean = s;
+  const vr = s + stride(d);
+  memory.fill(mean, 0, rowB);
+  memory.fill(vr, 0, rowB);
+  // mean[j] += xs[i*d+j]
+  for (let i = 0; i < n; i++) {
+    const r = x + <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) v128.store(mean + o, f64x2.add(v128.load(mean + o), v128.load(r + o)));
+    for (; o < rowB; o += 8) store<f64>(mean + o, load<f64>(mean + o) + load<f64>(r + o));
+  }
+  for (let o: usize = 0; o < rowB; o += 8) store<f64>(mean + o, load<f64>(mean + o) / nn);
+  // c = xs - mean; xMinusMean = c; variance += c * c
+  for (let i = 0; i < n; i++) {
+    const r = x + <usize>i * rowB;
+    const m = xmm + <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) {
+      const c = f64x2.sub(v128.load(r + o), v128.load(mean + o));
+      v128.store(m + o, c);
+      v128.store(vr + o, f64x2.add(v128.load(vr + o), f64x2.mul(c, c)));
+    }
+    for (; o < rowB; o += 8) {
+      const c = load<f64>(r + o) - load<f64>(mean + o);
+      store<f64>(m + o, c);
+      store<f64>(vr + o, load<f64>(vr + o) + c * c);
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 8) {
+    const v = load<f64>(vr + o) / nn;
+    store<f64>(vr + o, v);
+    const q = Math.sqrt(v + eps);
+    store<f64>(sv + o, q);
+    store<f64>(ivar + o, 1 / q);
+  }
+  // xhat = xMinusMean / sqrtvar; normalizedData = xhat; out = g * xhat + bt
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) {
+      const xh = f64x2.div(v128.load(xmm + k + o), v128.load(sv + o));
+      v128.store(xn + k + o, xh);
+      v128.store(out + k + o, f64x2.add(f64x2.mul(v128.load(g + o), xh), v128.load(bt + o)));
+    }
+    for (; o < rowB; o += 8) {
+      const xh = load<f64>(xmm + k + o) / load<f64>(sv + o);
+      store<f64>(xn + k + o, xh);
+      store<f64>(out + k + o, load<f64>(g + o) * xh + load<f64>(bt + o));
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 8) {
+    store<f64>(rm + o, momentum * load<f64>(rm + o) + (1 - momentum) * load<f64>(mean + o));
+    store<f64>(rv + o, momentum * load<f64>(rv + o) + (1 - momentum) * load<f64>(vr + o));
+  }
+}
+
+export function bnTestForwardF64(
+  x: usize, g: usize, bt: usize, rm: usize, rv: usize, out: usize, xmm: usize, xn: usize, ivar: usize, sv: usize,
+  s: usize, n: i32, d: i32, eps: f64,
+): void {
+  const rowB = <usize>d << 3;
+  const vecB = <usize>(d & ~1) << 3;
+  const scale = s;
+  const shift = s + stride(d);
+  for (let o: usize = 0; o < rowB; o += 8) {
+    const q = Math.sqrt(load<f64>(rv + o) + eps);
+    store<f64>(sv + o, q);
+    store<f64>(ivar + o, 1 / q);
+    const gj = load<f64>(g + o);
+    store<f64>(scale + o, gj / q);
+    store<f64>(shift + o, load<f64>(bt + o) - (gj * load<f64>(rm + o)) / q);
+  }
+  // out = scale * xs + shift; c = xs - runningMean; xMinusMean = c; normalizedData = c / sqrtvar.
+  // x is loaded before out (which may alias it) is stored.
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) {
+      const xv = v128.load(x + k + o);
+      v128.store(out + k + o, f64x2.add(f64x2.mul(v128.load(scale + o), xv), v128.load(shift + o)));
+      const c = f64x2.sub(xv, v128.load(rm + o));
+      v128.store(xmm + k + o, c);
+      v128.store(xn + k + o, f64x2.div(c, v128.load(sv + o)));
+    }
+    for (; o < rowB; o += 8) {
+      const xv = load<f64>(x + k + o);
+      store<f64>(out + k + o, load<f64>(scale + o) * xv + load<f64>(shift + o));
+      const c = xv - load<f64>(rm + o);
+      store<f64>(xmm + k + o, c);
+      store<f64>(xn + k + o, c / load<f64>(sv + o));
+    }
+  }
+}
+
+// ============================================================================================
+// BatchNorm backward, float64. dout (N, D) is overwritten by dx (each element of dout is read
+// before dx at the same index is written). xmm / xn / gamma / ivar / sv from the forward cache
+// (xmm and sv are only read in train mode). dgamma, dbeta (D) are written, not accumulated.
+// ============================================================================================
+
+export function bnBackwardF64(
+  train: i32, dout: usize, xmm: usize, xn: usize, gamma: usize, ivar: usize, sv: usize,
+  dx: usize, dgamma: usize, dbeta: usize, s: usize, n: i32, d: i32,
+): void {
+  const rowB = <usize>d << 3;
+  const vecB = <usize>(d & ~1) << 3;
+  const nn = <f64>n;
+  memory.fill(dgamma, 0, rowB);
+  memory.fill(dbeta, 0, rowB);
+  if (!train) {
+    // paramGrads (dbeta += g; dgamma += g * xhat) fused with dx = g * gamma * ivar: each
+    // accumulator still sees rows in ascending order.
+    for (let i = 0; i < n; i++) {
+      const k = <usize>i * rowB;
+      let o: usize = 0;
+      for (; o < vecB; o += 16) {
+        const gv = v128.load(dout + k + o);
+        v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), gv));
+        v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(gv, v128.load(xn + k + o))));
+        v128.store(dx + k + o, f64x2.mul(f64x2.mul(gv, v128.load(gamma + o)), v128.load(ivar + o)));
+      }
+      for (; o < rowB; o += 8) {
+        const gv = load<f64>(dout + k + o);
+        store<f64>(dbeta + o, load<f64>(dbeta + o) + gv);
+        store<f64>(dgamma + o, load<f64>(dgamma + o) + gv * load<f64>(xn + k + o));
+        store<f64>(dx + k + o, gv * load<f64>(gamma + o) * load<f64>(ivar + o));
+      }
+    }
+    return;
+  }
+  const divar = s;
+  const t = s + stride(d); // (1 / n) * dvar * 2, the row-independent prefix of the dx1 term
+  const dmu = s + 2 * stride(d);
+  memory.fill(divar, 0, rowB);
+  memory.fill(dmu, 0, rowB);
+  // paramGrads fused with step 3: divar += g * gamma * xMinusMean.
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) {
+      const gv = v128.load(dout + k + o);
+      v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), gv));
+      v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(gv, v128.load(xn + k + o))));
+      const p = f64x2.mul(f64x2.mul(gv, v128.load(gamma + o)), v128.load(xmm + k + o));
+      v128.store(divar + o, f64x2.add(v128.load(divar + o), p));
+    }
+    for (; o < rowB; o += 8) {
+      const gv = load<f64>(dout + k + o);
+      store<f64>(dbeta + o, load<f64>(dbeta + o) + gv);
+      store<f64>(dgamma + o, load<f64>(dgamma + o) + gv * load<f64>(xn + k + o));
+      store<f64>(divar + o, load<f64>(divar + o) + gv * load<f64>(gamma + o) * load<f64>(xmm + k + o));
+    }
+  }
+  // Steps 4-5: dvar = divar * (-1 / sqrtvar^2) * 0.5 * (1 / sqrtvar); TS then multiplies
+  // (1 / n) * dvar[j] * 2 * xMinusMean left to right, so ((1 / n) * dvar) * 2 is a per-column
+  // constant computed exactly as TS computes it.
+  for (let o: usize = 0; o < rowB; o += 8) {
+    const q = load<f64>(sv + o);
+    const dvar = load<f64>(divar + o) * (-1 / (q * q)) * 0.5 * (1 / q);
+    store<f64>(t + o, (1 / nn) * dvar * 2);
+  }
+  // dx1 = g * gamma * ivar + t * xMinusMean; dx = dx1; dmu += dx1.
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) {
+      const a = f64x2.mul(f64x2.mul(v128.load(dout + k + o), v128.load(gamma + o)), v128.load(ivar + o));
+      const dx1 = f64x2.add(a, f64x2.mul(v128.load(t + o), v128.load(xmm + k + o)));
+      v128.store(dx + k + o, dx1);
+      v128.store(dmu + o, f64x2.add(v128.load(dmu + o), dx1));
+    }
+    for (; o < rowB; o += 8) {
+      const dx1 = load<f64>(dout + k + o) * load<f64>(gamma + o) * load<f64>(ivar + o) + load<f64>(t + o) * load<f64>(xmm + k + o);
+      store<f64>(dx + k + o, dx1);
+      store<f64>(dmu + o, load<f64>(dmu + o) + dx1);
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 8) store<f64>(dmu + o, (1 / nn) * -load<f64>(dmu + o));
+  // dx = dmu + dx
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vecB; o += 16) v128.store(dx + k + o, f64x2.add(v128.load(dmu + o), v128.load(dx + k + o)));
+    for (; o < rowB; o += 8) store<f64>(dx + k + o, load<f64>(dmu + o) + load<f64>(dx + k + o));
+  }
+}
+
+// ============================================================================================
+// BatchNorm forward, float32: same arguments (f32 arrays). Per-element expressions in f64 over
+// f32 pairs (ld2 / st2); scratch arrays named *64 hold f32 values widened to f64 so the inner
+// loops load column constants without converting them every row.
+// ============================================================================================
+
+export function bnTrainForwardF32(
+  x: usize, g: usize, bt: usize, rm: usize, rv: usize, out: usize, xmm: usize, xn: usize, ivar: usize, sv: usize,
+  s: usize, n: i32, d: i32, eps: f64, momentum: f64,
+): void {
+  const rowB = <usize>d << 2;
+  const vec4B = <usize>(d & ~3) << 2;
+  const vec2B = <usize>(d & ~1) << 2;
+  const nn = <f64>n;
+  const st = stride(d);
+  const mean = s; // f32: the Float32Array `mean`
+  const vr = s + st; // f64, f32-rounded: `variance`
+  const mean64 = s + 2 * st;
+  const sv64 = s + 3 * st;
+  const g64 = s + 4 * st;
+  const bt64 = s + 5 * st;
+  memory.fill(mean, 0, rowB);
+  memory.fill(vr, 0, rowB << 1);
+  // mean[j] += xs[i*d+j]: one add of two f32 values, so f32x4 gives the TS bits.
+  for (let i = 0; i < n; i++) {
+    const r = x + <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vec4B; o += 16) v128.store(mean + o, f32x4.add(v128.load(mean + o), v128.load(r + o)));
+    for (; o < rowB; o += 4) store<f32>(mean + o, load<f32>(mean + o) + load<f32>(r + o));
+  }
+  for (let o: usize = 0; o < rowB; o += 4) {
+    const m = <f32>(<f64>load<f32>(mean + o) / nn);
+    store<f32>(mean + o, m);
+    store<f64>(mean64 + (o << 1), <f64>m);
+  }
+  // c = xs - mean (an unrounded JS double); xMinusMean = f32(c); variance = f32(variance + c * c)
+  for (let i = 0; i < n; i++) {
+    const r = x + <usize>i * rowB;
+    const m = xmm + <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vec2B; o += 8) {
+      const o8 = o << 1;
+      const c = f64x2.sub(ld2(r + o), v128.load(mean64 + o8));
+      st2(m + o, c);
+      v128.store(vr + o8, rnd(f64x2.add(v128.load(vr + o8), f64x2.mul(c, c))));
+    }
+    for (; o < rowB; o += 4) {
+      const o8 = o << 1;
+      const c = <f64>load<f32>(r + o) - load<f64>(mean64 + o8);
+      store<f32>(m + o, <f32>c);
+      store<f64>(vr + o8, rnd1(load<f64>(vr + o8) + c * c));
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 4) {
+    const o8 = o << 1;
+    const v = rnd1(load<f64>(vr + o8) / nn);
+    store<f64>(vr + o8, v);
+    const q = <f32>Math.sqrt(v + eps);
+    store<f32>(sv + o, q);
+    store<f32>(ivar + o, <f32>(1 / <f64>q));
+    store<f64>(sv64 + o8, <f64>q);
+    store<f64>(g64 + o8, <f64>load<f32>(g + o));
+    store<f64>(bt64 + o8, <f64>load<f32>(bt + o));
+  }
+  // xhat = f64(xMinusMean) / f64(sqrtvar) (unrounded); normalizedData = f32(xhat);
+  // out = f32(g * xhat + bt)
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vec2B; o += 8) {
+      const o8 = o << 1;
+      const xh = f64x2.div(ld2(xmm + k + o), v128.load(sv64 + o8));
+      st2(xn + k + o, xh);
+      st2(out + k + o, f64x2.add(f64x2.mul(v128.load(g64 + o8), xh), v128.load(bt64 + o8)));
+    }
+    for (; o < rowB; o += 4) {
+      const o8 = o << 1;
+      const xh = <f64>load<f32>(xmm + k + o) / load<f64>(sv64 + o8);
+      store<f32>(xn + k + o, <f32>xh);
+      store<f32>(out + k + o, <f32>(load<f64>(g64 + o8) * xh + load<f64>(bt64 + o8)));
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 4) {
+    const o8 = o << 1;
+    store<f32>(rm + o, <f32>(momentum * <f64>load<f32>(rm + o) + (1 - momentum) * load<f64>(mean64 + o8)));
+    store<f32>(rv + o, <f32>(momentum * <f64>load<f32>(rv + o) + (1 - momentum) * load<f64>(vr + o8)));
+  }
+}
+
+export function bnTestForwardF32(
+  x: usize, g: usize, bt: usize, rm: usize, rv: usize, out: usize, xmm: usize, xn: usize, ivar: usize, sv: usize,
+  s: usize, n: i32, d: i32, eps: f64,
+): void {
+  const rowB = <usize>d << 2;
+  const vec2B = <usize>(d & ~1) << 2;
+  const st = stride(d);
+  const scale64 = s; // the Float32Arrays `scale`, `shift` (widened), runningMean and sqrtvar
+  const shift64 = s + st;
+  const rm64 = s + 2 * st;
+  const sv64 = s + 3 * st;
+  for (let o: usize = 0; o < rowB; o += 4) {
+    const o8 = o << 1;
+    const q = <f64><f32>Math.sqrt(<f64>load<f32>(rv + o) + eps);
+    store<f32>(sv + o, <f32>q);
+    store<f32>(ivar + o, <f32>(1 / q));
+    const gj = <f64>load<f32>(g + o);
+    const mj = <f64>load<f32>(rm + o);
+    store<f64>(scale64 + o8, rnd1(gj / q));
+    store<f64>(shift64 + o8, rnd1(<f64>load<f32>(bt + o) - (gj * mj) / q));
+    store<f64>(rm64 + o8, mj);
+    store<f64>(sv64 + o8, q);
+  }
+  for (let i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    let o: usize = 0;
+    for (; o < vec2B; o += 8) {
+      const o8 = o << 1;
+      const xv = ld2(x + k + o);
+      st2(out + k + o, f64x2.add(f64x2.mul(v128.load(scale64 + o8), xv), v128.load(shift64 + o8)));
+      const c = f64x2.sub(xv, v128.load(rm64 + o8));
+      st2(xmm + k + o, c);
+      st2(xn + k + o, f64x2.div(c, v128.load(sv64 + o8)));
+    }
+    for (; o < rowB; o += 4) {
+      const o8 = o << 1;
+      const xv = <f64>load<f32>(x + k + o);
+      store<f32>(out + k + o, <f32>(load<f64>(scale64 + o8) * xv + load<f64>(shift64 + o8)));
+      const c = xv - load<f64>(rm64 + o8);
+      store<f32>(xmm + k + o, <f32>c);
+      store<f32>(xn + k + o, <f32>(c / load<f64>(sv64 + o8)));
+    }
+  }
+}
+
+// ============================================================================================
+// BatchNorm backward, float32. Same arguments as bnBackwardF64 (f32 arrays).
+// ============================================================================================
+
+export function bnBackwardF32(
+  train: i32, dout: usize, xmm: usize, xn: usize, gamma: usize, ivar: usize, sv: usize,
+  dx: usize, dgamma: usize, dbeta: usize, s: usize, n: i32, d: i32,
+): void {
+  const rowB = <usize>d << 2;
+  const vec4B = <usize>(d & ~3) << 2;
+  const vec2B = <usize>(d & ~1) << 2;
+  const nn = <f64>n;
+  const st = stride(d);
+  const dgamma64 = s; // accumulators, f32-rounded after every update
+  const dbeta64 = s + st;
+  const gamma64 = s + 2 * st;
+  const ivar64 = s + 3 * st;
+  const divar64 = s + 4 * st;
+  const t = s + 5 * st; // (1 / n) * dvar * 2: a JS double, not rounded
+  const dmu64 = s + 6 * st;
+  const dmu = s + 7 * st; // f32: the final Float32Array dmu
+  memory.fill(dgamma64, 0, rowB << 1);
+  memory.fill(dbeta64, 0, rowB << 1);
+  for (let o: usize = 0; o < rowB; o += 4) {
+    store<f64>(gamma64 + (o << 1), <f64>load<f32>(gamma + o));
+    store<f64>(ivar64 + (o << 1), <f64>load<f32>(ivar + o));
+  }
+  if (!train) {
+    for (let i = 0; i < n; i++) {
+      const k = <usize>i * rowB;
+      let o: usize = 0;
+      for (; o < vec2B; o += 8) {
+        const o8 = o << 1;
+        const gv = ld2(dout + k + o);
+        v128.store(dbeta64 + o8, rnd(f64x2.add(v128.load(dbeta64 + o8), gv)));
+        v128.store(dgamma64 + o8, rnd(f64x2.add(v128.load(dgamma64 + o8), f64x2.mul(gv, ld2(xn + k + o)))));
+        st2(dx + k + o, f64x2.mul(f64x2.mul(gv, v128.load(gamma64 + o8)), v128.load(ivar64 + o8)));
+      }
+      for (; o < rowB; o += 4) {
+        const o8 = o << 1;
+        const gv = <f64>load<f32>(dout + k + o);
+        store<f64>(dbeta64 + o8, rnd1(load<f64>(dbeta64 + o8) + gv));
+        store<f64>(dgamma64 + o8, rnd1(load<f64>(dgamma64 + o8) + gv * <f64>load<f32>(xn + k + o)));
+        store<f32>(dx + k + o, <f32>(gv * load<f64>(gamma64 + o8) * load<f64>(ivar64 + o8)));
+      }
+    }
+  } else {
+    memory.fill(divar64, 0, rowB << 1);
+    memory.fill(dmu64, 0, rowB << 1);
+    for (let i = 0; i < n; i++) {
+      const k = <usize>i * rowB;
+      let o: usize = 0;
+      for (; o < vec2B; o += 8) {
+        const o8 = o << 1;
+        const gv = ld2(dout + k + o);
+        v128.store(dbeta64 + o8, rnd(f64x2.add(v128.load(dbeta64 + o8), gv)));
+        v128.store(dgamma64 + o8, rnd(f64x2.add(v128.load(dgamma64 + o8), f64x2.mul(gv, ld2(xn + k + o)))));
+        const p = f64x2.mul(f64x2.mul(gv, v128.load(gamma64 + o8)), ld2(xmm + k + o));
+        v128.store(divar64 + o8, rnd(f64x2.add(v128.load(divar64 + o8), p)));
+      }
+      for (; o < rowB; o += 4) {
+        const o8 = o << 1;
+        const gv = <f64>load<f32>(dout + k + o);
+        store<f64>(dbeta64 + o8, rnd1(load<f64>(dbeta64 + o8) + gv));
+        store<f64>(dgamma64 + o8, rnd1(load<f64>(dgamma64 + o8) + gv * <f64>load<f32>(xn + k + o)));
+        const p = gv * load<f64>(gamma64 + o8) * <f64>load<f32>(xmm + k + o);
+        store<f64>(divar64 + o8, rnd1(load<f64>(divar64 + o8) + p));
+      }
+    }
+    for (let o: usize = 0; o < rowB; o += 4) {
+      const o8 = o << 1;
+      const q = <f64>load<f32>(sv + o);
+      const dvar = rnd1(load<f64>(divar64 + o8) * (-1 / (q * q)) * 0.5 * (1 / q)); // Float32Array dvar
+      store<f64>(t + o8, (1 / nn) * dvar * 2);
+    }
+    for (let i = 0; i < n; i++) {
+      const k = <usize>i * rowB;
+      let o: usize = 0;
+      for (; o < vec2B; o += 8) {
+        const o8 = o << 1;
+        const a = f64x2.mul(f64x2.mul(ld2(dout + k + o), v128.load(gamma64 + o8)), v128.load(ivar64 + o8));
+        const dx1 = f64x2.add(a, f64x2.mul(v128.load(t + o8), ld2(xmm + k + o)));
+        st2(dx + k + o, dx1);
+        v128.store(dmu64 + o8, rnd(f64x2.add(v128.load(dmu64 + o8), dx1)));
+      }
+      for (; o < rowB; o += 4) {
+        const o8 = o << 1;
+        const dx1 = <f64>load<f32>(dout + k + o) * load<f64>(gamma64 + o8) * load<f64>(ivar64 + o8) +
+          load<f64>(t + o8) * <f64>load<f32>(xmm + k + o);
+        store<f32>(dx + k + o, <f32>dx1);
+        store<f64>(dmu64 + o8, rnd1(load<f64>(dmu64 + o8) + dx1));
+      }
+    }
+    for (let o: usize = 0; o < rowB; o += 4) store<f32>(dmu + o, <f32>((1 / nn) * -load<f64>(dmu64 + (o << 1))));
+    // dx = dmu + dx: one add of two stored f32 values, so f32x4.
+    for (let i = 0; i < n; i++) {
+      const k = <usize>i * rowB;
+      let o: usize = 0;
+      for (; o < vec4B; o += 16) v128.store(dx + k + o, f32x4.add(v128.load(dmu + o), v128.load(dx + k + o)));
+      for (; o < rowB; o += 4) store<f32>(dx + k + o, load<f32>(dmu + o) + load<f32>(dx + k + o));
+    }
+  }
+  for (let o: usize = 0; o < rowB; o += 4) {
+    store<f32>(dgamma + o, <f32>load<f64>(dgamma64 + (o << 1)));
+    store<f32>(dbeta + o, <f32>load<f64>(dbeta64 + (o << 1)));
+  }
+}
+
+// ============================================================================================
+// ReLU. Forward: out = v < 0 ? 0 : v, i.e. clear the lanes where v < 0. Not f32x4.max(v, 0):
+// that would turn -0 into +0, and the TS keeps -0 (and NaN, since NaN < 0 is false) as is.
+// Backward: dx = x >= 0 ? g : 0, i.e. g masked by (x >= 0) (false for NaN: +0, as in TS).
+// In place is fine (out == x, dx == dout): each vector is loaded before it is stored.
+// `len` counts elements; vectors cover 16 bytes, the rest is a scalar tail.
+// ============================================================================================
+
+export function reluForwardF64(x: usize, out: usize, len: i32): void {
+  const allB = <usize>len << 3;
+  const vecB = <usize>(len & ~1) << 3;
+  const zero = f64x2.splat(0);
+  let o: usize = 0;
+  for (; o < vecB; o += 16) {
+    const v = v128.load(x + o);
+    v128.store(out + o, v128.andnot(v, f64x2.lt(v, zero)));
+  }
+  for (; o < allB; o += 8) {
+    const v = load<f64>(x + o);
+    store<f64>(out + o, v < 0 ? 0 : v);
+  }
+}
+
+export function reluForwardF32(x: usize, out: usize, len: i32): void {
+  const allB = <usize>len << 2;
+  const vecB = <usize>(len & ~3) << 2;
+  const zero = f32x4.splat(0);
+  let o: usize = 0;
+  for (; o < vecB; o += 16) {
+    const v = v128.load(x + o);
+    v128.store(out + o, v128.andnot(v, f32x4.lt(v, zero)));
+  }
+  for (; o < allB; o += 4) {
+    const v = load<f32>(x + o);
+    store<f32>(out + o, v < 0 ? 0 : v);
+  }
+}
+
+export function reluBackwardF64(dout: usize, x: usize, dx: usize, len: i32): void {
+  const allB = <usize>len << 3;
+  const vecB = <usize>(len & ~1) << 3;
+  const zero = f64x2.splat(0);
+  let o: usize = 0;
+  for (; o < vecB; o += 16) v128.store(dx + o, v128.and(v128.load(dout + o), f64x2.ge(v128.load(x + o), zero)));
+  for (; o < allB; o += 8) store<f64>(dx + o, load<f64>(x + o) >= 0 ? load<f64>(dout + o) : 0);
+}
+
+export function reluBackwardF32(dout: usize, x: usize, dx: usize, len: i32): void {
+  const allB = <usize>len << 2;
+  const vecB = <usize>(len & ~3) << 2;
+  const zero = f32x4.splat(0);
+  let o: usize = 0;
+  for (; o < vecB; o += 16) v128.store(dx + o, v128.and(v128.load(dout + o), f32x4.ge(v128.load(x + o), zero)));
+  for (; o < allB; o += 4) store<f32>(dx + o, load<f32>(x + o) >= 0 ? load<f32>(dout + o) : 0);
+}

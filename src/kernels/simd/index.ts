@@ -1,0 +1,469 @@
+/**
+ * WebAssembly SIMD versions of the training step's elementwise and reduction loops: BatchNorm
+ * forward (train and test mode) and backward, ReLU forward and backward, for float32 and
+ * float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
+ * `build/elementwise.wasm` at the package root.
+ *
+ * Results are BIT-IDENTICAL to the TypeScript kernels in `../batchnorm.ts` and `../relu.ts`
+ * (which stay the readable reference and the fallback): the module vectorizes across features,
+ * so every per-feature sum runs over rows in the same order, and evaluates each expression with
+ * the same operations in the same order; float32 data is computed in f64 and rounded where the
+ * TS code stores into a Float32Array (see the header of asm/elementwise.ts).
+ *
+ * The module is compiled and instantiated synchronously on first use (it is ~6 KB). Each call
+ * copies its inputs into the module's linear memory with one `TypedArray.set` each, runs, and
+ * copies the results into the caller's arrays. The memory is reused across calls and only grows
+ * when a call needs more, so calls allocate nothing.
+ *
+ * These functions do no shape inference: the TS kernels validate their arguments and then call
+ * in here with plain typed arrays. Lengths and dtypes are still checked, since a short array
+ * would otherwise silently read stale memory.
+ *
+ * @packageDocumentation
+ */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { FloatArray } from '../../dtype';
+import { DTypeError, ShapeError, ValueError } from '../../errors';
+
+export type { FloatArray };
+
+type BnForwardFn = (
+  x: number, g: number, bt: number, rm: number, rv: number, out: number, xmm: number, xn: number, ivar: number,
+  sv: number, s: number, n: number, d: number, eps: number, momentum: number,
+) => void;
+type BnBackwardFn = (
+  train: number, dout: number, xmm: number, xn: number, gamma: number, ivar: number, sv: number,
+  dx: number, dgamma: number, dbeta: number, s: number, n: number, d: number,
+) => void;
+type ReluForwardFn = (x: number, out: number, len: number) => void;
+type ReluBackwardFn = (dout: number, x: number, dx: number, len: number) => void;
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** What build/elementwise.wasm exports (pointers and lengths are numbers). */
+interface Exports {
+  memory: WasmMemory;
+  heapBase(): number;
+  scratchBytes(d: number): number;
+  bnTrainForwardF64: BnForwardFn;
+  bnTrainForwardF32: BnForwardFn;
+  // Test mode takes no momentum; the extra argument is ignored by the engine.
+  bnTestForwardF64: BnForwardFn;
+  bnTestForwardF32: BnForwardFn;
+  bnBackwardF64: BnBackwardFn;
+  bnBackwardF32: BnBackwardFn;
+  reluForwardF64: ReluForwardFn;
+  reluForwardF32: ReluForwardFn;
+  reluBackwardF64: ReluBackwardFn;
+  reluBackwardF32: ReluBackwardFn;
+}
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+
+/** The loaded module and typed views over its memory (replaced whenever the memory grows). */
+interface Arena {
+  w: Exports;
+  heap32: Float32Array;
+  heap64: Float64Array;
+  /** First byte the loader may use, 64-byte aligned. */
+  base: number;
+}
+
+const PAGE = 65536;
+/** wasm32 addresses at most 65536 pages = 4 GiB. */
+const MAX_BYTES = 65536 * PAGE;
+
+/** The module; `null` once loading failed (then it is never retried). */
+let arena: Arena | null | undefined;
+
+/**
+ * Candidate locations of elementwise.wasm: next to this file (if a build step copies it there),
+ * then `build/elementwise.wasm` in the nearest ancestor directory whose package.json is named
+ * tapegrad. Walking up makes the same code work from src/ (ts-node, jest) and from dist/.
+ */
+function candidatePaths(name: string): string[] {
+  const out = [path.join(__dirname, name)];
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    try {
+      if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'tapegrad') {
+        out.push(path.join(dir, 'build', name));
+        break;
+      }
+    } catch {
+      // unreadable or malformed package.json: keep walking up
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return out;
+}
+
+/** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
+function load(): Arena | null {
+  if (arena !== undefined) return arena;
+  arena = null;
+  try {
+    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    const file = candidatePaths('elementwise.wasm').find((p) => fs.existsSync(p));
+    if (api === undefined || file === undefined) return null;
+    // Synchronous compile is fine for a ~6 KB module. It throws a CompileError if the engine
+    // lacks SIMD128, which is exactly the "unavailable" case.
+    const module = new api.Module(fs.readFileSync(file));
+    const w = new api.Instance(module, {}).exports as Exports;
+    const a: Arena = { w, heap32: new Float32Array(0), heap64: new Float64Array(0), base: (w.heapBase() + 63) & ~63 };
+    refreshViews(a);
+    arena = a;
+  } catch {
+    arena = null;
+  }
+  return arena;
+}
+
+/** Re-creates the views after the memory grew (growing detaches the old ArrayBuffer). */
+function refreshViews(a: Arena): void {
+  const buf = a.w.memory.buffer;
+  if (a.heap32.buffer !== buf) {
+    a.heap32 = new Float32Array(buf);
+    a.heap64 = new Float64Array(buf);
+  }
+}
+
+/** Grows the memory (never shrinks) so that bytes [0, end) are addressable. */
+function ensureMemory(a: Arena, end: number): void {
+  const mem = a.w.memory;
+  const have = mem.buffer.byteLength;
+  if (end > have) {
+    if (end > MAX_BYTES) throw new RangeError(`simd: needs ${end} bytes of wasm memory, the maximum is ${MAX_BYTES}`);
+    // Grow by at least 1/4 of the current size so a slowly increasing workload regrows rarely.
+    const want = Math.min(Math.max(end, have + (have >> 2)), MAX_BYTES);
+    try {
+      mem.grow(Math.ceil((want - have) / PAGE));
+    } catch {
+      mem.grow(Math.ceil((end - have) / PAGE)); // the minimum; throws RangeError if still too big
+    }
+  }
+  refreshViews(a);
+}
+
+const align64 = (x: number): number => Math.ceil(x / 64) * 64;
+
+/**
+ * Whether the SIMD kernels can run here: build/elementwise.wasm was found and the engine
+ * supports SIMD128. Never throws; the first call loads the module.
+ *
+ * @returns true if the `simd*` functions of this module are usable.
+ * @example
+ * ```ts
+ * if (simdAvailable()) simdReluForward(x, out);
+ * ```
+ */
+export function simdAvailable(): boolean {
+  return load() !== null;
+}
+
+function arenaOrThrow(fn: string): Arena {
+  const a = load();
+  if (a === null) throw new Error(`${fn}: the WebAssembly SIMD kernels are unavailable (build/elementwise.wasm missing or no SIMD)`);
+  return a;
+}
+
+function checkDim(fn: string, name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+/** Checks that `arr` has the first argument's dtype and at least `need` elements. */
+function check(fn: string, f64: boolean, name: string, arr: FloatArray, need: number): void {
+  if (!(f64 ? arr instanceof Float64Array : arr instanceof Float32Array)) {
+    const got = (arr as object)?.constructor?.name ?? typeof arr;
+    throw new DTypeError(`${fn}: ${name} must be a ${f64 ? 'Float64Array' : 'Float32Array'} like the first argument, got ${got}`);
+  }
+  if (arr.length < need) throw new ShapeError(`${fn}: ${name} must hold ${need} elements, got ${arr.length}`);
+}
+
+function isF64(fn: string, x: FloatArray): boolean {
+  if (x instanceof Float64Array) return true;
+  if (x instanceof Float32Array) return false;
+  throw new DTypeError(`${fn}: expected a Float32Array or Float64Array, got ${Object.prototype.toString.call(x)}`);
+}
+
+/** Copies the first `len` elements of `src` into the heap at byte offset `at`. */
+function put(heap: FloatArray, shift: number, at: number, src: FloatArray, len: number): void {
+  heap.set(src.length === len ? src : src.subarray(0, len), at >>> shift);
+}
+
+/** Copies `len` elements from the heap at byte offset `at` into the start of `dst`. */
+function get(heap: FloatArray, shift: number, at: number, dst: FloatArray, len: number): void {
+  dst.set(heap.subarray(at >>> shift, (at >>> shift) + len));
+}
+
+/** Byte offsets filled by {@link place}; one module-level array reused by every call. */
+const offs: number[] = new Array<number>(10).fill(0);
+
+/**
+ * Lays out regions of the given byte sizes one after the other from the arena's base, each
+ * 64-byte aligned, writes their offsets into `offs`, and grows the memory to fit.
+ */
+function place(a: Arena, ...sizes: number[]): void {
+  let at = a.base;
+  for (let i = 0; i < sizes.length; i++) {
+    offs[i] = at;
+    at += align64(sizes[i]);
+  }
+  ensureMemory(a, at);
+}
+
+/**
+ * BatchNorm forward in train mode, the exact computation of `batchnormForward` in
+ * src/kernels/batchnorm.ts for `mode: 'train'`: batch mean and biased variance per feature,
+ * out = gamma * (x - mean) / sqrt(var + eps) + beta, running statistics updated in place.
+ * Does not check N >= 2 (the TS kernel does before calling).
+ *
+ * Shape: x (N, D), gamma / beta / runningMean / runningVar (D) -> out, xMinusMean,
+ * normalizedData (N, D), ivar, sqrtvar (D). All arrays of one dtype.
+ *
+ * @param x - input batch, row-major (N, D).
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param n - rows N.
+ * @param d - features D.
+ * @param eps - added to the variance before the square root.
+ * @param momentum - running = momentum * running + (1 - momentum) * batch statistic.
+ * @param runningMean - read and overwritten.
+ * @param runningVar - read and overwritten.
+ * @param out - receives the output.
+ * @param xMinusMean - receives x - mean (cache).
+ * @param normalizedData - receives (x - mean) / sqrtvar (cache).
+ * @param ivar - receives 1 / sqrtvar.
+ * @param sqrtvar - receives sqrt(var + eps).
+ * @throws Error if {@link simdAvailable} is false; DTypeError on mixed dtypes; ShapeError if an
+ *   array is too short; ValueError if n or d is not a non-negative integer.
+ * @example
+ * ```ts
+ * simdBatchnormTrainForward(xs, g, bt, n, d, eps, momentum, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+ * ```
+ */
+export function simdBatchnormTrainForward<T extends FloatArray>(
+  x: T, gamma: T, beta: T, n: number, d: number, eps: number, momentum: number, runningMean: T, runningVar: T,
+  out: T, xMinusMean: T, normalizedData: T, ivar: T, sqrtvar: T,
+): void {
+  bnForward('simdBatchnormTrainForward', true, x, gamma, beta, n, d, eps, momentum, runningMean, runningVar, out,
+    xMinusMean, normalizedData, ivar, sqrtvar);
+}
+
+/**
+ * BatchNorm forward in test mode, the exact computation of `batchnormForward` for
+ * `mode: 'test'`: out = gamma / sqrt(rv + eps) * x + (beta - gamma * rm / sqrt(rv + eps)), with
+ * the same cache as train mode (x - runningMean, its normalization, ivar, sqrtvar). The running
+ * statistics are only read.
+ *
+ * Shape: as {@link simdBatchnormTrainForward}.
+ *
+ * @param x - input batch, row-major (N, D).
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param n - rows N.
+ * @param d - features D.
+ * @param eps - added to the running variance before the square root.
+ * @param runningMean - read only.
+ * @param runningVar - read only.
+ * @param out - receives the output.
+ * @param xMinusMean - receives x - runningMean.
+ * @param normalizedData - receives (x - runningMean) / sqrtvar.
+ * @param ivar - receives 1 / sqrtvar.
+ * @param sqrtvar - receives sqrt(runningVar + eps).
+ * @throws as {@link simdBatchnormTrainForward}.
+ * @example
+ * ```ts
+ * simdBatchnormTestForward(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+ * ```
+ */
+export function simdBatchnormTestForward<T extends FloatArray>(
+  x: T, gamma: T, beta: T, n: number, d: number, eps: number, runningMean: T, runningVar: T,
+  out: T, xMinusMean: T, normalizedData: T, ivar: T, sqrtvar: T,
+): void {
+  bnForward('simdBatchnormTestForward', false, x, gamma, beta, n, d, eps, 0, runningMean, runningVar, out,
+    xMinusMean, normalizedData, ivar, sqrtvar);
+}
+
+function bnForward(
+  fn: string, train: boolean, x: FloatArray, gamma: FloatArray, beta: FloatArray, n: number, d: number, eps: number,
+  momentum: number, runningMean: FloatArray, runningVar: FloatArray, out: FloatArray, xMinusMean: FloatArray,
+  normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
+): void {
+  const a = arenaOrThrow(fn);
+  checkDim(fn, 'n', n);
+  checkDim(fn, 'd', d);
+  const f64 = isF64(fn, x);
+  const nd = n * d;
+  check(fn, f64, 'x', x, nd);
+  check(fn, f64, 'gamma', gamma, d);
+  check(fn, f64, 'beta', beta, d);
+  check(fn, f64, 'runningMean', runningMean, d);
+  check(fn, f64, 'runningVar', runningVar, d);
+  check(fn, f64, 'out', out, nd);
+  check(fn, f64, 'xMinusMean', xMinusMean, nd);
+  check(fn, f64, 'normalizedData', normalizedData, nd);
+  check(fn, f64, 'ivar', ivar, d);
+  check(fn, f64, 'sqrtvar', sqrtvar, d);
+  const sz = f64 ? 8 : 4;
+  const shift = f64 ? 3 : 2;
+  // x and out share a region: the kernel reads x fully before writing out (train) or reads
+  // each element before overwriting it (test), which keeps the working set at 3 (N, D) arrays.
+  place(a, nd * sz, nd * sz, nd * sz, d * sz, d * sz, d * sz, d * sz, d * sz, d * sz, a.w.scratchBytes(d));
+  const [px, pxmm, pxn, pg, pbt, prm, prv, pivar, psv, ps] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, nd);
+  put(heap, shift, pg, gamma, d);
+  put(heap, shift, pbt, beta, d);
+  put(heap, shift, prm, runningMean, d);
+  put(heap, shift, prv, runningVar, d);
+  const k = train ? (f64 ? a.w.bnTrainForwardF64 : a.w.bnTrainForwardF32) : f64 ? a.w.bnTestForwardF64 : a.w.bnTestForwardF32;
+  k(px, pg, pbt, prm, prv, px, pxmm, pxn, pivar, psv, ps, n, d, eps, momentum);
+  get(heap, shift, px, out, nd);
+  get(heap, shift, pxmm, xMinusMean, nd);
+  get(heap, shift, pxn, normalizedData, nd);
+  get(heap, shift, pivar, ivar, d);
+  get(heap, shift, psv, sqrtvar, d);
+  if (train) {
+    get(heap, shift, prm, runningMean, d);
+    get(heap, shift, prv, runningVar, d);
+  }
+}
+
+/**
+ * BatchNorm backward, the exact computation of `batchnormBackward` in src/kernels/batchnorm.ts
+ * (the seed's step-by-step graph): dbeta = sum(dout), dgamma = sum(dout * xhat) and, in train
+ * mode, dx through the batch statistics (steps 1-10); in test mode dx = dout * gamma * ivar.
+ * `xMinusMean` and `sqrtvar` are only read (and copied) in train mode.
+ *
+ * Shape: dout (N, D), cache arrays as from the forward -> dx (N, D), dgamma, dbeta (D).
+ *
+ * @param mode - the mode of the forward pass that made the cache.
+ * @param dout - upstream gradient (N, D).
+ * @param n - rows N.
+ * @param d - features D.
+ * @param xMinusMean - cache.xMinusMean.
+ * @param normalizedData - cache.normalizedData.
+ * @param gamma - cache.gamma.
+ * @param ivar - cache.ivar.
+ * @param sqrtvar - cache.sqrtvar.
+ * @param dx - receives the input gradient.
+ * @param dgamma - receives the gamma gradient (overwritten, not accumulated).
+ * @param dbeta - receives the beta gradient (overwritten, not accumulated).
+ * @throws as {@link simdBatchnormTrainForward}.
+ * @example
+ * ```ts
+ * simdBatchnormBackward(cache.mode, g, n, d, xMinusMean, normalizedData, gamma, ivar, sqrtvar, dx, dgamma, dbeta);
+ * ```
+ */
+export function simdBatchnormBackward<T extends FloatArray>(
+  mode: 'train' | 'test', dout: T, n: number, d: number, xMinusMean: T, normalizedData: T, gamma: T, ivar: T,
+  sqrtvar: T, dx: T, dgamma: T, dbeta: T,
+): void {
+  const fn = 'simdBatchnormBackward';
+  const a = arenaOrThrow(fn);
+  if (mode !== 'train' && mode !== 'test') throw new ValueError(`${fn}: mode must be 'train' or 'test', got ${String(mode)}`);
+  checkDim(fn, 'n', n);
+  checkDim(fn, 'd', d);
+  const f64 = isF64(fn, dout);
+  const nd = n * d;
+  const train = mode === 'train';
+  check(fn, f64, 'normalizedData', normalizedData, nd);
+  check(fn, f64, 'gamma', gamma, d);
+  check(fn, f64, 'ivar', ivar, d);
+  check(fn, f64, 'dx', dx, nd);
+  check(fn, f64, 'dgamma', dgamma, d);
+  check(fn, f64, 'dbeta', dbeta, d);
+  if (train) {
+    check(fn, f64, 'xMinusMean', xMinusMean, nd);
+    check(fn, f64, 'sqrtvar', sqrtvar, d);
+  }
+  const sz = f64 ? 8 : 4;
+  const shift = f64 ? 3 : 2;
+  // dout and dx share a region: every element of dout is read before dx at its index is written.
+  place(a, nd * sz, train ? nd * sz : 0, nd * sz, d * sz, d * sz, d * sz, d * sz, d * sz, a.w.scratchBytes(d));
+  const [pg, pxmm, pxn, pgam, pivar, psv, pdg, pdb, ps] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, dout, nd);
+  put(heap, shift, pxn, normalizedData, nd);
+  put(heap, shift, pgam, gamma, d);
+  put(heap, shift, pivar, ivar, d);
+  if (train) {
+    put(heap, shift, pxmm, xMinusMean, nd);
+    put(heap, shift, psv, sqrtvar, d);
+  }
+  (f64 ? a.w.bnBackwardF64 : a.w.bnBackwardF32)(+train, pg, pxmm, pxn, pgam, pivar, psv, pg, pdg, pdb, ps, n, d);
+  get(heap, shift, pg, dx, nd);
+  get(heap, shift, pdg, dgamma, d);
+  get(heap, shift, pdb, dbeta, d);
+}
+
+/**
+ * ReLU forward, the exact computation of `reluForward` in src/kernels/relu.ts:
+ * out[i] = x[i] < 0 ? 0 : x[i] (NaN and -0 pass through unchanged).
+ *
+ * @param x - input, any shape, flattened.
+ * @param out - receives the output; at least x.length elements of x's dtype. May be x itself.
+ * @throws Error if {@link simdAvailable} is false; DTypeError on mixed dtypes; ShapeError if out is too short.
+ * @example
+ * ```ts
+ * simdReluForward(x.data, out);
+ * ```
+ */
+export function simdReluForward<T extends FloatArray>(x: T, out: T): void {
+  const fn = 'simdReluForward';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, x);
+  const len = x.length;
+  check(fn, f64, 'out', out, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  (f64 ? a.w.reluForwardF64 : a.w.reluForwardF32)(px, px, len);
+  get(heap, shift, px, out, len);
+}
+
+/**
+ * ReLU backward, the exact computation of `reluBackward` in src/kernels/relu.ts:
+ * dx[i] = x[i] >= 0 ? dout[i] : 0 (the gradient passes at x == 0; NaN in x gives 0).
+ *
+ * @param dout - upstream gradient, flattened.
+ * @param x - the forward input (the cache), at least dout.length elements.
+ * @param dx - receives the gradient; at least dout.length elements. May be dout itself.
+ * @throws as {@link simdReluForward}.
+ * @example
+ * ```ts
+ * simdReluBackward(dout.data, cache.data, dx);
+ * ```
+ */
+export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): void {
+  const fn = 'simdReluBackward';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, dout);
+  const len = dout.length;
+  check(fn, f64, 'x', x, len);
+  check(fn, f64, 'dx', dx, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const [pg, px] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, dout, len);
+  put(heap, shift, px, x, len);
+  (f64 ? a.w.reluBackwardF64 : a.w.reluBackwardF32)(pg, px, pg, len);
+  get(heap, shift, pg, dx, len);
+}

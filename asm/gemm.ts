@@ -23,6 +23,12 @@
 // Memory: no GC, no allocator (--runtime stub). The JS loader owns the linear memory layout:
 // it copies A, B, C and bias in above heapBase(), and passes a scratch pointer of at least
 // scratchBytes*(m, n) bytes for the packed panels.
+//
+// Two artifacts are built from this one source: build/gemm.wasm (owns its memory) and
+// build/gemm-mt.wasm (imports a shared memory as env.memory, so that the main thread and a
+// worker thread can run gemmRange* on the same operands, each with its own scratch). The
+// code has no globals that change at run time and no data segments that matter, so two
+// instances on one memory do not interfere.
 
 /** Rows of the micro-kernel tile (both dtypes). */
 const MR: i32 = 4;
@@ -287,11 +293,20 @@ function scratchFor<T>(m: i32, n: i32): usize {
   return ((<usize>mc * KC * 16 + 63) & ~63) + ((<usize>nc * KC * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
 }
 
+/**
+ * Computes the block [i0, i1) x [j0, j1) of C (the whole product when i0 = j0 = 0, i1 = m,
+ * j1 = n). Every element of C goes through the same operation sequence whatever block it is
+ * computed in: lane-wise, acc = Σ a·b over each KC block of K in order (separate mul and add),
+ * then + C, + bias, ReLU. Neither the block bounds nor the tile or lane an element lands in
+ * change that, so threads computing disjoint blocks produce results bit-identical to one
+ * thread computing everything. Strides and the scratch layout come from the full m, n, k.
+ */
 function gemmImpl<T>(
   m: i32, n: i32, k: i32,
   a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool,
   bias: usize, relu: bool, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32,
 ): void {
   const sz = <usize>sizeof<T>();
   const NR = NRB / <i32>sz;
@@ -307,8 +322,8 @@ function gemmImpl<T>(
   const ncCap = min(NCmax, roundUp(n, NR));
   const tile = (packedB + <usize>ncCap * KC * sz + 63) & ~<usize>63;
 
-  for (let jc = 0; jc < n; jc += NCmax) {
-    const nc = min(NCmax, n - jc);
+  for (let jc = j0; jc < j1; jc += NCmax) {
+    const nc = min(NCmax, j1 - jc);
     // do/while so that k == 0 still runs one (empty) block that applies beta, bias and ReLU.
     let pc = 0;
     do {
@@ -320,8 +335,8 @@ function gemmImpl<T>(
         if (relu) flags |= F_RELU;
       }
       packB<T>(b, ldb, transB, pc, kc, jc, nc, packedB);
-      for (let ic = 0; ic < m; ic += MCmax) {
-        const mc = min(MCmax, m - ic);
+      for (let ic = i0; ic < i1; ic += MCmax) {
+        const mc = min(MCmax, i1 - ic);
         packA<T>(a, lda, transA, ic, mc, pc, kc, packedA);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
@@ -383,7 +398,7 @@ export function gemmF32(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
 ): void {
-  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch);
+  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n);
 }
 
 /** float64 C[m,n] = op(A) @ op(B) (+ C if accumulate) (+ bias) (ReLU if relu). */
@@ -391,5 +406,27 @@ export function gemmF64(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
 ): void {
-  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch);
+  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n);
+}
+
+/**
+ * float32 block [i0, i1) x [j0, j1) of the product gemmF32 would compute (same arguments).
+ * Used by the two-thread path: each thread computes a disjoint block with its own scratch,
+ * on a shared memory. Bit-identical to the same elements of gemmF32 (see gemmImpl).
+ */
+export function gemmRangeF32(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32,
+): void {
+  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
+}
+
+/** float64 counterpart of gemmRangeF32. */
+export function gemmRangeF64(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32,
+): void {
+  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
 }

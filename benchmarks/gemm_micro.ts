@@ -1,9 +1,14 @@
 /**
  * Micro-benchmark of the WebAssembly SIMD GEMM (src/kernels/wasm): GFLOP/s for square
- * n x n x n products, float32 and float64, the three forms C = A@B, A@Bᵀ, Aᵀ@B, one thread.
+ * n x n x n products, float32 and float64, the three forms C = A@B, A@Bᵀ, Aᵀ@B, one thread;
+ * then one thread vs two threads (setGemmThreads) on the square sizes and on the GEMMs of a
+ * W2 training step (batch 256, MLP 784→512→512→10: forward x@W, backward dY@Wᵀ and Xᵀ@dY),
+ * each alone and as the whole sequence of one step.
  *
  * Run: `node scripts/build-wasm.js && npx ts-node --transpile-only benchmarks/gemm_micro.ts`
- * Options: `--sizes 256,512,1024` `--reps 9`.
+ * Options: `--sizes 256,512,1024` `--reps 9` `--only threads|single|step` `--dtypes f32,f64`
+ * `--threshold` (instead: 1 vs 2 threads on small cubes, to place the work threshold)
+ * `--chunks 2,4,6` (2-thread columns for these chunk counts; default: the built-in one).
  *
  * Reports the median and best of `reps` timed calls (after warm-up, so V8 has tiered the
  * kernel up to TurboFan) in wall-clock time and in process CPU time. CPU time is the steadier
@@ -14,7 +19,8 @@
  * @packageDocumentation
  */
 
-import { gemm, wasmAvailable, type FloatArray } from '../src/kernels/wasm';
+import { setChunks } from '../src/kernels/wasm/threads';
+import { gemm, gemmThreads, gemmThreadsReady, setGemmThreads, wasmAvailable, type FloatArray, type GemmOptions } from '../src/kernels/wasm';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,6 +29,9 @@ function arg(name: string, fallback: string): string {
 
 const sizes = arg('sizes', '256,512,1024').split(',').map(Number);
 const repsArg = Number(arg('reps', '0'));
+const only = arg('only', '');
+const dtypes = arg('dtypes', 'f32,f64').split(',');
+const chunkList = arg('chunks', '').split(',').filter((x) => x !== '').map(Number);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y);
@@ -45,18 +54,15 @@ function time(fn: () => void, reps: number): { wall: number[]; cpu: number[] } {
   return { wall, cpu };
 }
 
-function main(): void {
-  if (!wasmAvailable()) {
-    console.error('gemm_micro: build/gemm.wasm not found or SIMD unsupported; run `node scripts/build-wasm.js`');
-    process.exit(1);
-  }
+function single(): void {
+  setGemmThreads(1);
   const forms = [
     { name: 'A@B', opts: {} },
     { name: 'A@Bᵀ', opts: { transB: true } },
     { name: 'Aᵀ@B', opts: { transA: true } },
   ];
   const rows: string[][] = [['dtype', 'n', 'form', 'median GF/s', 'best GF/s', 'median GF/s (cpu)', 'best GF/s (cpu)', 'copy%']];
-  for (const Ctor of [Float32Array, Float64Array]) {
+  for (const Ctor of ctors()) {
     for (const n of sizes) {
       const a = new Ctor(n * n).map(() => Math.random() - 0.5) as FloatArray;
       const b = new Ctor(n * n).map(() => Math.random() - 0.5) as FloatArray;
@@ -78,8 +84,177 @@ function main(): void {
       }
     }
   }
+  print(rows);
+}
+
+function ctors(): (Float32ArrayConstructor | Float64ArrayConstructor)[] {
+  return dtypes.map((d) => (d === 'f64' ? Float64Array : Float32Array));
+}
+
+function print(rows: string[][]): void {
   const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
   for (const r of rows) console.log(r.map((s, j) => s.padStart(widths[j])).join('  '));
 }
 
-main();
+interface Shape { label: string; m: number; n: number; k: number; opts: GemmOptions; bias?: boolean }
+
+/**
+ * 1 vs 2 threads, interleaved rep by rep (1, 2, 1, 2, ...) so that load from other processes
+ * hits both settings alike; wall-clock medians (CPU time is meaningless for two threads).
+ * `worker%` is the share of chunks the worker computed (50 when both threads are equally fast),
+ * `wait ms` the median time the calling thread waited for the worker's last chunk, `cores` the
+ * median process CPU time / wall time of the 2-thread calls: about 2 when the worker really
+ * ran in parallel, about 1 when other processes left this one a single core's worth.
+ */
+async function threaded(shapes: Shape[], minWork?: number): Promise<void> {
+  setGemmThreads(2, minWork);
+  if (!(await gemmThreadsReady())) {
+    console.log('threads: unavailable (no shared memory / build/gemm-mt.wasm / worker); skipped');
+    return;
+  }
+  // Configurations: 1 thread, then 2 threads for each chunk count (0 = built-in default).
+  const chunkCfgs = chunkList.length > 0 ? chunkList : [0];
+  const label2 = (c: number): string => (c === 0 ? '2T' : `2T/${c}`);
+  const rows: string[][] = [[
+    'dtype', 'shape', 'm x n x k', 'GF/s 1T',
+    ...chunkCfgs.flatMap((c) => [`GF/s ${label2(c)}`, 'speedup', 'worker%', 'wait ms', 'cores']),
+  ]];
+  for (const Ctor of ctors()) {
+    for (const { label, m, n, k, opts, bias: withBias } of shapes) {
+      const a = new Ctor(m * k).map(() => Math.random() - 0.5) as FloatArray;
+      const b = new Ctor(k * n).map(() => Math.random() - 0.5) as FloatArray;
+      const bias = withBias === true ? (new Ctor(n).map(() => Math.random() - 0.5) as FloatArray) : null;
+      const c = new Ctor(m * n) as FloatArray;
+      const flop = 2 * m * n * k;
+      const reps = repsArg > 0 ? repsArg : flop >= 1e9 ? 7 : flop >= 1e8 ? 15 : flop >= 1e7 ? 41 : 101;
+      const call = (): void => gemm(a, b, c, m, n, k, { ...opts, bias });
+      const t1: number[] = [];
+      const t2: number[][] = chunkCfgs.map(() => []);
+      const workerPct: number[][] = chunkCfgs.map(() => []);
+      const wait: number[][] = chunkCfgs.map(() => []);
+      const cores: number[][] = chunkCfgs.map(() => []);
+      const use = (t: 1 | 2, cfg = 0): void => {
+        setGemmThreads(t);
+        setChunks(cfg === 0 ? 4 : cfg);
+      };
+      use(1);
+      time(call, 3); // warm-up and tier-up
+      chunkCfgs.forEach((cfg) => { use(2, cfg); time(call, 3); });
+      for (let r = 0; r < reps; r++) {
+        use(1);
+        t1.push(time(call, 1).wall[0]);
+        chunkCfgs.forEach((cfg, i) => {
+          use(2, cfg);
+          const s0 = gemmThreads();
+          const { wall, cpu } = time(call, 1);
+          t2[i].push(wall[0]);
+          cores[i].push(cpu[0] / wall[0]);
+          const s1 = gemmThreads();
+          if (s1.chunks > s0.chunks) workerPct[i].push((100 * (s1.workerChunks - s0.workerChunks)) / (s1.chunks - s0.chunks));
+          wait[i].push(s1.waitMs - s0.waitMs);
+        });
+      }
+      setChunks(4);
+      const gf = (ms: number): string => (flop / ms / 1e6).toFixed(1);
+      rows.push([
+        Ctor === Float32Array ? 'f32' : 'f64', label, `${m}x${n}x${k}`, gf(median(t1)),
+        ...chunkCfgs.flatMap((_, i) => [
+          gf(median(t2[i])), (median(t1) / median(t2[i])).toFixed(2),
+          workerPct[i].length > 0 ? median(workerPct[i]).toFixed(0) : '-',
+          workerPct[i].length > 0 ? median(wait[i]).toFixed(2) : '-',
+          median(cores[i]).toFixed(2),
+        ]),
+      ]);
+    }
+  }
+  print(rows);
+}
+
+/**
+ * The GEMMs of one W2 training step in order (f32, batch 256, 784→512→512→10): forward
+ * x@W+b per layer, backward dW = Xᵀ@dY for every layer and dX = dY@Wᵀ for layers 3 and 2
+ * (layer 1's input needs no gradient). 1 vs 2 threads, interleaved step by step; medians.
+ */
+async function w2Step(): Promise<void> {
+  setGemmThreads(2);
+  if (!(await gemmThreadsReady())) return;
+  const B = 256;
+  const r = (len: number): Float32Array => new Float32Array(len).map(() => Math.random() - 0.5);
+  const x = r(B * 784), w1 = r(784 * 512), w2 = r(512 * 512), w3 = r(512 * 10);
+  const b1 = r(512), b2 = r(512), b3 = r(10);
+  const h1 = r(B * 512), h2 = r(B * 512), y = r(B * 10), dy = r(B * 10), dh2 = r(B * 512), dh1 = r(B * 512);
+  const dw1 = r(784 * 512), dw2 = r(512 * 512), dw3 = r(512 * 10);
+  const step = (): void => {
+    gemm(x, w1, h1, B, 512, 784, { bias: b1, relu: true });
+    gemm(h1, w2, h2, B, 512, 512, { bias: b2, relu: true });
+    gemm(h2, w3, y, B, 10, 512, { bias: b3 });
+    gemm(h2, dy, dw3, 512, 10, B, { transA: true });
+    gemm(dy, w3, dh2, B, 512, 10, { transB: true });
+    gemm(h1, dh2, dw2, 512, 512, B, { transA: true });
+    gemm(dh2, w2, dh1, B, 512, 512, { transB: true });
+    gemm(x, dh1, dw1, 784, 512, B, { transA: true });
+  };
+  const flop = 2 * B * (784 * 512 * 2 + 512 * 512 * 3 + 512 * 10 * 3);
+  const reps = repsArg > 0 ? repsArg : 41;
+  // Configurations: 1 thread, then 2 threads for each chunk count (0 = built-in default).
+  const cfgs: [1 | 2, number][] = [[1, 0], ...(chunkList.length > 0 ? chunkList : [0]).map((c): [1 | 2, number] => [2, c])];
+  const use = ([n, ch]: [1 | 2, number]): void => {
+    setGemmThreads(n);
+    setChunks(ch === 0 ? 4 : ch);
+  };
+  const t: number[][] = cfgs.map(() => []);
+  const cores: number[][] = cfgs.map(() => []);
+  for (const cfg of cfgs) { use(cfg); time(step, 5); }
+  for (let i = 0; i < reps; i++) {
+    cfgs.forEach((cfg, j) => {
+      use(cfg);
+      const { wall, cpu } = time(step, 1);
+      t[j].push(wall[0]);
+      cores[j].push(cpu[0] / wall[0]);
+    });
+  }
+  setChunks(4);
+  const m1 = median(t[0]);
+  const parts = cfgs.map(([n, ch], j) => {
+    const mj = median(t[j]);
+    const name = n === 1 ? '1 thread' : `2 threads${ch === 0 ? '' : ` (${ch} chunks)`}`;
+    return `${name} ${mj.toFixed(2)} ms (${(flop / mj / 1e6).toFixed(1)} GF/s` +
+      (n === 1 ? ')' : `, x${(m1 / mj).toFixed(2)}, ${median(cores[j]).toFixed(2)} cores)`);
+  });
+  console.log(`W2 step GEMMs (${(flop / 1e9).toFixed(2)} GFLOP, f32, medians of ${reps}): ${parts.join('; ')}`);
+}
+
+async function main(): Promise<void> {
+  if (!wasmAvailable()) {
+    console.error('gemm_micro: build/gemm.wasm not found or SIMD unsupported; run `node scripts/build-wasm.js`');
+    process.exit(1);
+  }
+  if (process.argv.includes('--threshold')) {
+    const cubes = [48, 64, 80, 96, 112, 128, 160, 192].map((s) => ({ label: `cube ${s}`, m: s, n: s, k: s, opts: {} }));
+    await threaded(cubes, 0);
+    return;
+  }
+  if (only === 'step') {
+    await w2Step();
+    return;
+  }
+  if (only !== 'threads') single();
+  if (only === 'single') return;
+  const batch = 256;
+  const shapes: Shape[] = [
+    ...sizes.map((s) => ({ label: `square ${s}`, m: s, n: s, k: s, opts: {} })),
+    { label: 'W2 L1 fwd x@W+b', m: batch, n: 512, k: 784, opts: {}, bias: true },
+    { label: 'W2 L1 dX=dY@Wᵀ', m: batch, n: 784, k: 512, opts: { transB: true } },
+    { label: 'W2 L1 dW=Xᵀ@dY', m: 784, n: 512, k: batch, opts: { transA: true } },
+    { label: 'W2 L2 fwd x@W+b', m: batch, n: 512, k: 512, opts: {}, bias: true },
+    { label: 'W2 L2 dX=dY@Wᵀ', m: batch, n: 512, k: 512, opts: { transB: true } },
+    { label: 'W2 L2 dW=Xᵀ@dY', m: 512, n: 512, k: batch, opts: { transA: true } },
+    { label: 'W2 L3 fwd x@W+b', m: batch, n: 10, k: 512, opts: {}, bias: true },
+    { label: 'W2 L3 dX=dY@Wᵀ', m: batch, n: 512, k: 10, opts: { transB: true } },
+    { label: 'W2 L3 dW=Xᵀ@dY', m: 512, n: 10, k: batch, opts: { transA: true } },
+  ];
+  await threaded(shapes);
+  await w2Step();
+}
+
+void main();

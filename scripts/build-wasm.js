@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * Builds the WebAssembly SIMD GEMM: compiles asm/gemm.ts with the AssemblyScript compiler
- * (a devDependency, so this works offline after `npm ci`) and writes build/gemm.wasm at the
- * package root, where src/kernels/wasm/index.ts looks for it.
+ * (a devDependency, so this works offline after `npm ci`) and writes build/gemm.wasm and
+ * build/gemm-mt.wasm (shared-memory variant for two threads) at the package root, where
+ * src/kernels/wasm/ looks for them.
  *
  * Usage: node scripts/build-wasm.js            (release build, -O3)
- *        node scripts/build-wasm.js --wat      (also writes build/gemm.wat for inspection)
+ *        node scripts/build-wasm.js --wat      (also writes build/gemm.wat and gemm-mt.wat)
  */
 'use strict';
 
@@ -26,25 +27,44 @@ async function main() {
     process.exit(1);
   }
   fs.mkdirSync(outDir, { recursive: true });
-  const args = [
+  const common = [
     path.join(root, 'asm', 'gemm.ts'),
-    '--outFile', outFile,
     '-O3',
     '--noAssert',
     '--runtime', 'stub', // no GC or allocator: the JS loader owns the memory layout
-    '--enable', 'simd', // plain SIMD128 only; relaxed-simd is not universally available
-    '--use', 'abort=', // no abort import: the module needs no imports at all
-    '--initialMemory', '1',
+    '--use', 'abort=', // no abort import: the module needs no imports besides (mt) its memory
   ];
-  if (process.argv.includes('--wat')) args.push('--textFile', path.join(outDir, 'gemm.wat'));
-  const { error, stderr } = await asc.main(args, {});
-  if (error) {
-    console.error(stderr.toString());
-    console.error('build-wasm: compilation failed:', error.message);
-    process.exit(1);
+  const wat = process.argv.includes('--wat');
+  // gemm.wasm: single thread, owns its memory. Plain SIMD128 only; relaxed-simd is not
+  // universally available.
+  await compile([
+    ...common, '--outFile', outFile, '--enable', 'simd', '--initialMemory', '1',
+    ...(wat ? ['--textFile', path.join(outDir, 'gemm.wat')] : []),
+  ]);
+  // gemm-mt.wasm: the same code importing a shared memory (env.memory), for the two-thread
+  // path (src/kernels/wasm/threads.ts). Shared memories must declare a maximum: 16384 pages
+  // = 1 GiB, which reserves address space only; pages are committed as the loader grows it.
+  // Optional: if this build fails, the loader silently stays single-threaded.
+  const mtFile = path.join(outDir, 'gemm-mt.wasm');
+  try {
+    await compile([
+      ...common, '--outFile', mtFile, '--enable', 'simd,threads',
+      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '16384',
+      ...(wat ? ['--textFile', path.join(outDir, 'gemm-mt.wat')] : []),
+    ]);
+  } catch (err) {
+    console.warn(`build-wasm: ${err.message}; the GEMM will run single-threaded`);
   }
-  const bytes = fs.statSync(outFile).size;
-  console.log(`build-wasm: wrote ${path.relative(root, outFile)} (${bytes} bytes)`);
+
+  async function compile(args) {
+    const { error, stderr } = await asc.main(args, {});
+    const out = args[args.indexOf('--outFile') + 1];
+    if (error) {
+      console.error(stderr.toString());
+      throw new Error(`compilation of ${path.relative(root, out)} failed: ${error.message}`);
+    }
+    console.log(`build-wasm: wrote ${path.relative(root, out)} (${fs.statSync(out).size} bytes)`);
+  }
 }
 
 main().catch((err) => {

@@ -7,6 +7,10 @@
  * memory with one `TypedArray.set` each, runs the packed, register-blocked kernel there, and
  * copies C back. The linear memory is reused across calls and only grows when a call needs more.
  *
+ * Large products (m·n·k >= 2^22 by default, half that in float64) run on two threads: a helper
+ * worker runs `build/gemm-mt.wasm`, the same code on a shared memory, and computes part of C
+ * (see threads.ts and {@link setGemmThreads}). Results are bit-identical to one thread.
+ *
  * @packageDocumentation
  */
 
@@ -14,6 +18,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import {
+  CTL_BYTES, PAGE, configure, configuredThreads, ensureMemory, refreshViews, runThreaded, setLocator, stats,
+  threadedArena, threadsActive, whenReady,
+  type Arena, type GemmCall, type GemmExports, type WasmApi,
+} from './threads';
 
 /** A float typed array: the two dtypes the GEMM supports. */
 export type FloatArray = Float32Array | Float64Array;
@@ -32,56 +41,22 @@ export interface GemmOptions<T extends FloatArray = FloatArray> {
   relu?: boolean;
 }
 
-/**
- * The few members of the WebAssembly JS API used here, typed locally: the project's tsconfig
- * has lib ES2022 without "dom", so the global WebAssembly namespace is not declared.
- */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-
-interface GemmExports {
-  memory: WasmMemory;
-  heapBase(): number;
-  scratchBytesF32(m: number, n: number): number;
-  scratchBytesF64(m: number, n: number): number;
-  gemmF32: GemmFn;
-  gemmF64: GemmFn;
-}
-
-type GemmFn = (
-  m: number, n: number, k: number, a: number, b: number, c: number,
-  transA: number, transB: number, accumulate: number, bias: number, relu: number, scratch: number,
-) => void;
-
-/** Loaded module state; `null` once loading failed, `undefined` before the first attempt. */
-let wasm: GemmExports | null | undefined;
-/** Cached views of the linear memory; rebuilt after `memory.grow` detaches the old buffer. */
-let heap32: Float32Array = new Float32Array(0);
-let heap64: Float64Array = new Float64Array(0);
-/** First byte the loader may use (above the module's static data), 64-byte aligned. */
-let base = 0;
-
-const PAGE = 65536;
+/** The single-thread module (build/gemm.wasm, owns its memory); `null` once loading failed. */
+let st: Arena | null | undefined;
 
 /**
- * Candidate locations of gemm.wasm: next to this file (if a build step copies it there), then
- * `build/gemm.wasm` in the nearest ancestor directory whose package.json is named tapegrad.
- * Walking up makes the same code work from src/ (ts-node, jest) and from dist/ (compiled).
+ * Candidate locations of `name` (gemm.wasm, gemm-mt.wasm): next to this file (if a build step
+ * copies it there), then `build/<name>` in the nearest ancestor directory whose package.json is
+ * named tapegrad. Walking up makes the same code work from src/ (ts-node, jest) and from dist/.
  */
-function candidatePaths(): string[] {
-  const out = [path.join(__dirname, 'gemm.wasm')];
+function candidatePaths(name: string): string[] {
+  const out = [path.join(__dirname, name)];
   let dir = __dirname;
   for (;;) {
     const pkg = path.join(dir, 'package.json');
     try {
       if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'tapegrad') {
-        out.push(path.join(dir, 'build', 'gemm.wasm'));
+        out.push(path.join(dir, 'build', name));
         break;
       }
     } catch {
@@ -94,48 +69,34 @@ function candidatePaths(): string[] {
   return out;
 }
 
+const wasmApi = (): WasmApi | undefined => (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+const findFile = (name: string): string | undefined => candidatePaths(name).find((p) => fs.existsSync(p));
+
+// The threaded path loads gemm-mt.wasm lazily, only once a GEMM is large enough.
+setLocator(() => ({ api: wasmApi(), file: findFile('gemm-mt.wasm') }));
+
 /** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
-function load(): GemmExports | null {
-  if (wasm !== undefined) return wasm;
-  wasm = null;
+function load(): Arena | null {
+  if (st !== undefined) return st;
+  st = null;
   try {
-    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    const file = candidatePaths().find((p) => fs.existsSync(p));
+    const api = wasmApi();
+    const file = findFile('gemm.wasm');
     if (file === undefined || api === undefined) return null;
     // Synchronous compile: fine for a ~5 KB module. Throws a CompileError if the engine lacks
     // SIMD128, which is exactly the "unavailable" case.
     const module = new api.Module(fs.readFileSync(file));
-    const exports = new api.Instance(module, {}).exports as GemmExports;
-    base = (exports.heapBase() + 63) & ~63;
-    wasm = exports;
-    refreshViews();
+    const w = new api.Instance(module, {}).exports as GemmExports;
+    const arena: Arena = {
+      w, heap32: new Float32Array(0), heap64: new Float64Array(0),
+      base: (w.heapBase() + 63) & ~63, maxBytes: 65536 * PAGE, // wasm32: 4 GiB
+    };
+    refreshViews(arena);
+    st = arena;
   } catch {
-    wasm = null;
+    st = null;
   }
-  return wasm;
-}
-
-function refreshViews(): void {
-  const buf = (wasm as GemmExports).memory.buffer;
-  if (heap32.buffer !== buf) {
-    heap32 = new Float32Array(buf);
-    heap64 = new Float64Array(buf);
-  }
-}
-
-/** Grows the linear memory (never shrinks) so that bytes [0, end) are addressable. */
-function ensureMemory(w: GemmExports, end: number): void {
-  const have = w.memory.buffer.byteLength;
-  if (end <= have) return;
-  // Grow by at least 1/4 of the current size so a slowly increasing workload regrows rarely.
-  const want = Math.max(end, have + (have >> 2));
-  const pages = Math.ceil((want - have) / PAGE);
-  try {
-    w.memory.grow(pages);
-  } catch {
-    w.memory.grow(Math.ceil((end - have) / PAGE)); // retry with the minimum; throws RangeError if still too big
-  }
-  refreshViews();
+  return st;
 }
 
 const align64 = (x: number): number => Math.ceil(x / 64) * 64;
@@ -180,7 +141,8 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * All arrays must share one dtype; float64 is computed in float64, float32 in float32.
  * Transposition is handled while packing, so no transposed copy is ever made. Because A and B
  * are copied into wasm memory before C is written, `c` may alias `a` or `b`. Results are
- * deterministic (the summation order depends only on m, n, k and the options).
+ * deterministic (the summation order depends only on m, n, k and the options), and
+ * bit-identical whether the product runs on one thread or two ({@link setGemmThreads}).
  *
  * @param a - `[m, k]`, or `[k, m]` when `transA`.
  * @param b - `[k, n]`, or `[n, k]` when `transB`.
@@ -224,27 +186,140 @@ export function gemm<T extends FloatArray>(
   if (bias !== null) checkLen('bias', bias, n, `[n] = [${n}]`);
   if (m === 0 || n === 0) return;
 
-  // Layout above the module's static data: A | B | C | bias (+32 B slack for the kernel's
-  // full-width loads) | scratch for packed panels. Offsets are 64-byte aligned.
+  // Large products run on two threads when enabled and the worker is up (threads.ts); the
+  // shared arena caps at 1 GiB, so anything bigger (or a failed grow) stays on the
+  // single-thread module.
   const sz = f64 ? 8 : 4;
-  const offA = base;
-  const offB = offA + align64(m * k * sz);
-  const offC = offB + align64(k * n * sz);
-  const offBias = offC + align64(m * n * sz);
-  const offScratch = offBias + (bias === null ? 0 : align64(n * sz + 32));
-  const scratch = f64 ? w.scratchBytesF64(m, n) : w.scratchBytesF32(m, n);
-  ensureMemory(w, offScratch + scratch);
+  const mt = threadedArena(m, n, k, f64);
+  if (mt !== null) {
+    const scratch = f64 ? mt.w.scratchBytesF64(m, n) : mt.w.scratchBytesF32(m, n);
+    const lay = layout(mt.base + CTL_BYTES, m, n, k, sz, bias !== null, scratch, 2);
+    if (lay.end <= mt.maxBytes && tryEnsureMemory(mt, lay.end)) {
+      run(mt, lay, a, b, c, bias, f64, m, n, k, accumulate, transA, transB, relu, (call) => {
+        if (runThreaded(call, lay.scratch, lay.scratch + align64(scratch))) return;
+        // The worker failed mid-call: C in wasm memory may be half updated. Restore it from
+        // `c` (untouched so far) and redo the whole product on this thread.
+        if (accumulate) copyIn(f64 ? mt.heap64 : mt.heap32, c, m * n, lay.c >>> (f64 ? 3 : 2));
+        (f64 ? mt.w.gemmF64 : mt.w.gemmF32)(
+          m, n, k, call.a, call.b, call.c, call.transA, call.transB, call.accumulate, call.bias, call.relu, lay.scratch,
+        );
+      });
+      return;
+    }
+  }
+  const scratch = f64 ? w.w.scratchBytesF64(m, n) : w.w.scratchBytesF32(m, n);
+  const lay = layout(w.base, m, n, k, sz, bias !== null, scratch, 1);
+  ensureMemory(w, lay.end);
+  const fn = f64 ? w.w.gemmF64 : w.w.gemmF32;
+  run(w, lay, a, b, c, bias, f64, m, n, k, accumulate, transA, transB, relu, (call) => fn(
+    call.m, call.n, call.k, call.a, call.b, call.c,
+    call.transA, call.transB, call.accumulate, call.bias, call.relu, lay.scratch,
+  ));
+}
 
-  const heap: FloatArray = f64 ? heap64 : heap32;
+/** ensureMemory that reports failure (the engine could not grow the memory) instead of throwing. */
+function tryEnsureMemory(ar: Arena, end: number): boolean {
+  try {
+    ensureMemory(ar, end);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Byte offsets of the operands and scratch in an arena. */
+interface Layout { a: number; b: number; c: number; bias: number; scratch: number; end: number }
+
+/**
+ * Layout from `start`: A | B | C | bias (+32 B slack for the kernel's full-width loads) |
+ * `nScratch` scratch regions for packed panels (one per thread). Offsets are 64-byte aligned.
+ */
+function layout(start: number, m: number, n: number, k: number, sz: number, hasBias: boolean, scratch: number, nScratch: number): Layout {
+  const a = start;
+  const b = a + align64(m * k * sz);
+  const c = b + align64(k * n * sz);
+  const bias = c + align64(m * n * sz);
+  const s = bias + (hasBias ? align64(n * sz + 32) : 0);
+  return { a, b, c, bias, scratch: s, end: s + nScratch * align64(scratch) };
+}
+
+/** Copies the first `len` elements of `src` into `heap` at element offset `at`. */
+function copyIn(heap: FloatArray, src: FloatArray, len: number, at: number): void {
+  heap.set(src.length === len ? src : src.subarray(0, len), at);
+}
+
+/** Copies the operands into the arena, runs `exec` on them, copies C back. */
+function run<T extends FloatArray>(
+  ar: Arena, lay: Layout, a: T, b: T, c: T, bias: T | null, f64: boolean, m: number, n: number, k: number,
+  accumulate: boolean, transA: boolean, transB: boolean, relu: boolean, exec: (call: GemmCall) => void,
+): void {
+  const heap: FloatArray = f64 ? ar.heap64 : ar.heap32;
   const shift = f64 ? 3 : 2;
-  heap.set(a.length === m * k ? a : a.subarray(0, m * k), offA >>> shift);
-  heap.set(b.length === k * n ? b : b.subarray(0, k * n), offB >>> shift);
-  if (accumulate) heap.set(c.length === m * n ? c : c.subarray(0, m * n), offC >>> shift);
-  if (bias !== null) heap.set(bias.length === n ? bias : bias.subarray(0, n), offBias >>> shift);
+  copyIn(heap, a, m * k, lay.a >>> shift);
+  copyIn(heap, b, k * n, lay.b >>> shift);
+  if (accumulate) copyIn(heap, c, m * n, lay.c >>> shift);
+  if (bias !== null) copyIn(heap, bias, n, lay.bias >>> shift);
+  exec({
+    f64, m, n, k, a: lay.a, b: lay.b, c: lay.c,
+    transA: +transA, transB: +transB, accumulate: +accumulate, bias: bias === null ? 0 : lay.bias, relu: +relu,
+  });
+  c.set(heap.subarray(lay.c >>> shift, (lay.c >>> shift) + m * n));
+}
 
-  (f64 ? w.gemmF64 : w.gemmF32)(
-    m, n, k, offA, offB, offC,
-    +transA, +transB, +accumulate, bias === null ? 0 : offBias, +relu, offScratch,
-  );
-  c.set(heap.subarray(offC >>> shift, (offC >>> shift) + m * n));
+/**
+ * Sets how many threads large GEMMs use: 2 splits each product of at least `minWork`
+ * float32-equivalent multiply-adds (m·n·k, doubled for float64) between the calling thread and
+ * one helper worker thread sharing the module's memory; 1 runs everything on the calling
+ * thread. Results are bit-identical either way, so this is purely a speed setting.
+ *
+ * The default is 2 when `os.availableParallelism() >= 2` and the environment variable
+ * `TAPEGRAD_THREADS` is not `1`, else 1. An explicit `setGemmThreads(2)` overrides both. With 2,
+ * the worker is started right away (it takes ~50-100 ms to boot; until then GEMMs run on one
+ * thread). The worker never keeps the process alive and retires after 10 s without work. If
+ * shared memory, wasm threads, build/gemm-mt.wasm or the worker are unavailable, every GEMM
+ * silently runs single-threaded.
+ *
+ * @param n - 1 or 2.
+ * @param minWork - optional new threshold (default 2^22, where two threads break even on this
+ *   machine class); mainly for tests and benchmarks.
+ * @throws ValueError if n is not 1 or 2, or minWork is not a non-negative number.
+ * @example
+ * ```ts
+ * setGemmThreads(1); // e.g. when the process already runs one worker per core
+ * ```
+ */
+export function setGemmThreads(n: 1 | 2, minWork?: number): void {
+  if (n !== 1 && n !== 2) throw new ValueError(`setGemmThreads: n must be 1 or 2, got ${String(n)}`);
+  if (minWork !== undefined && !(typeof minWork === 'number' && minWork >= 0)) {
+    throw new ValueError(`setGemmThreads: minWork must be a non-negative number, got ${String(minWork)}`);
+  }
+  configure(n, minWork);
+}
+
+/**
+ * Thread state of the GEMM.
+ *
+ * @returns `requested`: the setting ({@link setGemmThreads}); `active`: whether large GEMMs
+ *   run on two threads right now (the worker is up); `splitCalls` / `workerBlocks`: how many
+ *   GEMMs were split, and in how many of those the worker computed at least one chunk (it may
+ *   wake too late for a small one, and the calling thread then does all chunks);
+ *   `chunks` / `workerChunks`: chunks in all split GEMMs, and how many the worker computed;
+ *   `waitMs`: total time the calling thread waited for the worker's last chunk (imbalance).
+ */
+export function gemmThreads(): {
+  requested: 1 | 2; active: boolean; splitCalls: number; workerBlocks: number; chunks: number; workerChunks: number; waitMs: number;
+} {
+  return { requested: configuredThreads(), active: threadsActive(), ...stats };
+}
+
+/**
+ * Resolves once the helper worker is up (starting it if needed), so that the next large GEMM
+ * runs on two threads; resolves false if threads are off, unavailable, or not up within
+ * `timeoutMs`. Never needed for correctness: benchmarks and tests use it.
+ *
+ * @param timeoutMs - how long to wait (default 10 s).
+ */
+export function gemmThreadsReady(timeoutMs = 10_000): Promise<boolean> {
+  if (load() === null) return Promise.resolve(false);
+  return whenReady(timeoutMs);
 }

@@ -97,7 +97,10 @@ export interface TapegradApi {
     readonly SGD: new (params: TapegradTensor[], opts: { lr: number }) => TapegradOptimizer;
   };
   /** Low-level kernels; `gemm` is used for the transposed W1 forms when present. */
-  readonly kernels?: { readonly gemm?: TapegradGemm };
+  readonly kernels?: {
+    readonly gemm?: TapegradGemm;
+    readonly gemmThreads?: () => { requested: number; active: boolean; splitCalls: number; workerChunks: number };
+  };
 }
 
 /** Members every workload needs, by dotted path: checked when the library is loaded. */
@@ -219,7 +222,15 @@ export class TapegradImpl implements Impl {
 
   /** Package version and threading. */
   describe(): Record<string, string> {
-    const d: Record<string, string> = { tapegrad: projectVersion(), threads: '1 (main thread only)' };
+    const t = this.api?.kernels?.gemmThreads?.();
+    const threads =
+      t === undefined
+        ? '1 (main thread only)'
+        : t.requested === 2
+          ? `GEMMs of at least 2^22 multiply-adds split with one worker thread (${t.splitCalls} split calls, ` +
+            `${t.workerChunks} chunks done by the worker so far); everything else on the main thread`
+          : '1 (main thread only)';
+    const d: Record<string, string> = { tapegrad: projectVersion(), threads };
     if (this.transposedGemm) d['transposed GEMM via'] = this.transposedGemm;
     return d;
   }

@@ -111,6 +111,24 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false,
     }
   }
 
+  try {
+    walk(order, root, seed, retainGraph);
+  } catch (e) {
+    // An aborted walk (anomaly detection, a throwing backward rule) must not leave partial
+    // gradients behind for the next backward() to add to.
+    for (const t of order) t._gradBuf = null;
+    throw e;
+  }
+  if (releaseActivations && !retainGraph) {
+    // Intermediates may share data with a leaf or the root (reshape makes views): keep those.
+    const kept = new Set<FloatArray>([root.data]);
+    for (const t of order) if (!t._freed) kept.add(t.data); // leaves: never freed
+    for (const t of order) if (t._freed && !kept.has(t.data)) recycle(t.data);
+  }
+}
+
+/** The reverse walk over a topological order: gradients flow from `root` to the leaves. */
+function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGraph: boolean): void {
   const anomaly = isAnomalyEnabled();
   root._gradBuf = seed;
   const handed: FloatArray[] = [];
@@ -155,12 +173,6 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false,
       t._freed = true;
       if (node.scratch !== undefined) for (const a of node.scratch) recycle(a);
     }
-  }
-  if (releaseActivations && !retainGraph) {
-    // Intermediates may share data with a leaf or the root (reshape makes views): keep those.
-    const kept = new Set<FloatArray>([root.data]);
-    for (const t of order) if (!t._freed) kept.add(t.data); // leaves: never freed
-    for (const t of order) if (t._freed && !kept.has(t.data)) recycle(t.data);
   }
 }
 

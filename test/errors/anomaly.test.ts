@@ -78,6 +78,20 @@ describe('anomaly detection', () => {
     expect(a.grad!.data[0]).toBe(Infinity);
   });
 
+  it('a backward aborted by anomaly detection leaves no pending gradient behind', () => {
+    const a = tensor([1e-300], { requiresGrad: true });
+    const c = tensor([1e-300], { requiresGrad: true });
+    detectAnomaly(() => {
+      // The c * c branch hands c its gradient before div's backward blows up, and c itself is
+      // reached only after div: the aborted walk must not leave that gradient pending on c.
+      const y = a.div(c).mul(1e300).sum().add(c.mul(c).sum());
+      caught(() => y.backward());
+    });
+    expect(c.grad).toBeNull();
+    c.mul(c).sum().backward();
+    expect(c.grad!.toArray()).toEqual([2e-300]);
+  });
+
   it("inside nn.Sequential the error names the module, '1:Log' style, forward and backward", () => {
     manualSeed(0);
     const model = new nn.Sequential(new nn.Affine(1, 1), new Log(), new nn.ReLU());

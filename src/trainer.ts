@@ -212,7 +212,8 @@ export function accuracy(model: Module, x: Tensor, y: Labels, opts: PredictOptio
  * stepped per epoch, accuracy measured, the best-validation parameters kept.
  *
  * NOTE: a final batch of a single sample is folded into the previous batch, since BatchNorm
- * cannot train on one row.
+ * cannot train on one row. Each step's backward uses `releaseActivations`, so a custom module
+ * must not keep its forward outputs across steps (copy them with `clone()` if it needs to).
  *
  * @example
  * ```ts

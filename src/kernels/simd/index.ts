@@ -23,10 +23,10 @@
  */
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import type { FloatArray } from '../../dtype';
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import { findWasmFile } from '../wasm_file';
 
 export type { FloatArray };
 
@@ -85,38 +85,13 @@ const MAX_BYTES = 65536 * PAGE;
 /** The module; `null` once loading failed (then it is never retried). */
 let arena: Arena | null | undefined;
 
-/**
- * Candidate locations of elementwise.wasm: next to this file (if a build step copies it there),
- * then `build/elementwise.wasm` in the nearest ancestor directory whose package.json is named
- * tapegrad. Walking up makes the same code work from src/ (ts-node, jest) and from dist/.
- */
-function candidatePaths(name: string): string[] {
-  const out = [path.join(__dirname, name)];
-  let dir = __dirname;
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    try {
-      if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'tapegrad') {
-        out.push(path.join(dir, 'build', name));
-        break;
-      }
-    } catch {
-      // unreadable or malformed package.json: keep walking up
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return out;
-}
-
 /** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
 function load(): Arena | null {
   if (arena !== undefined) return arena;
   arena = null;
   try {
     const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    const file = candidatePaths('elementwise.wasm').find((p) => fs.existsSync(p));
+    const file = findWasmFile('elementwise.wasm', __dirname);
     if (api === undefined || file === undefined) return null;
     // Synchronous compile is fine for a ~6 KB module. It throws a CompileError if the engine
     // lacks SIMD128, which is exactly the "unavailable" case.

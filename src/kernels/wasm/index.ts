@@ -15,9 +15,9 @@
  */
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import { findWasmFile } from '../wasm_file';
 import {
   CTL_BYTES, PAGE, configure, configuredThreads, ensureMemory, refreshViews, runThreaded, setLocator, stats,
   threadedArena, threadsActive, whenReady,
@@ -44,33 +44,8 @@ export interface GemmOptions<T extends FloatArray = FloatArray> {
 /** The single-thread module (build/gemm.wasm, owns its memory); `null` once loading failed. */
 let st: Arena | null | undefined;
 
-/**
- * Candidate locations of `name` (gemm.wasm, gemm-mt.wasm): next to this file (if a build step
- * copies it there), then `build/<name>` in the nearest ancestor directory whose package.json is
- * named tapegrad. Walking up makes the same code work from src/ (ts-node, jest) and from dist/.
- */
-function candidatePaths(name: string): string[] {
-  const out = [path.join(__dirname, name)];
-  let dir = __dirname;
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    try {
-      if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'tapegrad') {
-        out.push(path.join(dir, 'build', name));
-        break;
-      }
-    } catch {
-      // unreadable or malformed package.json: keep walking up
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return out;
-}
-
 const wasmApi = (): WasmApi | undefined => (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-const findFile = (name: string): string | undefined => candidatePaths(name).find((p) => fs.existsSync(p));
+const findFile = (name: string): string | undefined => findWasmFile(name, __dirname);
 
 // The threaded path loads gemm-mt.wasm lazily, only once a GEMM is large enough.
 setLocator(() => ({ api: wasmApi(), file: findFile('gemm-mt.wasm') }));

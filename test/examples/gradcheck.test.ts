@@ -5,20 +5,10 @@
 import { BrokenSwish, GRADCHECK_USAGE, Swish, main } from '../../examples/gradcheck';
 import { GradError, tensor } from '../../src';
 import { checkModuleGradients } from '../../src/testing';
+import { runExample } from '../helpers/examples';
 
-class Collector {
-  text = '';
-  write(chunk: string): boolean {
-    this.text += chunk;
-    return true;
-  }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new Collector();
-  const err = new Collector();
-  const code = await main(argv, { stdout: out, stderr: err });
-  return { code, out: out.text, err: err.text };
+function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runExample(main, argv);
 }
 
 describe('examples/gradcheck.ts', () => {

@@ -9,37 +9,11 @@ import * as path from 'node:path';
 
 import { MNIST_DEFAULTS, DEFAULT_LR, USAGE, buildModel, configFromMeta, main, outputPaths, parseMnistArgs } from '../../examples/mnist';
 import { loadCheckpoint, readCheckpointInfo } from '../../src';
+import { runExample, expectWellFormedSvg } from '../helpers/examples';
 
 /** Collects what main() writes. */
-class Collector {
-  text = '';
-  write(chunk: string): boolean {
-    this.text += chunk;
-    return true;
-  }
-}
-
-/** A standalone SVG document whose tags nest properly. */
-function expectWellFormedSvg(file: string): string {
-  const svg = fs.readFileSync(file, 'utf8');
-  expect(svg.startsWith('<svg')).toBe(true);
-  expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-  const stack: string[] = [];
-  for (const m of svg.matchAll(/<(\/?)([A-Za-z][\w:-]*)\b[^>]*?(\/?)>/g)) {
-    const [, closing, name, selfClosing] = m;
-    if (selfClosing) continue;
-    if (closing) expect(stack.pop()).toBe(name);
-    else stack.push(name);
-  }
-  expect(stack).toEqual([]);
-  return svg;
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new Collector();
-  const err = new Collector();
-  const code = await main(argv, { stdout: out, stderr: err, progress: 'lines' });
-  return { code, out: out.text, err: err.text };
+function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runExample(main, argv, { progress: 'lines' });
 }
 
 describe('examples/mnist.ts', () => {

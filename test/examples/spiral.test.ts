@@ -8,20 +8,10 @@ import * as path from 'node:path';
 
 import { SPIRAL_USAGE, main, makeSpiral, trainSpiral } from '../../examples/spiral';
 import { manualSeed } from '../../src';
+import { expectWellFormedSvg, runExample } from '../helpers/examples';
 
-class Collector {
-  text = '';
-  write(chunk: string): boolean {
-    this.text += chunk;
-    return true;
-  }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new Collector();
-  const err = new Collector();
-  const code = await main(argv, { stdout: out, stderr: err });
-  return { code, out: out.text, err: err.text };
+function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runExample(main, argv);
 }
 
 describe('examples/spiral.ts', () => {
@@ -56,9 +46,7 @@ describe('examples/spiral.ts', () => {
     expect(acc).toBeGreaterThan(60); // well above chance (33%) after 20 epochs
     const file = path.join(dir, 'decision_regions.svg');
     expect(out).toContain(`wrote ${file}`);
-    const svg = fs.readFileSync(file, 'utf8');
-    expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    const svg = expectWellFormedSvg(file);
     expect(svg.match(/<circle /g)).toHaveLength(300);
     expect(svg.split('<svg').length - 1).toBe(1);
   }, 15_000);

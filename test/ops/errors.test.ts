@@ -8,27 +8,16 @@ import {
   kernels,
   ops,
   ShapeError,
-  TapegradError,
   Tensor,
   tensor,
   ValueError,
 } from '../../src';
+import { expectThrows } from '../helpers/errors';
 
 const f64 = (shape: number[]) => Tensor.zeros(shape);
 const f32 = (shape: number[]) => Tensor.zeros(shape, { dtype: 'float32' });
 
-function expectError(fn: () => unknown, cls: new (...a: never[]) => Error, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(TapegradError);
-  expect((caught as Error).name).toBe(cls.name);
-  expect((caught as Error).message).toMatch(pattern);
-}
+const expectError = expectThrows;
 
 describe('shape mismatches name the op and both shapes', () => {
   it.each([

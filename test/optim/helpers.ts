@@ -1,6 +1,5 @@
 /** Small helpers shared by the optimizer tests. */
 import type { DType } from '../../src/dtype';
-import { TapegradError } from '../../src/errors';
 import { Tensor } from '../../src/tensor';
 
 /** A 1-D parameter tensor (leaf, requiresGrad) holding `values`. */
@@ -37,20 +36,7 @@ export function expectBitIdentical(a: Float64Array | Float32Array, b: Float64Arr
   expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
 }
 
-/** Runs `fn`, expects it to throw an instance of `cls` (a TapegradError) whose message matches `pattern`; returns the message. */
-export function expectThrows(fn: () => unknown, cls: new (...a: never[]) => Error, pattern: RegExp): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(TapegradError);
-  expect((caught as Error).name).toBe(cls.name);
-  expect((caught as Error).message).toMatch(pattern);
-  return (caught as Error).message;
-}
+export { expectThrows } from '../helpers/errors';
 
 /**
  * A deterministic, nonlinear gradient of the parameters' current values, so a resumed run

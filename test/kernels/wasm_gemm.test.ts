@@ -14,6 +14,7 @@ import fc from 'fast-check';
 
 import { DTypeError, ShapeError, ValueError } from '../../src/errors';
 import { gemm, wasmAvailable, type FloatArray, type GemmOptions } from '../../src/kernels/wasm';
+import { filled, type Ctor } from '../helpers/arrays';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -25,18 +26,6 @@ beforeAll(() => {
   }
 });
 
-type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-
-/** Deterministic values in [-1, 1) (a small LCG), so failures reproduce. */
-function filled(C: Ctor, len: number, seed: number): FloatArray {
-  const out = new C(len);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 interface Case {
   m: number;

@@ -16,6 +16,7 @@ import {
   gemm, gemmThreads, gemmThreadsReady, setGemmThreads, type FloatArray, type GemmOptions,
 } from '../../src/kernels/wasm';
 import { setChunks, setIdleMs } from '../../src/kernels/wasm/threads';
+import { filled, type Ctor } from '../helpers/arrays';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -32,18 +33,6 @@ beforeAll(async () => {
 
 afterAll(() => setGemmThreads(1));
 
-type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-
-/** Deterministic values in [-1, 1) (a small LCG). */
-function filled(C: Ctor, len: number, seed: number): FloatArray {
-  const out = new C(len);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /**
  * Asserts x and y are bit-identical (every byte, so also -0 vs +0 and NaN payloads). A byte

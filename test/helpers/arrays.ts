@@ -1,0 +1,16 @@
+/** Deterministic test data shared by the kernel tests. */
+import type { FloatArray } from '../../src/dtype';
+
+/** Float32Array or Float64Array constructor. */
+export type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+/** Deterministic values in [-1, 1) from a small LCG, so failures reproduce. */
+export function filled(C: Ctor, len: number, seed: number): FloatArray {
+  const out = new C(len);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}

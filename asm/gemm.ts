@@ -16,17 +16,23 @@
 // Why a 4 x 8 (f32) / 4 x 4 (f64) tile, i.e. 4 rows x two v128 per row, 8 accumulators:
 // V8's TurboFan (Node 20) schedules every load of a loop body to its top, so all A and B
 // vectors of one k step are live at once next to the accumulators. x64 has 16 xmm registers
-// and V8 keeps one as scratch: 8 accumulators + 2 B + 4 A + 1 product = 15 fits exactly.
-// Bigger tiles (6x8, 5x8, 4x12) and k-unrolling were measured and spill accumulators to the
-// stack, which costs 10-40%. Plain SIMD128 mul + add: relaxed-simd FMA is not guaranteed.
+// and V8 keeps one as scratch: 8 accumulators + 2 B + 4 A (+ 1 product without FMA) fits in
+// 15. Bigger tiles (6x8, 5x8, 4x12) and k-unrolling were measured and spill accumulators to
+// the stack, which costs 10-40% (6x8 with FMA still spills 4 of its 12 accumulators).
+//
+// Two instruction sets: the plain build multiplies then adds (SIMD128); the -fma build uses
+// relaxed-simd's fused multiply-add (see maddF32), which V8 lowers to vfmadd231ps on x64 with
+// FMA3. The fused kernel issues half the floating-point instructions: 44 against 33 GFLOP/s
+// on L1-resident panels, best of 41 runs (/tmp kernel bench, Zen 3, Node 20).
 //
 // Memory: no GC, no allocator (--runtime stub). The JS loader owns the linear memory layout:
 // it copies A, B, C and bias in above heapBase(), and passes a scratch pointer of at least
 // scratchBytes*(m, n) bytes for the packed panels.
 //
-// Two artifacts are built from this one source: build/gemm.wasm (owns its memory) and
+// Four artifacts are built from this one source: build/gemm.wasm (owns its memory) and
 // build/gemm-mt.wasm (imports a shared memory as env.memory, so that the main thread and a
-// worker thread can run gemmRange* on the same operands, each with its own scratch). The
+// worker thread can run gemmRange* on the same operands, each with its own scratch), each
+// also as -fma (relaxed-simd). The
 // code has no globals that change at run time and no data segments that matter, so two
 // instances on one memory do not interfere.
 
@@ -35,12 +41,17 @@ const MR: i32 = 4;
 /** Bytes per row of the micro-kernel tile: two v128 (8 x f32 or 4 x f64). */
 const NRB: i32 = 32;
 /**
- * Depth of one packed block (elements of K) and rows of A per packed block. Measured on
- * Zen 3 at n = 256..1024: KC = 128, MC = 16 (packed A block = 16 x 128 x 16 B = 32 KiB, the
- * L1 size; B micro-panel 4 KiB) beat KC = 256 / MC = 64 by 5-40%, most at n = 256.
+ * Depth of one packed block, in bytes of one row of A: KC = 2048 / sizeof<T> elements of K
+ * (512 f32, 256 f64). With MC = 128 rows of A per packed block, the packed A block is
+ * 128 x 2 KiB = 256 KiB (half of Zen 3's 512 KiB L2) and one B micro-panel KC x 32 B = 16 KiB
+ * f32 / 8 KiB f64 (within the 32 KiB L1), so each B micro-panel is loaded into L1 once and used
+ * by all MC / MR = 32 micro-kernel calls of the block, while A streams from L2: the BLIS
+ * arrangement. Measured (npm run bench:gemm -- --only single, n = 256..1024): KC = 512 / MC =
+ * 128 gave 38 GFLOP/s f32 as the mean of the best times, against 30-37 for KC = 128..384 with
+ * MC = 16..256; in float64, KC = 256 / MC = 128 was best (18 against 16-17.5).
  */
-const KC: i32 = 128;
-const MC: i32 = 16;
+const KC_BYTES: i32 = 2048;
+const MC: i32 = 128;
 /** Columns of B per packed block, in bytes per k row (packed B block = KC x 16 KiB = 2 MiB). */
 const NC_BYTES: i32 = 4096 * 4;
 
@@ -50,7 +61,7 @@ export function heapBase(): usize {
 }
 
 // --------------------------------------------------------------------------------------------
-// Micro-kernels. `ap` = packed A: per k, MR pre-broadcast v128 (see packA). `bp` = packed B:
+// Micro-kernels. `ap` = packed A: per k, MR scalars (see packA). `bp` = packed B:
 // per k, NRB bytes. `c` points at the tile's top-left element, `ldc` is the row stride in
 // BYTES. flags: F_LOADC = add the existing C tile, F_BIAS = add bias (pointing at the tile's
 // first column), F_RELU = max(x, 0). Bias and ReLU are only requested on the last K block.
@@ -60,6 +71,25 @@ export function heapBase(): usize {
 const F_LOADC: i32 = 1;
 const F_BIAS: i32 = 2;
 const F_RELU: i32 = 4;
+
+/**
+ * c + a * b, lane-wise. In the relaxed-simd build (ASC_FEATURE_RELAXED_SIMD, resolved at compile
+ * time) this is one fused multiply-add where the CPU has one (x64 FMA3, ARM64), which halves the
+ * micro-kernel's floating-point instructions and rounds once instead of twice; otherwise it is
+ * the plain SIMD128 multiply then add.
+ */
+// @ts-ignore: decorator
+@inline function maddF32(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** f64x2 counterpart of {@link maddF32}. */
+// @ts-ignore: decorator
+@inline function maddF64(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  return f64x2.add(c, f64x2.mul(a, b));
+}
 
 function kernelF32(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i32, bias: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
@@ -71,19 +101,19 @@ function kernelF32(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i
   while (bp < bEnd) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    const a0 = v128.load(ap);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    const a1 = v128.load(ap, 16);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    const a2 = v128.load(ap, 32);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    const a3 = v128.load(ap, 48);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    ap += 64;
+    const a0 = v128.load32_splat(ap);
+    c00 = maddF32(a0, b0, c00);
+    c01 = maddF32(a0, b1, c01);
+    const a1 = v128.load32_splat(ap, 4);
+    c10 = maddF32(a1, b0, c10);
+    c11 = maddF32(a1, b1, c11);
+    const a2 = v128.load32_splat(ap, 8);
+    c20 = maddF32(a2, b0, c20);
+    c21 = maddF32(a2, b1, c21);
+    const a3 = v128.load32_splat(ap, 12);
+    c30 = maddF32(a3, b0, c30);
+    c31 = maddF32(a3, b1, c31);
+    ap += 16;
     bp += 32;
   }
   if (flags & F_LOADC) {
@@ -127,19 +157,19 @@ function kernelF64(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i
   while (bp < bEnd) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    const a0 = v128.load(ap);
-    c00 = f64x2.add(c00, f64x2.mul(a0, b0));
-    c01 = f64x2.add(c01, f64x2.mul(a0, b1));
-    const a1 = v128.load(ap, 16);
-    c10 = f64x2.add(c10, f64x2.mul(a1, b0));
-    c11 = f64x2.add(c11, f64x2.mul(a1, b1));
-    const a2 = v128.load(ap, 32);
-    c20 = f64x2.add(c20, f64x2.mul(a2, b0));
-    c21 = f64x2.add(c21, f64x2.mul(a2, b1));
-    const a3 = v128.load(ap, 48);
-    c30 = f64x2.add(c30, f64x2.mul(a3, b0));
-    c31 = f64x2.add(c31, f64x2.mul(a3, b1));
-    ap += 64;
+    const a0 = v128.load64_splat(ap);
+    c00 = maddF64(a0, b0, c00);
+    c01 = maddF64(a0, b1, c01);
+    const a1 = v128.load64_splat(ap, 8);
+    c10 = maddF64(a1, b0, c10);
+    c11 = maddF64(a1, b1, c11);
+    const a2 = v128.load64_splat(ap, 16);
+    c20 = maddF64(a2, b0, c20);
+    c21 = maddF64(a2, b1, c21);
+    const a3 = v128.load64_splat(ap, 24);
+    c30 = maddF64(a3, b0, c30);
+    c31 = maddF64(a3, b1, c31);
+    ap += 32;
     bp += 32;
   }
   if (flags & F_LOADC) {
@@ -178,12 +208,12 @@ function kernelF64(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i
 // --------------------------------------------------------------------------------------------
 
 /**
- * Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-tall micro-panels at `dst`.
- * Every value is stored pre-broadcast as a full v128 (4 x f32 or 2 x f64): panel q holds, for
- * each k, MR splatted vectors (rows i0+q*MR .. +MR), zero-padded past row mc. Pre-splatting
- * lets the micro-kernel use plain v128 loads, which V8 addresses as [base+index+disp]; a
- * load*_splat per row costs V8 an extra address computation (lea) each, and the kernel is
- * front-end bound, so this is worth the 4x (f32) / 2x (f64) larger packed A block.
+ * Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-tall micro-panels at `dst`:
+ * panel q holds, for each k, MR consecutive scalars (rows i0+q*MR .. +MR), zero-padded past
+ * row mc. The micro-kernel broadcasts each with one load*_splat (vbroadcastss / vmovddup).
+ * An earlier version stored every value pre-broadcast as a full v128, which saves V8 an
+ * address computation per row but makes the packed A block 4x (f32) larger; with the bigger
+ * BLIS blocks (KC x MC, see KC_BYTES) that no longer fits L2, and scalars measured faster.
  * A is stored M x K (lda = K) when !transA, K x M (lda = M) when transA.
  */
 function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
@@ -198,9 +228,9 @@ function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, k
       for (let p = 0; p < kc; p++) {
         let s = src;
         for (let r = 0; r < MR; r++) {
-          v128.store(dst, v128.load_splat<T>(s));
+          store<T>(dst, load<T>(s));
           s += dr;
-          dst += 16;
+          dst += sz;
         }
         src += dk;
       }
@@ -208,9 +238,9 @@ function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, k
       for (let p = 0; p < kc; p++) {
         let s = src;
         for (let r = 0; r < MR; r++) {
-          v128.store(dst, r < mr ? v128.load_splat<T>(s) : i32x4.splat(0));
+          store<T>(dst, r < mr ? load<T>(s) : <T>0);
           s += dr;
-          dst += 16;
+          dst += sz;
         }
         src += dk;
       }
@@ -280,6 +310,10 @@ function ncFor<T>(): i32 {
   return NC_BYTES / sizeof<T>();
 }
 
+function kcFor<T>(): i32 {
+  return KC_BYTES / sizeof<T>();
+}
+
 function roundUp(x: i32, m: i32): i32 {
   return (x + m - 1) / m * m;
 }
@@ -290,13 +324,14 @@ function scratchFor<T>(m: i32, n: i32): usize {
   const mc = min(MC, roundUp(m, MR));
   const nc = min(ncFor<T>(), roundUp(n, NR));
   // packed A block + packed B block + one MR x NR tile buffer, each 64-byte aligned.
-  return ((<usize>mc * KC * 16 + 63) & ~63) + ((<usize>nc * KC * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
+  const kc = <usize>kcFor<T>();
+  return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
 }
 
 /**
  * Computes the block [i0, i1) x [j0, j1) of C (the whole product when i0 = j0 = 0, i1 = m,
  * j1 = n). Every element of C goes through the same operation sequence whatever block it is
- * computed in: lane-wise, acc = Σ a·b over each KC block of K in order (separate mul and add),
+ * computed in: lane-wise, acc = Σ a·b over each KC block of K in order (one madd per term),
  * then + C, + bias, ReLU. Neither the block bounds nor the tile or lane an element lands in
  * change that, so threads computing disjoint blocks produce results bit-identical to one
  * thread computing everything. Strides and the scratch layout come from the full m, n, k.
@@ -312,15 +347,16 @@ function gemmImpl<T>(
   const NR = NRB / <i32>sz;
   const MCmax = MC;
   const NCmax = ncFor<T>();
+  const KC = kcFor<T>();
   const lda = transA ? m : k;
   const ldb = transB ? k : n;
   const ldc = <usize>n * sz;
 
   const mcCap = min(MCmax, roundUp(m, MR));
   const packedA = (scratch + 63) & ~<usize>63;
-  const packedB = (packedA + <usize>mcCap * KC * 16 + 63) & ~<usize>63;
+  const packedB = (packedA + <usize>mcCap * <usize>KC * sz + 63) & ~<usize>63;
   const ncCap = min(NCmax, roundUp(n, NR));
-  const tile = (packedB + <usize>ncCap * KC * sz + 63) & ~<usize>63;
+  const tile = (packedB + <usize>ncCap * <usize>KC * sz + 63) & ~<usize>63;
 
   for (let jc = j0; jc < j1; jc += NCmax) {
     const nc = min(NCmax, j1 - jc);
@@ -344,7 +380,7 @@ function gemmImpl<T>(
           const biasTile = bias + <usize>(jc + jr) * sz;
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
-            const ap = packedA + <usize>ir * kc * 16;
+            const ap = packedA + <usize>ir * kc * sz;
             const cp = c + (<usize>(ic + ir) * n + jc + jr) * sz;
             if (mr == MR && nr == NR) {
               kernel<T>(kc, ap, bp, cp, ldc, flags, biasTile);

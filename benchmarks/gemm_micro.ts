@@ -62,27 +62,41 @@ function single(): void {
     { name: 'Aᵀ@B', opts: { transA: true } },
   ];
   const rows: string[][] = [['dtype', 'n', 'form', 'median GF/s', 'best GF/s', 'median GF/s (cpu)', 'best GF/s (cpu)', 'copy%']];
+  // Round-robin: every round times each (dtype, n, form) once, so a slow phase of the shared
+  // machine lowers all figures alike instead of whichever form happened to be running.
+  interface Item { label: string[]; run: () => void; flop: number; inner: number; copy: number; wall: number[]; cpu: number[] }
+  const items: Item[] = [];
   for (const Ctor of ctors()) {
     for (const n of sizes) {
       const a = new Ctor(n * n).map(() => Math.random() - 0.5) as FloatArray;
       const b = new Ctor(n * n).map(() => Math.random() - 0.5) as FloatArray;
       const c = new Ctor(n * n) as FloatArray;
-      const flop = 2 * n * n * n;
-      const reps = repsArg > 0 ? repsArg : n >= 1024 ? 5 : n >= 512 ? 9 : 25;
+      // Calls per timing: about 5-10 ms per sample at 30 GFLOP/s.
+      const inner = Math.max(1, Math.round(256 / n) ** 3 * (n >= 512 ? 1 : 4));
       // Copy cost stand-in: the loader does exactly these three memcpys (A in, B in, C out).
       const scratch = new Ctor(n * n);
-      const copy = Math.min(...time(() => { scratch.set(a); scratch.set(b); c.set(scratch); }, reps).wall);
+      const copy = Math.min(...time(() => { scratch.set(a); scratch.set(b); c.set(scratch); }, 5).wall);
       for (const form of forms) {
-        time(() => gemm(a, b, c, n, n, n, form.opts), 3); // warm-up and tier-up
-        const { wall, cpu } = time(() => gemm(a, b, c, n, n, n, form.opts), reps);
-        const gf = (ms: number): string => (flop / ms / 1e6).toFixed(1);
-        rows.push([
-          Ctor === Float32Array ? 'f32' : 'f64', String(n), form.name,
-          gf(median(wall)), gf(Math.min(...wall)), gf(median(cpu)), gf(Math.min(...cpu)),
-          ((100 * copy) / Math.min(...wall)).toFixed(1),
-        ]);
+        const run = (): void => gemm(a, b, c, n, n, n, form.opts);
+        time(run, 3); // warm-up and tier-up
+        items.push({ label: [Ctor === Float32Array ? 'f32' : 'f64', String(n), form.name], run, flop: 2 * n * n * n, inner, copy, wall: [], cpu: [] });
       }
     }
+  }
+  const reps = repsArg > 0 ? repsArg : 11;
+  for (let r = 0; r < reps; r++) {
+    for (const it of items) {
+      const { wall, cpu } = time(() => { for (let i = 0; i < it.inner; i++) it.run(); }, 1);
+      it.wall.push(wall[0] / it.inner);
+      it.cpu.push(cpu[0] / it.inner);
+    }
+  }
+  for (const it of items) {
+    const gf = (ms: number): string => (it.flop / ms / 1e6).toFixed(1);
+    rows.push([
+      ...it.label, gf(median(it.wall)), gf(Math.min(...it.wall)), gf(median(it.cpu)), gf(Math.min(...it.cpu)),
+      ((100 * it.copy) / Math.min(...it.wall)).toFixed(1),
+    ]);
   }
   print(rows);
 }

@@ -2,11 +2,12 @@
 /**
  * Builds the WebAssembly SIMD GEMM: compiles asm/gemm.ts with the AssemblyScript compiler
  * (a devDependency, so this works offline after `npm ci`) and writes build/gemm.wasm and
- * build/gemm-mt.wasm (shared-memory variant for two threads) at the package root, where
- * src/kernels/wasm/ looks for them.
+ * build/gemm-mt.wasm (shared-memory variant for two threads), plus build/gemm-fma.wasm and
+ * build/gemm-mt-fma.wasm (the same with relaxed-simd fused multiply-add), at the package root,
+ * where src/kernels/wasm/ looks for them.
  *
  * Usage: node scripts/build-wasm.js            (release build, -O3)
- *        node scripts/build-wasm.js --wat      (also writes build/gemm.wat and gemm-mt.wat)
+ *        node scripts/build-wasm.js --wat      (also writes a .wat text file next to each)
  */
 'use strict';
 
@@ -15,7 +16,6 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(root, 'build');
-const outFile = path.join(outDir, 'gemm.wasm');
 
 async function main() {
   // assemblyscript ships as ESM only; dynamic import() works from CommonJS.
@@ -35,25 +35,31 @@ async function main() {
     '--use', 'abort=', // no abort import: the module needs no imports besides (mt) its memory
   ];
   const wat = process.argv.includes('--wat');
-  // gemm.wasm: single thread, owns its memory. Plain SIMD128 only; relaxed-simd is not
-  // universally available.
-  await compile([
-    ...common, '--outFile', outFile, '--enable', 'simd', '--initialMemory', '1',
-    ...(wat ? ['--textFile', path.join(outDir, 'gemm.wat')] : []),
-  ]);
-  // gemm-mt.wasm: the same code importing a shared memory (env.memory), for the two-thread
-  // path (src/kernels/wasm/threads.ts). Shared memories must declare a maximum: 16384 pages
-  // = 1 GiB, which reserves address space only; pages are committed as the loader grows it.
-  // Optional: if this build fails, the loader silently stays single-threaded.
-  const mtFile = path.join(outDir, 'gemm-mt.wasm');
-  try {
-    await compile([
-      ...common, '--outFile', mtFile, '--enable', 'simd,threads',
-      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '16384',
-      ...(wat ? ['--textFile', path.join(outDir, 'gemm-mt.wat')] : []),
-    ]);
-  } catch (err) {
-    console.warn(`build-wasm: ${err.message}; the GEMM will run single-threaded`);
+  const watFile = (name) => (wat ? ['--textFile', path.join(outDir, name.replace(/\.wasm$/, '.wat'))] : []);
+  // Two instruction sets x two memory models. The plain builds use SIMD128 only and run on
+  // every engine with SIMD; the -fma builds also enable relaxed-simd, so the micro-kernels'
+  // multiply-add is one fused instruction where the CPU has one (see maddF32 in asm/gemm.ts).
+  // The loader (src/kernels/wasm/variant.ts) picks one pair at run time.
+  for (const fma of [false, true]) {
+    const suffix = fma ? '-fma' : '';
+    const features = fma ? 'simd,relaxed-simd' : 'simd';
+    // gemm.wasm: single thread, owns its memory.
+    const stFile = path.join(outDir, `gemm${suffix}.wasm`);
+    await compile([...common, '--outFile', stFile, '--enable', features, '--initialMemory', '1', ...watFile(stFile)]);
+    // gemm-mt.wasm: the same code importing a shared memory (env.memory), for the two-thread
+    // path (src/kernels/wasm/threads.ts). Shared memories must declare a maximum: 16384 pages
+    // = 1 GiB, which reserves address space only; pages are committed as the loader grows it.
+    // Optional: if this build fails, the loader silently stays single-threaded.
+    const mtFile = path.join(outDir, `gemm-mt${suffix}.wasm`);
+    try {
+      await compile([
+        ...common, '--outFile', mtFile, '--enable', `${features},threads`,
+        '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '16384',
+        ...watFile(mtFile),
+      ]);
+    } catch (err) {
+      console.warn(`build-wasm: ${err.message}; the GEMM will run single-threaded`);
+    }
   }
 
   async function compile(args) {

@@ -21,7 +21,7 @@ const root = path.resolve(__dirname, '../..');
 beforeAll(() => {
   // A fresh clone gets build/gemm.wasm from `npm ci` (prepare script); build it here if absent
   // so the test does not silently depend on that step.
-  if (!fs.existsSync(path.join(root, 'build', 'gemm.wasm'))) {
+  if (!['gemm.wasm', 'gemm-fma.wasm'].every((f) => fs.existsSync(path.join(root, 'build', f)))) {
     execFileSync(process.execPath, [path.join(root, 'scripts', 'build-wasm.js')], { stdio: 'inherit' });
   }
 });

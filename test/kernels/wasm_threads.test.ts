@@ -22,7 +22,7 @@ const root = path.resolve(__dirname, '../..');
 
 beforeAll(async () => {
   // A fresh clone gets build/*.wasm from `npm ci` (prepare script); build it here if absent.
-  if (!fs.existsSync(path.join(root, 'build', 'gemm-mt.wasm'))) {
+  if (!['gemm-mt.wasm', 'gemm-mt-fma.wasm'].every((f) => fs.existsSync(path.join(root, 'build', f)))) {
     await new Promise<void>((resolve, reject) => {
       execFile(process.execPath, [path.join(root, 'scripts', 'build-wasm.js')], (err) => (err ? reject(err) : resolve()));
     });

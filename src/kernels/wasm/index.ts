@@ -7,6 +7,10 @@
  * memory with one `TypedArray.set` each, runs the packed, register-blocked kernel there, and
  * copies C back. The linear memory is reused across calls and only grows when a call needs more.
  *
+ * Two builds exist ({@link gemmVariant}): `gemm-fma.wasm` uses relaxed-simd fused multiply-add
+ * and is chosen where the engine runs it; `gemm.wasm` (plain SIMD128) otherwise, or when the
+ * environment variable `TAPEGRAD_FMA` is `0`.
+ *
  * Large products (m·n·k >= 2^22 by default, half that in float64) run on two threads: a helper
  * worker runs `build/gemm-mt.wasm`, the same code on a shared memory, and computes part of C
  * (see threads.ts and {@link setGemmThreads}). Results are bit-identical to one thread.
@@ -18,6 +22,8 @@ import * as fs from 'node:fs';
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
 import { findWasmFile } from '../wasm_file';
+import { variantFile } from './variant';
+export { gemmVariant, type GemmVariant } from './variant';
 import {
   CTL_BYTES, PAGE, configure, configuredThreads, ensureMemory, refreshViews, runThreaded, setLocator, stats,
   threadedArena, threadsActive, whenReady,
@@ -48,7 +54,7 @@ const wasmApi = (): WasmApi | undefined => (globalThis as { WebAssembly?: WasmAp
 const findFile = (name: string): string | undefined => findWasmFile(name, __dirname);
 
 // The threaded path loads gemm-mt.wasm lazily, only once a GEMM is large enough.
-setLocator(() => ({ api: wasmApi(), file: findFile('gemm-mt.wasm') }));
+setLocator(() => ({ api: wasmApi(), file: findFile(variantFile('gemm-mt')) }));
 
 /** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
 function load(): Arena | null {
@@ -56,7 +62,7 @@ function load(): Arena | null {
   st = null;
   try {
     const api = wasmApi();
-    const file = findFile('gemm.wasm');
+    const file = findFile(variantFile('gemm'));
     if (file === undefined || api === undefined) return null;
     // Synchronous compile: fine for a ~5 KB module. Throws a CompileError if the engine lacks
     // SIMD128, which is exactly the "unavailable" case.
@@ -116,8 +122,9 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * All arrays must share one dtype; float64 is computed in float64, float32 in float32.
  * Transposition is handled while packing, so no transposed copy is ever made. Because A and B
  * are copied into wasm memory before C is written, `c` may alias `a` or `b`. Results are
- * deterministic (the summation order depends only on m, n, k and the options), and
- * bit-identical whether the product runs on one thread or two ({@link setGemmThreads}).
+ * deterministic (the summation order depends only on m, n, k and the options; the rounding on
+ * the build, see {@link gemmVariant}), and bit-identical whether the product runs on one
+ * thread or two ({@link setGemmThreads}).
  *
  * @param a - `[m, k]`, or `[k, m]` when `transA`.
  * @param b - `[k, n]`, or `[n, k]` when `transB`.

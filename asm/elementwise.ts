@@ -1,9 +1,10 @@
 // AssemblyScript source of tapegrad's WebAssembly SIMD elementwise kernels (built by
 // scripts/build-wasm-elementwise.js into build/elementwise.wasm; loaded by src/kernels/simd/).
 //
-// BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form) and
-// ReLU forward/backward, for float64 and float32, BIT-IDENTICAL to the TypeScript kernels in
-// src/kernels/batchnorm.ts and src/kernels/relu.ts. How that is achieved:
+// BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form),
+// ReLU forward/backward, gradient accumulation and the plain SGD update, for float64 and
+// float32, BIT-IDENTICAL to the TypeScript kernels in src/kernels/batchnorm.ts and
+// src/kernels/relu.ts and the loops in src/autograd/tape.ts and src/optim/sgd.ts. How:
 //
 // * Vectorized ACROSS the feature dimension j: one v128 holds adjacent columns of one row, so
 //   every per-column sum over rows i is accumulated in the TS loops' order (i ascending) and
@@ -576,4 +577,79 @@ export function reluBackwardF32(dout: usize, x: usize, dx: usize, len: i32): voi
   let o: usize = 0;
   for (; o < vecB; o += 16) v128.store(dx + o, v128.and(v128.load(dout + o), f32x4.ge(v128.load(x + o), zero)));
   for (; o < allB; o += 4) store<f32>(dx + o, load<f32>(x + o) >= 0 ? load<f32>(dout + o) : 0);
+}
+
+// ============================================================================================
+// Gradient accumulation and the SGD update, bit-identical to the TS loops they replace
+// (addInto in src/autograd/tape.ts, SGD.update in src/optim/sgd.ts for momentum 0):
+//   add:  acc[i] += g[i]          one IEEE add: f32x4 / f64x2 directly (see the f32 note above)
+//   sgd:  p[i] -= lr * gi, gi = wd != 0 ? g[i] + wd * p[i] : g[i], evaluated in f64 like JS
+//         (lr and wd are JS numbers, not rounded to f32), rounded once on the f32 store.
+// `len` counts elements; vectors cover 16 bytes, the rest is a scalar tail.
+// ============================================================================================
+
+export function addF64(acc: usize, g: usize, len: i32): void {
+  const allB = <usize>len << 3;
+  const vecB = <usize>(len & ~1) << 3;
+  let o: usize = 0;
+  for (; o < vecB; o += 16) v128.store(acc + o, f64x2.add(v128.load(acc + o), v128.load(g + o)));
+  for (; o < allB; o += 8) store<f64>(acc + o, load<f64>(acc + o) + load<f64>(g + o));
+}
+
+export function addF32(acc: usize, g: usize, len: i32): void {
+  const allB = <usize>len << 2;
+  const vecB = <usize>(len & ~3) << 2;
+  let o: usize = 0;
+  for (; o < vecB; o += 16) v128.store(acc + o, f32x4.add(v128.load(acc + o), v128.load(g + o)));
+  for (; o < allB; o += 4) store<f32>(acc + o, load<f32>(acc + o) + load<f32>(g + o));
+}
+
+export function sgdF64(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
+  const allB = <usize>len << 3;
+  const vecB = <usize>(len & ~1) << 3;
+  const vlr = f64x2.splat(lr);
+  const vwd = f64x2.splat(wd);
+  let o: usize = 0;
+  if (wd != 0) {
+    for (; o < vecB; o += 16) {
+      const pv = v128.load(p + o);
+      const gi = f64x2.add(v128.load(g + o), f64x2.mul(vwd, pv));
+      v128.store(p + o, f64x2.sub(pv, f64x2.mul(vlr, gi)));
+    }
+    for (; o < allB; o += 8) {
+      const pv = load<f64>(p + o);
+      store<f64>(p + o, pv - lr * (load<f64>(g + o) + wd * pv));
+    }
+  } else {
+    for (; o < vecB; o += 16) {
+      const pv = v128.load(p + o);
+      v128.store(p + o, f64x2.sub(pv, f64x2.mul(vlr, v128.load(g + o))));
+    }
+    for (; o < allB; o += 8) store<f64>(p + o, load<f64>(p + o) - lr * load<f64>(g + o));
+  }
+}
+
+export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
+  const allB = <usize>len << 2;
+  const vecB = <usize>(len & ~1) << 2; // pairs: two f32 widen to one f64x2
+  const vlr = f64x2.splat(lr);
+  const vwd = f64x2.splat(wd);
+  let o: usize = 0;
+  if (wd != 0) {
+    for (; o < vecB; o += 8) {
+      const pv = ld2(p + o);
+      const gi = f64x2.add(ld2(g + o), f64x2.mul(vwd, pv));
+      st2(p + o, f64x2.sub(pv, f64x2.mul(vlr, gi)));
+    }
+    for (; o < allB; o += 4) {
+      const pv = <f64>load<f32>(p + o);
+      store<f32>(p + o, <f32>(pv - lr * (<f64>load<f32>(g + o) + wd * pv)));
+    }
+  } else {
+    for (; o < vecB; o += 8) {
+      const pv = ld2(p + o);
+      st2(p + o, f64x2.sub(pv, f64x2.mul(vlr, ld2(g + o))));
+    }
+    for (; o < allB; o += 4) store<f32>(p + o, <f32>(<f64>load<f32>(p + o) - lr * <f64>load<f32>(g + o)));
+  }
 }

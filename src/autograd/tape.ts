@@ -7,6 +7,8 @@
  */
 import { recycle, type FloatArray } from '../dtype';
 import { AnomalyError, GradError } from '../errors';
+import { useSimd } from '../kernels/backend';
+import { simdAddInto } from '../kernels/simd';
 import { formatShape } from '../shape';
 import { Tensor } from '../tensor';
 import { currentModule, isAnomalyEnabled, isGradEnabled } from './mode';
@@ -185,7 +187,16 @@ function accumulateLeaf(t: Tensor, g: FloatArray): void {
   }
 }
 
+/**
+ * acc += g, elementwise. Large arrays go through the SIMD module (bit-identical: one IEEE add
+ * per element): a JS loop over a typed array that sees both dtypes runs at 2-8 ns per element
+ * here, the copy-in, add, copy-out at 0.6-1.6 (measured with 1k-400k elements).
+ */
 function addInto(acc: FloatArray, g: FloatArray): void {
+  if (useSimd(acc.length)) {
+    simdAddInto(acc, g);
+    return;
+  }
   for (let i = 0; i < acc.length; i++) acc[i] += g[i];
 }
 

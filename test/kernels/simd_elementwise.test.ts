@@ -24,9 +24,11 @@ let previousBackend: ReturnType<typeof setElementwiseBackend> = 'auto';
 beforeAll(() => (previousBackend = setElementwiseBackend('js')));
 afterAll(() => setElementwiseBackend(previousBackend));
 import {
-  simdAvailable, simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
-  simdReluForward, type FloatArray,
+  simdAddInto, simdAvailable, simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
+  simdReluForward, simdSgdStep, type FloatArray,
 } from '../../src/kernels/simd';
+import { SGD } from '../../src/optim';
+import { Tensor } from '../../src/tensor';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -178,6 +180,40 @@ describe('SIMD elementwise kernels', () => {
       simdReluBackward(dout, x, dx);
       expect(dx).toEqual(reluBackward({ shape: [x.length], data: dout }, { shape: [x.length], data: x }).data);
     }
+  });
+
+  test('gradient accumulation and the plain SGD update are bit-identical to the JS loops', () => {
+    const specials = [0, -0, NaN, Infinity, -Infinity, 1e-40, 3.4e38, -3.4e38, 5e-324];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 300 }), fc.boolean(), fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.constantFrom(0.1, 1e-3, 1 / 3, 0.37, 0, 7.25), fc.constantFrom(0, 1e-4, 0.5, 1 / 3),
+        fc.constantFrom(1, 1e-3, 1e4),
+        (len, f32, seed, lr, wd, scale) => {
+          const C: Ctor = f32 ? Float32Array : Float64Array;
+          const p0 = filled(C, len, seed, scale);
+          const g = filled(C, len, seed + 1, scale);
+          if (len > 0 && seed % 3 === 0) {
+            p0[seed % len] = specials[seed % specials.length];
+            g[(seed >>> 3) % len] = specials[(seed >>> 5) % specials.length];
+          }
+          // The tape's accumulation: acc[i] += g[i].
+          const acc = copy(p0);
+          simdAddInto(acc, g);
+          const ref = copy(p0);
+          for (let i = 0; i < len; i++) ref[i] += g[i];
+          expect(acc).toEqual(ref);
+          // SGD.step() with the JS loops (this file sets the 'js' backend) against the SIMD kernel.
+          const param = new Tensor(copy(p0), [len], { requiresGrad: true });
+          param.grad = new Tensor(copy(g), [len]);
+          new SGD([param], { lr, weightDecay: wd }).step();
+          const p = copy(p0);
+          simdSgdStep(p, g, lr, wd);
+          expect(p).toEqual(param.data);
+        },
+      ),
+      { seed: 42, numRuns: 300 },
+    );
   });
 
   test('ReLU works in place', () => {

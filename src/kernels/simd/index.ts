@@ -1,11 +1,11 @@
 /**
  * WebAssembly SIMD versions of the training step's elementwise and reduction loops: BatchNorm
- * forward (train and test mode) and backward, ReLU forward and backward, for float32 and
- * float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
+ * forward (train and test mode) and backward, ReLU forward and backward, the tape's gradient
+ * accumulation and the plain SGD update, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
  * `build/elementwise.wasm` at the package root.
  *
  * Results are BIT-IDENTICAL to the TypeScript kernels in `../batchnorm.ts` and `../relu.ts`
- * (which stay the readable reference and the fallback): the module vectorizes across features,
+ * and to the loops in `../../autograd/tape.ts` and `../../optim/sgd.ts` (which stay the readable reference and the fallback): the module vectorizes across features,
  * so every per-feature sum runs over rows in the same order, and evaluates each expression with
  * the same operations in the same order; float32 data is computed in f64 and rounded where the
  * TS code stores into a Float32Array (see the header of asm/elementwise.ts).
@@ -40,6 +40,8 @@ type BnBackwardFn = (
 ) => void;
 type ReluForwardFn = (x: number, out: number, len: number) => void;
 type ReluBackwardFn = (dout: number, x: number, dx: number, len: number) => void;
+type AddFn = (acc: number, g: number, len: number) => void;
+type SgdFn = (p: number, g: number, len: number, lr: number, wd: number) => void;
 
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -62,6 +64,10 @@ interface Exports {
   reluForwardF32: ReluForwardFn;
   reluBackwardF64: ReluBackwardFn;
   reluBackwardF32: ReluBackwardFn;
+  addF64: AddFn;
+  addF32: AddFn;
+  sgdF64: SgdFn;
+  sgdF32: SgdFn;
 }
 
 interface WasmApi {
@@ -441,4 +447,70 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
   put(heap, shift, px, x, len);
   (f64 ? a.w.reluBackwardF64 : a.w.reluBackwardF32)(pg, px, pg, len);
   get(heap, shift, pg, dx, len);
+}
+
+/**
+ * In-place accumulation `acc[i] += g[i]`, the exact computation of the tape's gradient
+ * accumulation (one IEEE addition per element, so float32 gives the bits the JS loop gives).
+ *
+ * Shape: acc and g of one length (g may be longer: its leading elements are used).
+ *
+ * @param acc - read and overwritten.
+ * @param g - added; same dtype, at least acc.length elements.
+ * @throws Error if {@link simdAvailable} is false; DTypeError on mixed dtypes; ShapeError if g
+ *   is too short.
+ * @example
+ * ```ts
+ * simdAddInto(param.grad.data, g);
+ * ```
+ */
+export function simdAddInto<T extends FloatArray>(acc: T, g: T): void {
+  const fn = 'simdAddInto';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, acc);
+  const len = acc.length;
+  check(fn, f64, 'g', g, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  const pa = offs[0], pg = offs[1];
+  put(heap, shift, pa, acc, len);
+  put(heap, shift, pg, g, len);
+  (f64 ? a.w.addF64 : a.w.addF32)(pa, pg, len);
+  get(heap, shift, pa, acc, len);
+}
+
+/**
+ * The plain SGD update in place, `p[i] -= lr * (wd !== 0 ? g[i] + wd * p[i] : g[i])`, the exact
+ * computation of `SGD` without momentum: evaluated in float64 (lr and wd are not rounded to
+ * float32) and rounded once when stored into a Float32Array.
+ *
+ * Shape: p and g of one length (g may be longer: its leading elements are used).
+ *
+ * @param p - parameter values, read and overwritten.
+ * @param g - gradient; same dtype, at least p.length elements.
+ * @param lr - learning rate.
+ * @param wd - L2 weight decay (0: none).
+ * @throws as {@link simdAddInto}.
+ * @example
+ * ```ts
+ * simdSgdStep(w.data, w.grad.data, 0.1, 0);
+ * ```
+ */
+export function simdSgdStep<T extends FloatArray>(p: T, g: T, lr: number, wd: number): void {
+  const fn = 'simdSgdStep';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, p);
+  const len = p.length;
+  check(fn, f64, 'g', g, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  const pp = offs[0], pg = offs[1];
+  put(heap, shift, pp, p, len);
+  put(heap, shift, pg, g, len);
+  (f64 ? a.w.sgdF64 : a.w.sgdF32)(pp, pg, len, lr, wd);
+  get(heap, shift, pp, p, len);
 }

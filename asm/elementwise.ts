@@ -2,9 +2,10 @@
 // scripts/build-wasm-elementwise.js into build/elementwise.wasm; loaded by src/kernels/simd/).
 //
 // BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form),
-// ReLU forward/backward, gradient accumulation and the plain SGD update, for float64 and
-// float32, BIT-IDENTICAL to the TypeScript kernels in src/kernels/batchnorm.ts and
-// src/kernels/relu.ts and the loops in src/autograd/tape.ts and src/optim/sgd.ts. How:
+// ReLU forward/backward, gradient accumulation, and the SGD (plain and momentum) and Adam
+// updates, for float64 and float32, BIT-IDENTICAL to the TypeScript kernels in
+// src/kernels/batchnorm.ts and src/kernels/relu.ts and the loops in src/autograd/tape.ts and
+// src/optim/{sgd,adam}.ts. How:
 //
 // * Vectorized ACROSS the feature dimension j: one v128 holds adjacent columns of one row, so
 //   every per-column sum over rows i is accumulated in the TS loops' order (i ascending) and
@@ -652,4 +653,123 @@ export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
     }
     for (; o < allB; o += 4) store<f32>(p + o, <f32>(<f64>load<f32>(p + o) - lr * <f64>load<f32>(g + o)));
   }
+}
+
+// ============================================================================================
+// SGD with momentum and Adam, bit-identical to SGD.update / Adam.update (src/optim): every
+// expression in f64 in the TS order, and each value the TS loop stores into the parameter or
+// a state buffer rounded there (for f32: demote on store, and later reads use the stored value).
+// Two elements per step (one f64x2), written once for both dtypes: ldv / stv load and store
+// two elements of T as an f64x2; the scalar tail handles an odd length.
+// ============================================================================================
+
+// @ts-ignore: decorator
+@inline function ldv<T>(p: usize): v128 {
+  return sizeof<T>() == 8 ? v128.load(p) : ld2(p);
+}
+
+// @ts-ignore: decorator
+@inline function stv<T>(p: usize, v: v128): void {
+  if (sizeof<T>() == 8) v128.store(p, v);
+  else st2(p, v);
+}
+
+/** The value a store of `v` into an array of T reads back: identity for f64, f32 rounding. */
+// @ts-ignore: decorator
+@inline function rndv<T>(v: v128): v128 {
+  return sizeof<T>() == 8 ? v : rnd(v);
+}
+
+// @ts-ignore: decorator
+@inline function rnds<T>(v: f64): f64 {
+  return sizeof<T>() == 8 ? v : rnd1(v);
+}
+
+function sgdMomentumImpl<T>(
+  p: usize, g: usize, buf: usize, len: i32, lr: f64, wd: f64, momentum: f64, keep: f64, nesterov: bool, fresh: bool,
+): void {
+  const sz = <usize>sizeof<T>();
+  const vecB = <usize>(len & ~1) * sz;
+  const allB = <usize>len * sz;
+  const vlr = f64x2.splat(lr), vwd = f64x2.splat(wd), vmom = f64x2.splat(momentum), vkeep = f64x2.splat(keep);
+  let o: usize = 0;
+  for (; o < vecB; o += 2 * sz) {
+    const pv = ldv<T>(p + o);
+    const gv = ldv<T>(g + o);
+    const gi = wd != 0 ? f64x2.add(gv, f64x2.mul(vwd, pv)) : gv;
+    const bnew = fresh ? gi : f64x2.add(f64x2.mul(vmom, ldv<T>(buf + o)), f64x2.mul(vkeep, gi));
+    const b = rndv<T>(bnew);
+    stv<T>(buf + o, bnew);
+    const upd = nesterov ? f64x2.add(gi, f64x2.mul(vmom, b)) : b;
+    stv<T>(p + o, f64x2.sub(pv, f64x2.mul(vlr, upd)));
+  }
+  for (; o < allB; o += sz) {
+    const pv = <f64>load<T>(p + o);
+    const gv = <f64>load<T>(g + o);
+    const gi = wd != 0 ? gv + wd * pv : gv;
+    const b = rnds<T>(fresh ? gi : momentum * <f64>load<T>(buf + o) + keep * gi);
+    store<T>(buf + o, <T>b);
+    store<T>(p + o, <T>(pv - lr * (nesterov ? gi + momentum * b : b)));
+  }
+}
+
+export function sgdMomentumF64(
+  p: usize, g: usize, buf: usize, len: i32, lr: f64, wd: f64, momentum: f64, keep: f64, nesterov: bool, fresh: bool,
+): void {
+  sgdMomentumImpl<f64>(p, g, buf, len, lr, wd, momentum, keep, nesterov, fresh);
+}
+
+export function sgdMomentumF32(
+  p: usize, g: usize, buf: usize, len: i32, lr: f64, wd: f64, momentum: f64, keep: f64, nesterov: bool, fresh: bool,
+): void {
+  sgdMomentumImpl<f32>(p, g, buf, len, lr, wd, momentum, keep, nesterov, fresh);
+}
+
+function adamImpl<T>(
+  p: usize, g: usize, m: usize, v: usize, len: i32,
+  stepSize: f64, bc2Sqrt: f64, b1: f64, c1: f64, b2: f64, c2: f64, eps: f64, decay: f64, l2: f64,
+): void {
+  const sz = <usize>sizeof<T>();
+  const vecB = <usize>(len & ~1) * sz;
+  const allB = <usize>len * sz;
+  const vstep = f64x2.splat(stepSize), vbc2 = f64x2.splat(bc2Sqrt), vb1 = f64x2.splat(b1), vc1 = f64x2.splat(c1);
+  const vb2 = f64x2.splat(b2), vc2 = f64x2.splat(c2), veps = f64x2.splat(eps), vdecay = f64x2.splat(decay), vl2 = f64x2.splat(l2);
+  let o: usize = 0;
+  for (; o < vecB; o += 2 * sz) {
+    let pv = ldv<T>(p + o);
+    if (decay != 1) pv = rndv<T>(f64x2.mul(pv, vdecay));
+    const gv = ldv<T>(g + o);
+    const gi = l2 != 0 ? f64x2.add(gv, f64x2.mul(vl2, pv)) : gv;
+    const mv = rndv<T>(f64x2.add(f64x2.mul(vb1, ldv<T>(m + o)), f64x2.mul(vc1, gi)));
+    const vv = rndv<T>(f64x2.add(f64x2.mul(vb2, ldv<T>(v + o)), f64x2.mul(f64x2.mul(vc2, gi), gi)));
+    stv<T>(m + o, mv);
+    stv<T>(v + o, vv);
+    const denom = f64x2.add(f64x2.div(f64x2.sqrt(vv), vbc2), veps);
+    stv<T>(p + o, f64x2.sub(pv, f64x2.mul(vstep, f64x2.div(mv, denom))));
+  }
+  for (; o < allB; o += sz) {
+    let pv = <f64>load<T>(p + o);
+    if (decay != 1) pv = rnds<T>(pv * decay);
+    const gv = <f64>load<T>(g + o);
+    const gi = l2 != 0 ? gv + l2 * pv : gv;
+    const mv = rnds<T>(b1 * <f64>load<T>(m + o) + c1 * gi);
+    const vv = rnds<T>(b2 * <f64>load<T>(v + o) + c2 * gi * gi);
+    store<T>(m + o, <T>mv);
+    store<T>(v + o, <T>vv);
+    store<T>(p + o, <T>(pv - stepSize * (mv / (Math.sqrt(vv) / bc2Sqrt + eps))));
+  }
+}
+
+export function adamF64(
+  p: usize, g: usize, m: usize, v: usize, len: i32,
+  stepSize: f64, bc2Sqrt: f64, b1: f64, c1: f64, b2: f64, c2: f64, eps: f64, decay: f64, l2: f64,
+): void {
+  adamImpl<f64>(p, g, m, v, len, stepSize, bc2Sqrt, b1, c1, b2, c2, eps, decay, l2);
+}
+
+export function adamF32(
+  p: usize, g: usize, m: usize, v: usize, len: i32,
+  stepSize: f64, bc2Sqrt: f64, b1: f64, c1: f64, b2: f64, c2: f64, eps: f64, decay: f64, l2: f64,
+): void {
+  adamImpl<f32>(p, g, m, v, len, stepSize, bc2Sqrt, b1, c1, b2, c2, eps, decay, l2);
 }

@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
+import { useSimd } from '../kernels/backend';
+import { simdAdamStep } from '../kernels/simd';
 import type { Tensor } from '../tensor';
 import { flag, nonNegative, Optimizer, type HyperSpec } from './optimizer';
 
@@ -112,6 +114,11 @@ export class Adam extends Optimizer<AdamHyper> {
     const m = slots[0];
     const v = slots[1];
     const n = p.length;
+    if (useSimd(n)) {
+      // The same expressions in the same order, bit for bit (src/kernels/simd).
+      simdAdamStep(p, g, m, v, { stepSize, bc2Sqrt, b1, c1, b2, c2, eps, decay, l2 });
+      return;
+    }
     for (let i = 0; i < n; i++) {
       if (decay !== 1) p[i] *= decay;
       const gi = l2 !== 0 ? g[i] + l2 * p[i] : g[i];

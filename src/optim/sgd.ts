@@ -5,7 +5,7 @@
  */
 import type { FloatArray } from '../dtype';
 import { useSimd } from '../kernels/backend';
-import { simdSgdStep } from '../kernels/simd';
+import { simdSgdMomentumStep, simdSgdStep } from '../kernels/simd';
 import type { Tensor } from '../tensor';
 import { flag, nonNegative, Optimizer, unitInterval, type HyperSpec } from './optimizer';
 
@@ -111,6 +111,10 @@ export class SGD extends Optimizer<SGDHyper> {
     }
     const buf = slots[0];
     const keep = 1 - dampening;
+    if (useSimd(n)) {
+      simdSgdMomentumStep(p, g, buf, { lr, wd, momentum, keep, nesterov, fresh });
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const gi = wd !== 0 ? g[i] + wd * p[i] : g[i];
       buf[i] = fresh ? gi : momentum * buf[i] + keep * gi;

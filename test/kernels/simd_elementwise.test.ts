@@ -27,7 +27,7 @@ import {
   simdAddInto, simdAvailable, simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
   simdReluForward, simdSgdStep, type FloatArray,
 } from '../../src/kernels/simd';
-import { SGD } from '../../src/optim';
+import { Adam, SGD } from '../../src/optim';
 import { Tensor } from '../../src/tensor';
 
 const root = path.resolve(__dirname, '../..');
@@ -213,6 +213,46 @@ describe('SIMD elementwise kernels', () => {
         },
       ),
       { seed: 42, numRuns: 300 },
+    );
+  });
+
+  test('SGD with momentum and Adam (all options) are bit-identical to the JS loops over several steps', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 200 }), fc.boolean(), fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.constantFrom(0.1, 1e-3, 1 / 3), fc.constantFrom(0, 1e-4, 0.5), fc.constantFrom(1, 1e-3, 1e4),
+        fc.record({ momentum: fc.constantFrom(0.9, 0.37), dampening: fc.constantFrom(0, 0.1), nesterov: fc.boolean() }),
+        fc.record({ betas: fc.constantFrom<[number, number]>([0.9, 0.999], [0.5, 0.75]), eps: fc.constantFrom(1e-8, 0.1), decoupled: fc.boolean() }),
+        (len, f32, seed, lr, wd, scale, sgdOpts, adamOpts) => {
+          const C: Ctor = f32 ? Float32Array : Float64Array;
+          const p0 = filled(C, len, seed, scale);
+          const nesterov = sgdOpts.nesterov && sgdOpts.dampening === 0;
+          const make = (): Tensor => new Tensor(copy(p0), [len], { requiresGrad: true });
+          const pairs = [
+            [make(), make(), (t: Tensor) => new SGD([t], { lr, weightDecay: wd, momentum: sgdOpts.momentum, dampening: sgdOpts.dampening, nesterov })],
+            [make(), make(), (t: Tensor) => new Adam([t], { lr, weightDecay: wd, betas: adamOpts.betas, eps: adamOpts.eps, decoupledWeightDecay: adamOpts.decoupled })],
+          ] as const;
+          for (const [js, simd, makeOpt] of pairs) {
+            const optJs = makeOpt(js);
+            const optSimd = makeOpt(simd);
+            for (let step = 0; step < 3; step++) {
+              const g = filled(C, len, seed + 7 * step + 1, scale);
+              js.grad = new Tensor(copy(g), [len]);
+              simd.grad = new Tensor(copy(g), [len]);
+              optJs.step(); // 'js' backend (set for this file)
+              const prev = setElementwiseBackend('simd');
+              try {
+                optSimd.step();
+              } finally {
+                setElementwiseBackend(prev);
+              }
+              expect(simd.data).toEqual(js.data);
+            }
+            expect(optSimd.stateDict().slots).toEqual(optJs.stateDict().slots);
+          }
+        },
+      ),
+      { seed: 7, numRuns: 150 },
     );
   });
 

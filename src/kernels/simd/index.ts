@@ -1,14 +1,15 @@
 /**
  * WebAssembly SIMD versions of the training step's elementwise and reduction loops: BatchNorm
  * forward (train and test mode) and backward, ReLU forward and backward, the tape's gradient
- * accumulation and the plain SGD update, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
+ * accumulation, and the SGD and Adam updates, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
  * `build/elementwise.wasm` at the package root.
  *
  * Results are BIT-IDENTICAL to the TypeScript kernels in `../batchnorm.ts` and `../relu.ts`
- * and to the loops in `../../autograd/tape.ts` and `../../optim/sgd.ts` (which stay the readable reference and the fallback): the module vectorizes across features,
- * so every per-feature sum runs over rows in the same order, and evaluates each expression with
- * the same operations in the same order; float32 data is computed in f64 and rounded where the
- * TS code stores into a Float32Array (see the header of asm/elementwise.ts).
+ * and to the loops in `../../autograd/tape.ts` and `../../optim/{sgd,adam}.ts`, which stay the
+ * readable reference and the fallback: the module vectorizes across features, so every
+ * per-feature sum runs over rows in the same order, and evaluates each expression with the
+ * same operations in the same order; float32 data is computed in f64 and rounded where the TS
+ * code stores into a Float32Array (see the header of asm/elementwise.ts).
  *
  * The module is compiled and instantiated synchronously on first use (it is ~6 KB). Each call
  * copies its inputs into the module's linear memory with one `TypedArray.set` each, runs, and
@@ -42,6 +43,14 @@ type ReluForwardFn = (x: number, out: number, len: number) => void;
 type ReluBackwardFn = (dout: number, x: number, dx: number, len: number) => void;
 type AddFn = (acc: number, g: number, len: number) => void;
 type SgdFn = (p: number, g: number, len: number, lr: number, wd: number) => void;
+type SgdMomentumFn = (
+  p: number, g: number, buf: number, len: number, lr: number, wd: number, momentum: number, keep: number,
+  nesterov: number, fresh: number,
+) => void;
+type AdamFn = (
+  p: number, g: number, m: number, v: number, len: number, stepSize: number, bc2Sqrt: number, b1: number, c1: number,
+  b2: number, c2: number, eps: number, decay: number, l2: number,
+) => void;
 
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -68,6 +77,10 @@ interface Exports {
   addF32: AddFn;
   sgdF64: SgdFn;
   sgdF32: SgdFn;
+  sgdMomentumF64: SgdMomentumFn;
+  sgdMomentumF32: SgdMomentumFn;
+  adamF64: AdamFn;
+  adamF32: AdamFn;
 }
 
 interface WasmApi {
@@ -513,4 +526,122 @@ export function simdSgdStep<T extends FloatArray>(p: T, g: T, lr: number, wd: nu
   put(heap, shift, pg, g, len);
   (f64 ? a.w.sgdF64 : a.w.sgdF32)(pp, pg, len, lr, wd);
   get(heap, shift, pp, p, len);
+}
+
+/** Hyper-parameters of {@link simdSgdMomentumStep}, as `SGD.update` derives them. */
+export interface SgdMomentumArgs {
+  /** Learning rate. */
+  lr: number;
+  /** L2 weight decay added to the gradient (0: none). */
+  wd: number;
+  /** Momentum factor (> 0). */
+  momentum: number;
+  /** 1 - dampening. */
+  keep: number;
+  /** Nesterov momentum. */
+  nesterov: boolean;
+  /** First update of this parameter: the buffer starts as the gradient. */
+  fresh: boolean;
+}
+
+/**
+ * SGD with momentum in place, the exact computation of `SGD.update` for momentum > 0:
+ * `gi = wd ? g + wd·p : g; buf = fresh ? gi : momentum·buf + keep·gi; p -= lr·(nesterov ?
+ * gi + momentum·buf : buf)`, in float64, with buf and p rounded where the TS loop stores them.
+ *
+ * Shape: p, g, buf of one length (g and buf may be longer).
+ *
+ * @param p - parameter values, read and overwritten.
+ * @param g - gradient; same dtype.
+ * @param buf - momentum buffer, read (unless fresh) and overwritten.
+ * @param h - {@link SgdMomentumArgs}.
+ * @throws as {@link simdAddInto}.
+ * @example
+ * ```ts
+ * simdSgdMomentumStep(w, dw, buf, { lr: 0.1, wd: 0, momentum: 0.9, keep: 1, nesterov: false, fresh: false });
+ * ```
+ */
+export function simdSgdMomentumStep<T extends FloatArray>(p: T, g: T, buf: T, h: SgdMomentumArgs): void {
+  const fn = 'simdSgdMomentumStep';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, p);
+  const len = p.length;
+  check(fn, f64, 'g', g, len);
+  check(fn, f64, 'buf', buf, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes, bytes);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  const pp = offs[0], pg = offs[1], pb = offs[2];
+  put(heap, shift, pp, p, len);
+  put(heap, shift, pg, g, len);
+  if (!h.fresh) put(heap, shift, pb, buf, len);
+  (f64 ? a.w.sgdMomentumF64 : a.w.sgdMomentumF32)(
+    pp, pg, pb, len, h.lr, h.wd, h.momentum, h.keep, h.nesterov ? 1 : 0, h.fresh ? 1 : 0,
+  );
+  get(heap, shift, pp, p, len);
+  get(heap, shift, pb, buf, len);
+}
+
+/** Per-step constants of {@link simdAdamStep}, as `Adam.update` derives them. */
+export interface AdamArgs {
+  /** lr / (1 - beta1^t). */
+  stepSize: number;
+  /** sqrt(1 - beta2^t). */
+  bc2Sqrt: number;
+  /** beta1. */
+  b1: number;
+  /** 1 - beta1. */
+  c1: number;
+  /** beta2. */
+  b2: number;
+  /** 1 - beta2. */
+  c2: number;
+  /** Added to the denominator. */
+  eps: number;
+  /** Decoupled weight decay factor applied to p first (1: none). */
+  decay: number;
+  /** L2 weight decay added to the gradient (0: none). */
+  l2: number;
+}
+
+/**
+ * One Adam update in place, the exact computation of `Adam.update`: `p *= decay; gi = l2 ?
+ * g + l2·p : g; m = b1·m + c1·gi; v = b2·v + c2·gi·gi; p -= stepSize·(m / (sqrt(v) / bc2Sqrt +
+ * eps))`, in float64, with p, m and v rounded where the TS loop stores them.
+ *
+ * Shape: p, g, m, v of one length (g, m, v may be longer).
+ *
+ * @param p - parameter values, read and overwritten.
+ * @param g - gradient; same dtype.
+ * @param m - first-moment buffer, read and overwritten.
+ * @param v - second-moment buffer, read and overwritten.
+ * @param h - {@link AdamArgs}.
+ * @throws as {@link simdAddInto}.
+ * @example
+ * ```ts
+ * simdAdamStep(w, dw, m, v, { stepSize, bc2Sqrt, b1: 0.9, c1: 0.1, b2: 0.999, c2: 0.001, eps: 1e-8, decay: 1, l2: 0 });
+ * ```
+ */
+export function simdAdamStep<T extends FloatArray>(p: T, g: T, m: T, v: T, h: AdamArgs): void {
+  const fn = 'simdAdamStep';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, p);
+  const len = p.length;
+  check(fn, f64, 'g', g, len);
+  check(fn, f64, 'm', m, len);
+  check(fn, f64, 'v', v, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes, bytes, bytes);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  const pp = offs[0], pg = offs[1], pm = offs[2], pv = offs[3];
+  put(heap, shift, pp, p, len);
+  put(heap, shift, pg, g, len);
+  put(heap, shift, pm, m, len);
+  put(heap, shift, pv, v, len);
+  (f64 ? a.w.adamF64 : a.w.adamF32)(pp, pg, pm, pv, len, h.stepSize, h.bc2Sqrt, h.b1, h.c1, h.b2, h.c2, h.eps, h.decay, h.l2);
+  get(heap, shift, pp, p, len);
+  get(heap, shift, pm, m, len);
+  get(heap, shift, pv, v, len);
 }

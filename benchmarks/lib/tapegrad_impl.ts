@@ -100,6 +100,7 @@ export interface TapegradApi {
   readonly kernels?: {
     readonly gemm?: TapegradGemm;
     readonly gemmThreads?: () => { requested: number; active: boolean; splitCalls: number; workerChunks: number };
+    readonly gemmVariant?: () => string;
   };
 }
 
@@ -231,6 +232,12 @@ export class TapegradImpl implements Impl {
             `${t.workerChunks} chunks done by the worker so far); everything else on the main thread`
           : '1 (main thread only)';
     const d: Record<string, string> = { tapegrad: projectVersion(), threads };
+    const variant = this.api?.kernels?.gemmVariant?.();
+    if (variant !== undefined) {
+      d['GEMM build'] = variant === 'fma'
+        ? 'fma (relaxed-simd fused multiply-add; TAPEGRAD_FMA=0 selects the plain SIMD128 build)'
+        : 'simd (plain SIMD128 multiply and add)';
+    }
     if (this.transposedGemm) d['transposed GEMM via'] = this.transposedGemm;
     return d;
   }

@@ -22,8 +22,9 @@
 //
 // Two instruction sets: the plain build multiplies then adds (SIMD128); the -fma build uses
 // relaxed-simd's fused multiply-add (see maddF32), which V8 lowers to vfmadd231ps on x64 with
-// FMA3. The fused kernel issues half the floating-point instructions: 44 against 33 GFLOP/s
-// on L1-resident panels, best of 41 runs (/tmp kernel bench, Zen 3, Node 20).
+// FMA3. The fused kernel issues half the floating-point instructions and needs no product
+// register: `npm run bench:gemm -- --only single` measured 38-42 GFLOP/s (best per size and
+// form, f32) against 30-33 for the plain build (TAPEGRAD_FMA=0), Zen 3, Node 20.
 //
 // Memory: no GC, no allocator (--runtime stub). The JS loader owns the linear memory layout:
 // it copies A, B, C and bias in above heapBase(), and passes a scratch pointer of at least

@@ -10,9 +10,12 @@
  * `--threshold` (instead: 1 vs 2 threads on small cubes, to place the work threshold)
  * `--chunks 2,4,6` (2-thread columns for these chunk counts; default: the built-in one).
  *
- * Reports the median and best of `reps` timed calls (after warm-up, so V8 has tiered the
- * kernel up to TurboFan) in wall-clock time and in process CPU time. CPU time is the steadier
- * number on a shared machine: it does not count time the thread was preempted. Timings
+ * Single-thread mode times every (dtype, n, form) once per round, round-robin, for `reps`
+ * rounds (default 11), so a slow phase of a shared machine lowers all figures alike; small n
+ * repeat the call within a sample. Reports the median and best sample (after warm-up, so V8
+ * has tiered the kernel up to TurboFan) in wall-clock time and in process CPU time. CPU time
+ * is the steadier number on a shared machine: it does not count time the thread was
+ * preempted (but a core slowed by a busy sibling still counts in full). Timings
  * include the copies of A and B into wasm memory and of C out; `copy%` estimates their share
  * by timing three equivalent TypedArray.set calls alone (best copy time / best GEMM time).
  *

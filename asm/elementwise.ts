@@ -2,10 +2,10 @@
 // scripts/build-wasm-elementwise.js into build/elementwise.wasm; loaded by src/kernels/simd/).
 //
 // BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form),
-// ReLU forward/backward, gradient accumulation, and the SGD (plain and momentum) and Adam
-// updates, for float64 and float32, BIT-IDENTICAL to the TypeScript kernels in
+// ReLU forward/backward, gradient accumulation, and the SGD (plain and momentum), Adam and
+// RMSProp updates, for float64 and float32, BIT-IDENTICAL to the TypeScript kernels in
 // src/kernels/batchnorm.ts and src/kernels/relu.ts and the loops in src/autograd/tape.ts and
-// src/optim/{sgd,adam}.ts. How:
+// src/optim/{sgd,adam,rmsprop}.ts. How:
 //
 // * Vectorized ACROSS the feature dimension j: one v128 holds adjacent columns of one row, so
 //   every per-column sum over rows i is accumulated in the TS loops' order (i ascending) and
@@ -656,7 +656,7 @@ export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
 }
 
 // ============================================================================================
-// SGD with momentum and Adam, bit-identical to SGD.update / Adam.update (src/optim): every
+// SGD with momentum, Adam and RMSProp, bit-identical to their update methods (src/optim): every
 // expression in f64 in the TS order, and each value the TS loop stores into the parameter or
 // a state buffer rounded there (for f32: demote on store, and later reads use the stored value).
 // Two elements per step (one f64x2), written once for both dtypes: ldv / stv load and store
@@ -772,4 +772,58 @@ export function adamF32(
   stepSize: f64, bc2Sqrt: f64, b1: f64, c1: f64, b2: f64, c2: f64, eps: f64, decay: f64, l2: f64,
 ): void {
   adamImpl<f32>(p, g, m, v, len, stepSize, bc2Sqrt, b1, c1, b2, c2, eps, decay, l2);
+}
+
+// RMSProp (src/optim/rmsprop.ts), with momentum when `momentum != 0` (then `buf` is used).
+function rmspropImpl<T>(
+  p: usize, g: usize, v: usize, buf: usize, len: i32, lr: f64, alpha: f64, c: f64, eps: f64, wd: f64, momentum: f64,
+): void {
+  const sz = <usize>sizeof<T>();
+  const vecB = <usize>(len & ~1) * sz;
+  const allB = <usize>len * sz;
+  const vlr = f64x2.splat(lr), valpha = f64x2.splat(alpha), vc = f64x2.splat(c), veps = f64x2.splat(eps);
+  const vwd = f64x2.splat(wd), vmom = f64x2.splat(momentum);
+  let o: usize = 0;
+  for (; o < vecB; o += 2 * sz) {
+    const pv = ldv<T>(p + o);
+    const gv = ldv<T>(g + o);
+    const gi = wd != 0 ? f64x2.add(gv, f64x2.mul(vwd, pv)) : gv;
+    const vv = rndv<T>(f64x2.add(f64x2.mul(valpha, ldv<T>(v + o)), f64x2.mul(f64x2.mul(vc, gi), gi)));
+    stv<T>(v + o, vv);
+    const q = f64x2.div(gi, f64x2.add(f64x2.sqrt(vv), veps));
+    if (momentum == 0) {
+      stv<T>(p + o, f64x2.sub(pv, f64x2.mul(vlr, q)));
+    } else {
+      const bb = rndv<T>(f64x2.add(f64x2.mul(vmom, ldv<T>(buf + o)), q));
+      stv<T>(buf + o, bb);
+      stv<T>(p + o, f64x2.sub(pv, f64x2.mul(vlr, bb)));
+    }
+  }
+  for (; o < allB; o += sz) {
+    const pv = <f64>load<T>(p + o);
+    const gv = <f64>load<T>(g + o);
+    const gi = wd != 0 ? gv + wd * pv : gv;
+    const vv = rnds<T>(alpha * <f64>load<T>(v + o) + c * gi * gi);
+    store<T>(v + o, <T>vv);
+    const q = gi / (Math.sqrt(vv) + eps);
+    if (momentum == 0) {
+      store<T>(p + o, <T>(pv - lr * q));
+    } else {
+      const bb = rnds<T>(momentum * <f64>load<T>(buf + o) + q);
+      store<T>(buf + o, <T>bb);
+      store<T>(p + o, <T>(pv - lr * bb));
+    }
+  }
+}
+
+export function rmspropF64(
+  p: usize, g: usize, v: usize, buf: usize, len: i32, lr: f64, alpha: f64, c: f64, eps: f64, wd: f64, momentum: f64,
+): void {
+  rmspropImpl<f64>(p, g, v, buf, len, lr, alpha, c, eps, wd, momentum);
+}
+
+export function rmspropF32(
+  p: usize, g: usize, v: usize, buf: usize, len: i32, lr: f64, alpha: f64, c: f64, eps: f64, wd: f64, momentum: f64,
+): void {
+  rmspropImpl<f32>(p, g, v, buf, len, lr, alpha, c, eps, wd, momentum);
 }

@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
+import { useSimd } from '../kernels/backend';
+import { simdRmspropStep } from '../kernels/simd';
 import type { Tensor } from '../tensor';
 import { nonNegative, Optimizer, unitInterval, type HyperSpec } from './optimizer';
 
@@ -89,6 +91,11 @@ export class RMSProp extends Optimizer<RMSPropHyper> {
     const v = slots[0];
     const c = 1 - alpha;
     const n = p.length;
+    if (useSimd(n)) {
+      // The same expressions in the same order, bit for bit (src/kernels/simd).
+      simdRmspropStep(p, g, v, momentum === 0 ? null : slots[1], { lr, alpha, c, eps, wd, momentum });
+      return;
+    }
     if (momentum === 0) {
       for (let i = 0; i < n; i++) {
         const gi = wd !== 0 ? g[i] + wd * p[i] : g[i];

@@ -27,7 +27,7 @@ import {
   simdAddInto, simdAvailable, simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
   simdReluForward, simdSgdStep, type FloatArray,
 } from '../../src/kernels/simd';
-import { Adam, SGD } from '../../src/optim';
+import { Adam, RMSProp, SGD } from '../../src/optim';
 import { Tensor } from '../../src/tensor';
 
 const root = path.resolve(__dirname, '../..');
@@ -216,14 +216,15 @@ describe('SIMD elementwise kernels', () => {
     );
   });
 
-  test('SGD with momentum and Adam (all options) are bit-identical to the JS loops over several steps', () => {
+  test('SGD with momentum, Adam and RMSProp (all options) are bit-identical to the JS loops over several steps', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 200 }), fc.boolean(), fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         fc.constantFrom(0.1, 1e-3, 1 / 3), fc.constantFrom(0, 1e-4, 0.5), fc.constantFrom(1, 1e-3, 1e4),
         fc.record({ momentum: fc.constantFrom(0.9, 0.37), dampening: fc.constantFrom(0, 0.1), nesterov: fc.boolean() }),
         fc.record({ betas: fc.constantFrom<[number, number]>([0.9, 0.999], [0.5, 0.75]), eps: fc.constantFrom(1e-8, 0.1), decoupled: fc.boolean() }),
-        (len, f32, seed, lr, wd, scale, sgdOpts, adamOpts) => {
+        fc.record({ alpha: fc.constantFrom(0.99, 0.5), momentum: fc.constantFrom(0, 0.9) }),
+        (len, f32, seed, lr, wd, scale, sgdOpts, adamOpts, rmsOpts) => {
           const C: Ctor = f32 ? Float32Array : Float64Array;
           const p0 = filled(C, len, seed, scale);
           const nesterov = sgdOpts.nesterov && sgdOpts.dampening === 0;
@@ -231,6 +232,7 @@ describe('SIMD elementwise kernels', () => {
           const pairs = [
             [make(), make(), (t: Tensor) => new SGD([t], { lr, weightDecay: wd, momentum: sgdOpts.momentum, dampening: sgdOpts.dampening, nesterov })],
             [make(), make(), (t: Tensor) => new Adam([t], { lr, weightDecay: wd, betas: adamOpts.betas, eps: adamOpts.eps, decoupledWeightDecay: adamOpts.decoupled })],
+            [make(), make(), (t: Tensor) => new RMSProp([t], { lr, weightDecay: wd, alpha: rmsOpts.alpha, eps: adamOpts.eps, momentum: rmsOpts.momentum })],
           ] as const;
           for (const [js, simd, makeOpt] of pairs) {
             const optJs = makeOpt(js);

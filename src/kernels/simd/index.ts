@@ -1,11 +1,11 @@
 /**
  * WebAssembly SIMD versions of the training step's elementwise and reduction loops: BatchNorm
  * forward (train and test mode) and backward, ReLU forward and backward, the tape's gradient
- * accumulation, and the SGD and Adam updates, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
+ * accumulation, and the SGD, Adam and RMSProp updates, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
  * `build/elementwise.wasm` at the package root.
  *
  * Results are BIT-IDENTICAL to the TypeScript kernels in `../batchnorm.ts` and `../relu.ts`
- * and to the loops in `../../autograd/tape.ts` and `../../optim/{sgd,adam}.ts`, which stay the
+ * and to the loops in `../../autograd/tape.ts` and `../../optim/{sgd,adam,rmsprop}.ts`, which stay the
  * readable reference and the fallback: the module vectorizes across features, so every
  * per-feature sum runs over rows in the same order, and evaluates each expression with the
  * same operations in the same order; float32 data is computed in f64 and rounded where the TS
@@ -47,6 +47,10 @@ type SgdMomentumFn = (
   p: number, g: number, buf: number, len: number, lr: number, wd: number, momentum: number, keep: number,
   nesterov: number, fresh: number,
 ) => void;
+type RmspropFn = (
+  p: number, g: number, v: number, buf: number, len: number, lr: number, alpha: number, c: number, eps: number,
+  wd: number, momentum: number,
+) => void;
 type AdamFn = (
   p: number, g: number, m: number, v: number, len: number, stepSize: number, bc2Sqrt: number, b1: number, c1: number,
   b2: number, c2: number, eps: number, decay: number, l2: number,
@@ -81,6 +85,8 @@ interface Exports {
   sgdMomentumF32: SgdMomentumFn;
   adamF64: AdamFn;
   adamF32: AdamFn;
+  rmspropF64: RmspropFn;
+  rmspropF32: RmspropFn;
 }
 
 interface WasmApi {
@@ -644,4 +650,66 @@ export function simdAdamStep<T extends FloatArray>(p: T, g: T, m: T, v: T, h: Ad
   get(heap, shift, pp, p, len);
   get(heap, shift, pm, m, len);
   get(heap, shift, pv, v, len);
+}
+
+/** Hyper-parameters of {@link simdRmspropStep}, as `RMSProp.update` uses them. */
+export interface RmspropArgs {
+  /** Learning rate. */
+  lr: number;
+  /** Smoothing constant of the squared-gradient average. */
+  alpha: number;
+  /** 1 - alpha. */
+  c: number;
+  /** Added to the denominator. */
+  eps: number;
+  /** L2 weight decay added to the gradient (0: none). */
+  wd: number;
+  /** Momentum factor (0: none, and `buf` is not touched). */
+  momentum: number;
+}
+
+/**
+ * One RMSProp update in place, the exact computation of `RMSProp.update`: `gi = wd ? g + wd·p :
+ * g; v = alpha·v + c·gi·gi; q = gi / (sqrt(v) + eps)`, then `p -= lr·q`, or with momentum
+ * `buf = momentum·buf + q; p -= lr·buf`; in float64, with p, v and buf rounded where the TS
+ * loop stores them.
+ *
+ * Shape: p, g, v (and buf with momentum) of one length (the others may be longer).
+ *
+ * @param p - parameter values, read and overwritten.
+ * @param g - gradient; same dtype.
+ * @param v - squared-gradient average, read and overwritten.
+ * @param buf - momentum buffer (read and overwritten when momentum != 0; else ignored, may be null).
+ * @param h - {@link RmspropArgs}.
+ * @throws as {@link simdAddInto}.
+ * @example
+ * ```ts
+ * simdRmspropStep(w, dw, sq, null, { lr: 1e-3, alpha: 0.99, c: 0.01, eps: 1e-8, wd: 0, momentum: 0 });
+ * ```
+ */
+export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T | null, h: RmspropArgs): void {
+  const fn = 'simdRmspropStep';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, p);
+  const len = p.length;
+  check(fn, f64, 'g', g, len);
+  check(fn, f64, 'v', v, len);
+  const withBuf = h.momentum !== 0;
+  if (withBuf) {
+    if (buf === null) throw new ValueError(`${fn}: buf must be an array when momentum is not 0, got null`);
+    check(fn, f64, 'buf', buf, len);
+  }
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes, bytes, withBuf ? bytes : 0);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  const pp = offs[0], pg = offs[1], pv = offs[2], pb = offs[3];
+  put(heap, shift, pp, p, len);
+  put(heap, shift, pg, g, len);
+  put(heap, shift, pv, v, len);
+  if (withBuf) put(heap, shift, pb, buf!, len);
+  (f64 ? a.w.rmspropF64 : a.w.rmspropF32)(pp, pg, pv, pb, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum);
+  get(heap, shift, pp, p, len);
+  get(heap, shift, pv, v, len);
+  if (withBuf) get(heap, shift, pb, buf!, len);
 }

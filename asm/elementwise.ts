@@ -581,12 +581,9 @@ export function reluBackwardF32(dout: usize, x: usize, dx: usize, len: i32): voi
 }
 
 // ============================================================================================
-// Gradient accumulation and the SGD update, bit-identical to the TS loops they replace
-// (addInto in src/autograd/tape.ts, SGD.update in src/optim/sgd.ts for momentum 0):
-//   add:  acc[i] += g[i]          one IEEE add: f32x4 / f64x2 directly (see the f32 note above)
-//   sgd:  p[i] -= lr * gi, gi = wd != 0 ? g[i] + wd * p[i] : g[i], evaluated in f64 like JS
-//         (lr and wd are JS numbers, not rounded to f32), rounded once on the f32 store.
-// `len` counts elements; vectors cover 16 bytes, the rest is a scalar tail.
+// Gradient accumulation, bit-identical to addInto in src/autograd/tape.ts: acc[i] += g[i] is
+// one IEEE add, so f32x4 / f64x2 directly (see the f32 note above). `len` counts elements;
+// vectors cover 16 bytes, the rest is a scalar tail.
 // ============================================================================================
 
 export function addF64(acc: usize, g: usize, len: i32): void {
@@ -605,58 +602,9 @@ export function addF32(acc: usize, g: usize, len: i32): void {
   for (; o < allB; o += 4) store<f32>(acc + o, load<f32>(acc + o) + load<f32>(g + o));
 }
 
-export function sgdF64(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
-  const allB = <usize>len << 3;
-  const vecB = <usize>(len & ~1) << 3;
-  const vlr = f64x2.splat(lr);
-  const vwd = f64x2.splat(wd);
-  let o: usize = 0;
-  if (wd != 0) {
-    for (; o < vecB; o += 16) {
-      const pv = v128.load(p + o);
-      const gi = f64x2.add(v128.load(g + o), f64x2.mul(vwd, pv));
-      v128.store(p + o, f64x2.sub(pv, f64x2.mul(vlr, gi)));
-    }
-    for (; o < allB; o += 8) {
-      const pv = load<f64>(p + o);
-      store<f64>(p + o, pv - lr * (load<f64>(g + o) + wd * pv));
-    }
-  } else {
-    for (; o < vecB; o += 16) {
-      const pv = v128.load(p + o);
-      v128.store(p + o, f64x2.sub(pv, f64x2.mul(vlr, v128.load(g + o))));
-    }
-    for (; o < allB; o += 8) store<f64>(p + o, load<f64>(p + o) - lr * load<f64>(g + o));
-  }
-}
-
-export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
-  const allB = <usize>len << 2;
-  const vecB = <usize>(len & ~1) << 2; // pairs: two f32 widen to one f64x2
-  const vlr = f64x2.splat(lr);
-  const vwd = f64x2.splat(wd);
-  let o: usize = 0;
-  if (wd != 0) {
-    for (; o < vecB; o += 8) {
-      const pv = ld2(p + o);
-      const gi = f64x2.add(ld2(g + o), f64x2.mul(vwd, pv));
-      st2(p + o, f64x2.sub(pv, f64x2.mul(vlr, gi)));
-    }
-    for (; o < allB; o += 4) {
-      const pv = <f64>load<f32>(p + o);
-      store<f32>(p + o, <f32>(pv - lr * (<f64>load<f32>(g + o) + wd * pv)));
-    }
-  } else {
-    for (; o < vecB; o += 8) {
-      const pv = ld2(p + o);
-      st2(p + o, f64x2.sub(pv, f64x2.mul(vlr, ld2(g + o))));
-    }
-    for (; o < allB; o += 4) store<f32>(p + o, <f32>(<f64>load<f32>(p + o) - lr * <f64>load<f32>(g + o)));
-  }
-}
-
 // ============================================================================================
-// SGD with momentum, Adam and RMSProp, bit-identical to their update methods (src/optim): every
+// SGD (plain: p -= lr * gi, gi = wd != 0 ? g + wd * p : g; and with momentum), Adam and
+// RMSProp, bit-identical to their update methods (src/optim): every
 // expression in f64 in the TS order, and each value the TS loop stores into the parameter or
 // a state buffer rounded there (for f32: demote on store, and later reads use the stored value).
 // Two elements per step (one f64x2), written once for both dtypes: ldv / stv load and store
@@ -683,6 +631,34 @@ export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
 // @ts-ignore: decorator
 @inline function rnds<T>(v: f64): f64 {
   return sizeof<T>() == 8 ? v : rnd1(v);
+}
+
+function sgdImpl<T>(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
+  const sz = <usize>sizeof<T>();
+  const vecB = <usize>(len & ~1) * sz;
+  const allB = <usize>len * sz;
+  const vlr = f64x2.splat(lr), vwd = f64x2.splat(wd);
+  let o: usize = 0;
+  for (; o < vecB; o += 2 * sz) {
+    const pv = ldv<T>(p + o);
+    const gv = ldv<T>(g + o);
+    // wd == 0 must not compute g + 0 * p: that is NaN where p is infinite, and the TS reads g alone.
+    const gi = wd != 0 ? f64x2.add(gv, f64x2.mul(vwd, pv)) : gv;
+    stv<T>(p + o, f64x2.sub(pv, f64x2.mul(vlr, gi)));
+  }
+  for (; o < allB; o += sz) {
+    const pv = <f64>load<T>(p + o);
+    const gv = <f64>load<T>(g + o);
+    store<T>(p + o, <T>(pv - lr * (wd != 0 ? gv + wd * pv : gv)));
+  }
+}
+
+export function sgdF64(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
+  sgdImpl<f64>(p, g, len, lr, wd);
+}
+
+export function sgdF32(p: usize, g: usize, len: i32, lr: f64, wd: f64): void {
+  sgdImpl<f32>(p, g, len, lr, wd);
 }
 
 function sgdMomentumImpl<T>(

@@ -468,6 +468,44 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
   get(heap, shift, pg, dx, len);
 }
 
+/** One array operand of an in-place update kernel (besides the first, which is read and written). */
+interface Operand {
+  name: string;
+  arr: FloatArray;
+  /** Copy into wasm memory before the call (false for a buffer the kernel only writes). */
+  read: boolean;
+  /** Copy back after the call. */
+  write: boolean;
+}
+
+/**
+ * Runs an in-place update kernel over the elements of `first`: checks every operand's dtype and
+ * length, copies `first` and each read operand into consecutive regions of the arena, calls
+ * `call` with the dtype and the regions' byte offsets (first's, then the operands' in order),
+ * and copies `first` and each written operand back.
+ */
+function runInPlace(
+  fn: string, first: FloatArray, ops: readonly Operand[], call: (w: Exports, f64: boolean, ptrs: readonly number[], len: number) => void,
+): void {
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, first);
+  const len = first.length;
+  for (const o of ops) check(fn, f64, o.name, o.arr, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, ...ops.map(() => bytes));
+  const ptrs = offs.slice(0, ops.length + 1);
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, ptrs[0], first, len);
+  ops.forEach((o, i) => { if (o.read) put(heap, shift, ptrs[i + 1], o.arr, len); });
+  call(a.w, f64, ptrs, len);
+  get(heap, shift, ptrs[0], first, len);
+  ops.forEach((o, i) => { if (o.write) get(heap, shift, ptrs[i + 1], o.arr, len); });
+}
+
+const input = (name: string, arr: FloatArray): Operand => ({ name, arr, read: true, write: false });
+const state = (name: string, arr: FloatArray, read = true): Operand => ({ name, arr, read, write: true });
+
 /**
  * In-place accumulation `acc[i] += g[i]`, the exact computation of the tape's gradient
  * accumulation (one IEEE addition per element, so float32 gives the bits the JS loop gives).
@@ -484,20 +522,7 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
  * ```
  */
 export function simdAddInto<T extends FloatArray>(acc: T, g: T): void {
-  const fn = 'simdAddInto';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, acc);
-  const len = acc.length;
-  check(fn, f64, 'g', g, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  const pa = offs[0], pg = offs[1];
-  put(heap, shift, pa, acc, len);
-  put(heap, shift, pg, g, len);
-  (f64 ? a.w.addF64 : a.w.addF32)(pa, pg, len);
-  get(heap, shift, pa, acc, len);
+  runInPlace('simdAddInto', acc, [input('g', g)], (w, f64, [pa, pg], len) => (f64 ? w.addF64 : w.addF32)(pa, pg, len));
 }
 
 /**
@@ -518,20 +543,7 @@ export function simdAddInto<T extends FloatArray>(acc: T, g: T): void {
  * ```
  */
 export function simdSgdStep<T extends FloatArray>(p: T, g: T, lr: number, wd: number): void {
-  const fn = 'simdSgdStep';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, p);
-  const len = p.length;
-  check(fn, f64, 'g', g, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  const pp = offs[0], pg = offs[1];
-  put(heap, shift, pp, p, len);
-  put(heap, shift, pg, g, len);
-  (f64 ? a.w.sgdF64 : a.w.sgdF32)(pp, pg, len, lr, wd);
-  get(heap, shift, pp, p, len);
+  runInPlace('simdSgdStep', p, [input('g', g)], (w, f64, [pp, pg], len) => (f64 ? w.sgdF64 : w.sgdF32)(pp, pg, len, lr, wd));
 }
 
 /** Hyper-parameters of {@link simdSgdMomentumStep}, as `SGD.update` derives them. */
@@ -568,25 +580,9 @@ export interface SgdMomentumArgs {
  * ```
  */
 export function simdSgdMomentumStep<T extends FloatArray>(p: T, g: T, buf: T, h: SgdMomentumArgs): void {
-  const fn = 'simdSgdMomentumStep';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, p);
-  const len = p.length;
-  check(fn, f64, 'g', g, len);
-  check(fn, f64, 'buf', buf, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes, bytes);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  const pp = offs[0], pg = offs[1], pb = offs[2];
-  put(heap, shift, pp, p, len);
-  put(heap, shift, pg, g, len);
-  if (!h.fresh) put(heap, shift, pb, buf, len);
-  (f64 ? a.w.sgdMomentumF64 : a.w.sgdMomentumF32)(
-    pp, pg, pb, len, h.lr, h.wd, h.momentum, h.keep, h.nesterov ? 1 : 0, h.fresh ? 1 : 0,
+  runInPlace('simdSgdMomentumStep', p, [input('g', g), state('buf', buf, !h.fresh)], (w, f64, [pp, pg, pb], len) =>
+    (f64 ? w.sgdMomentumF64 : w.sgdMomentumF32)(pp, pg, pb, len, h.lr, h.wd, h.momentum, h.keep, h.nesterov ? 1 : 0, h.fresh ? 1 : 0),
   );
-  get(heap, shift, pp, p, len);
-  get(heap, shift, pb, buf, len);
 }
 
 /** Per-step constants of {@link simdAdamStep}, as `Adam.update` derives them. */
@@ -630,26 +626,9 @@ export interface AdamArgs {
  * ```
  */
 export function simdAdamStep<T extends FloatArray>(p: T, g: T, m: T, v: T, h: AdamArgs): void {
-  const fn = 'simdAdamStep';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, p);
-  const len = p.length;
-  check(fn, f64, 'g', g, len);
-  check(fn, f64, 'm', m, len);
-  check(fn, f64, 'v', v, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes, bytes, bytes);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  const pp = offs[0], pg = offs[1], pm = offs[2], pv = offs[3];
-  put(heap, shift, pp, p, len);
-  put(heap, shift, pg, g, len);
-  put(heap, shift, pm, m, len);
-  put(heap, shift, pv, v, len);
-  (f64 ? a.w.adamF64 : a.w.adamF32)(pp, pg, pm, pv, len, h.stepSize, h.bc2Sqrt, h.b1, h.c1, h.b2, h.c2, h.eps, h.decay, h.l2);
-  get(heap, shift, pp, p, len);
-  get(heap, shift, pm, m, len);
-  get(heap, shift, pv, v, len);
+  runInPlace('simdAdamStep', p, [input('g', g), state('m', m), state('v', v)], (w, f64, [pp, pg, pm, pv], len) =>
+    (f64 ? w.adamF64 : w.adamF32)(pp, pg, pm, pv, len, h.stepSize, h.bc2Sqrt, h.b1, h.c1, h.b2, h.c2, h.eps, h.decay, h.l2),
+  );
 }
 
 /** Hyper-parameters of {@link simdRmspropStep}, as `RMSProp.update` uses them. */
@@ -689,27 +668,13 @@ export interface RmspropArgs {
  */
 export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T | null, h: RmspropArgs): void {
   const fn = 'simdRmspropStep';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, p);
-  const len = p.length;
-  check(fn, f64, 'g', g, len);
-  check(fn, f64, 'v', v, len);
-  const withBuf = h.momentum !== 0;
-  if (withBuf) {
+  const ops = [input('g', g), state('v', v)];
+  if (h.momentum !== 0) {
     if (buf === null) throw new ValueError(`${fn}: buf must be an array when momentum is not 0, got null`);
-    check(fn, f64, 'buf', buf, len);
+    ops.push(state('buf', buf));
   }
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes, bytes, withBuf ? bytes : 0);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  const pp = offs[0], pg = offs[1], pv = offs[2], pb = offs[3];
-  put(heap, shift, pp, p, len);
-  put(heap, shift, pg, g, len);
-  put(heap, shift, pv, v, len);
-  if (withBuf) put(heap, shift, pb, buf!, len);
-  (f64 ? a.w.rmspropF64 : a.w.rmspropF32)(pp, pg, pv, pb, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum);
-  get(heap, shift, pp, p, len);
-  get(heap, shift, pv, v, len);
-  if (withBuf) get(heap, shift, pb, buf!, len);
+  runInPlace(fn, p, ops, (w, f64, [pp, pg, pv, pb], len) =>
+    // Without momentum the kernel never touches buf: any offset will do.
+    (f64 ? w.rmspropF64 : w.rmspropF32)(pp, pg, pv, pb ?? pv, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum),
+  );
 }

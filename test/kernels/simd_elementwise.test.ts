@@ -258,6 +258,36 @@ describe('SIMD elementwise kernels', () => {
     );
   });
 
+  test('updates of arrays longer than one pass (16 Ki elements) are bit-identical too', () => {
+    const len = 2 * 16384 + 77;
+    for (const C of [Float32Array, Float64Array] as Ctor[]) {
+      const p0 = filled(C, len, 3, 10);
+      const g = filled(C, len, 4, 10);
+      const acc = copy(p0);
+      simdAddInto(acc, g);
+      const ref = copy(p0);
+      for (let i = 0; i < len; i++) ref[i] += g[i];
+      expect(acc).toEqual(ref);
+      const js = new Tensor(copy(p0), [len], { requiresGrad: true });
+      const simd = new Tensor(copy(p0), [len], { requiresGrad: true });
+      const optJs = new Adam([js], { lr: 0.01, weightDecay: 1e-3 });
+      const optSimd = new Adam([simd], { lr: 0.01, weightDecay: 1e-3 });
+      for (let step = 0; step < 2; step++) {
+        js.grad = new Tensor(copy(g), [len]);
+        simd.grad = new Tensor(copy(g), [len]);
+        optJs.step();
+        const prev = setElementwiseBackend('simd');
+        try {
+          optSimd.step();
+        } finally {
+          setElementwiseBackend(prev);
+        }
+      }
+      expect(simd.data).toEqual(js.data);
+      expect(optSimd.stateDict().slots).toEqual(optJs.stateDict().slots);
+    }
+  });
+
   test('ReLU works in place', () => {
     const x = Float64Array.of(-1, 2, -3, 4, 5);
     simdReluForward(x, x);

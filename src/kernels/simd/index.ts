@@ -479,10 +479,19 @@ interface Operand {
 }
 
 /**
- * Runs an in-place update kernel over the elements of `first`: checks every operand's dtype and
- * length, copies `first` and each read operand into consecutive regions of the arena, calls
- * `call` with the dtype and the regions' byte offsets (first's, then the operands' in order),
- * and copies `first` and each written operand back.
+ * Elements per pass of {@link runInPlace}: 16 Ki elements is 64 KiB (f32) or 128 KiB (f64) per
+ * operand, so the four regions of an Adam step stay in L2 from copy-in to copy-out, and the
+ * arena does not grow with the size of the largest parameter.
+ */
+const UPDATE_CHUNK = 16384;
+
+/**
+ * Runs an in-place update kernel over the elements of `first`, in passes of at most
+ * UPDATE_CHUNK elements (the kernels are elementwise, so passes give the same bits as one):
+ * checks every operand's dtype and length, then per pass copies `first` and each read operand
+ * into consecutive regions of the arena, calls `call` with the dtype, the regions' byte offsets
+ * (`ptrs[0]` first's, then the operands' in order; entries past those are stale) and the pass
+ * length, and copies `first` and each written operand back.
  */
 function runInPlace(
   fn: string, first: FloatArray, ops: readonly Operand[], call: (w: Exports, f64: boolean, ptrs: readonly number[], len: number) => void,
@@ -492,15 +501,21 @@ function runInPlace(
   const len = first.length;
   for (const o of ops) check(fn, f64, o.name, o.arr, len);
   const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, ...ops.map(() => bytes));
-  const ptrs = offs.slice(0, ops.length + 1);
+  // Equal regions, one per array, each 64-byte aligned; offs[0..ops.length] are their offsets.
+  const region = align64(Math.min(len, UPDATE_CHUNK) * (f64 ? 8 : 4));
+  for (let i = 0; i <= ops.length; i++) offs[i] = a.base + i * region;
+  ensureMemory(a, a.base + (ops.length + 1) * region);
   const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, ptrs[0], first, len);
-  ops.forEach((o, i) => { if (o.read) put(heap, shift, ptrs[i + 1], o.arr, len); });
-  call(a.w, f64, ptrs, len);
-  get(heap, shift, ptrs[0], first, len);
-  ops.forEach((o, i) => { if (o.write) get(heap, shift, ptrs[i + 1], o.arr, len); });
+  for (let start = 0; start < len; start += UPDATE_CHUNK) {
+    const n = Math.min(UPDATE_CHUNK, len - start);
+    // put/get copy the leading n elements; a view moves the window to this pass.
+    const at = (arr: FloatArray): FloatArray => (start === 0 ? arr : arr.subarray(start));
+    put(heap, shift, offs[0], at(first), n);
+    for (let i = 0; i < ops.length; i++) if (ops[i].read) put(heap, shift, offs[i + 1], at(ops[i].arr), n);
+    call(a.w, f64, offs, n);
+    get(heap, shift, offs[0], at(first), n);
+    for (let i = 0; i < ops.length; i++) if (ops[i].write) get(heap, shift, offs[i + 1], at(ops[i].arr), n);
+  }
 }
 
 const input = (name: string, arr: FloatArray): Operand => ({ name, arr, read: true, write: false });
@@ -674,7 +689,7 @@ export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T |
     ops.push(state('buf', buf));
   }
   runInPlace(fn, p, ops, (w, f64, [pp, pg, pv, pb], len) =>
-    // Without momentum the kernel never touches buf: any offset will do.
-    (f64 ? w.rmspropF64 : w.rmspropF32)(pp, pg, pv, pb ?? pv, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum),
+    // Without momentum the kernel never touches buf: pass v's offset rather than a stale one.
+    (f64 ? w.rmspropF64 : w.rmspropF32)(pp, pg, pv, h.momentum !== 0 ? pb : pv, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum),
   );
 }

@@ -67,6 +67,10 @@ function detect(api: ValidateApi | undefined): GemmVariant {
  * The file name of a GEMM module in the chosen variant: `gemm.wasm` → `gemm-fma.wasm`.
  *
  * @param base - `'gemm'` (single thread) or `'gemm-mt'` (shared memory, two threads).
+ * @example
+ * ```ts
+ * const file = findWasmFile(variantFile('gemm'), __dirname); // .../build/gemm-fma.wasm
+ * ```
  */
 export function variantFile(base: 'gemm' | 'gemm-mt'): string {
   return gemmVariant() === 'fma' ? `${base}-fma.wasm` : `${base}.wasm`;

@@ -47,9 +47,12 @@ const NRB: i32 = 32;
  * 128 x 2 KiB = 256 KiB (half of Zen 3's 512 KiB L2) and one B micro-panel KC x 32 B = 16 KiB
  * f32 / 8 KiB f64 (within the 32 KiB L1), so each B micro-panel is loaded into L1 once and used
  * by all MC / MR = 32 micro-kernel calls of the block, while A streams from L2: the BLIS
- * arrangement. Measured (npm run bench:gemm -- --only single, n = 256..1024): KC = 512 / MC =
- * 128 gave 38 GFLOP/s f32 as the mean of the best times, against 30-37 for KC = 128..384 with
- * MC = 16..256; in float64, KC = 256 / MC = 128 was best (18 against 16-17.5).
+ * arrangement. Measured with bench:gemm's single mode (n = 256..1024, two runs each, noisy
+ * host): KC = 512 / MC = 128 had the best mean of the best times in float32 (38.0 and 38.4
+ * GFLOP/s, against 30.5-38.9 for KC = 256 or 384 with MC = 64..256; the old KC = 128 / MC = 16
+ * was lower still), and KC = 256 / MC = 128 in float64 (17.7, 17.8 against 15.7-17.5). An
+ * interleaved A/B of KC 1 or 2 KiB per row with MC 64, 96 or 128 found no difference beyond
+ * the noise.
  */
 const KC_BYTES: i32 = 2048;
 const MC: i32 = 128;

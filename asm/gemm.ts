@@ -49,8 +49,8 @@ const NRB: i32 = 32;
  * by all MC / MR = 32 micro-kernel calls of the block, while A streams from L2: the BLIS
  * arrangement. Measured with bench:gemm's single mode (n = 256..1024, two runs each, noisy
  * host): KC = 512 / MC = 128 had the best mean of the best times in float32 (38.0 and 38.4
- * GFLOP/s, against 30.5-38.9 for KC = 256 or 384 with MC = 64..256; the old KC = 128 / MC = 16
- * was lower still), and KC = 256 / MC = 128 in float64 (17.7, 17.8 against 15.7-17.5). An
+ * GFLOP/s, against 30.5-38.9 for KC = 256 or 384 with MC = 64..256), and KC = 256 / MC = 128
+ * in float64 (17.7, 17.8 against 15.7-17.5). An
  * interleaved A/B of KC 1 or 2 KiB per row with MC 64, 96 or 128 found no difference beyond
  * the noise.
  */

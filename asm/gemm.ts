@@ -48,9 +48,10 @@ const NRB: i32 = 32;
  * f32 / 8 KiB f64 (within the 32 KiB L1), so each B micro-panel is loaded into L1 once and used
  * by all MC / MR = 32 micro-kernel calls of the block, while A streams from L2: the BLIS
  * arrangement. Measured with bench:gemm's single mode (n = 256..1024, two runs each, noisy
- * host): KC = 512 / MC = 128 had the best mean of the best times in float32 (38.0 and 38.4
- * GFLOP/s, against 30.5-38.9 for KC = 256 or 384 with MC = 64..256), and KC = 256 / MC = 128
- * in float64 (17.7, 17.8 against 15.7-17.5). An
+ * host), the mean over sizes and forms of the best times: KC = 512 / MC = 128 gave 38.0 and
+ * 38.4 GFLOP/s in float32, the most consistent (KC = 256 / MC = 64: 32.2 and 38.9; the other
+ * KC = 256 or 384 pairs with MC = 96..256: 30.5-37.2), and KC = 256 / MC = 128 was best in
+ * float64 (17.7, 17.8 against 15.7-17.5). An
  * interleaved A/B of KC 1 or 2 KiB per row with MC 64, 96 or 128 found no difference beyond
  * the noise.
  */

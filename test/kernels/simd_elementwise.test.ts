@@ -69,6 +69,22 @@ const caseArb = fc.record({
   momentum: fc.constantFrom(0.9, 0, 1, 0.37),
 });
 
+/**
+ * Gives both parameters the gradient `g`, then steps `optJs` with the JS loops (the backend this
+ * file sets) and `optSimd` with the SIMD kernels.
+ */
+function stepBoth(js: Tensor, simd: Tensor, optJs: { step(): void }, optSimd: { step(): void }, g: FloatArray): void {
+  js.grad = new Tensor(copy(g), [g.length]);
+  simd.grad = new Tensor(copy(g), [g.length]);
+  optJs.step();
+  const prev = setElementwiseBackend('simd');
+  try {
+    optSimd.step();
+  } finally {
+    setElementwiseBackend(prev);
+  }
+}
+
 describe('SIMD elementwise kernels', () => {
   test('the module loads', () => {
     expect(simdAvailable()).toBe(true);
@@ -238,16 +254,7 @@ describe('SIMD elementwise kernels', () => {
             const optJs = makeOpt(js);
             const optSimd = makeOpt(simd);
             for (let step = 0; step < 3; step++) {
-              const g = filled(C, len, seed + 7 * step + 1, scale);
-              js.grad = new Tensor(copy(g), [len]);
-              simd.grad = new Tensor(copy(g), [len]);
-              optJs.step(); // 'js' backend (set for this file)
-              const prev = setElementwiseBackend('simd');
-              try {
-                optSimd.step();
-              } finally {
-                setElementwiseBackend(prev);
-              }
+              stepBoth(js, simd, optJs, optSimd, filled(C, len, seed + 7 * step + 1, scale));
               expect(simd.data).toEqual(js.data);
             }
             expect(optSimd.stateDict().slots).toEqual(optJs.stateDict().slots);
@@ -272,17 +279,7 @@ describe('SIMD elementwise kernels', () => {
       const simd = new Tensor(copy(p0), [len], { requiresGrad: true });
       const optJs = new Adam([js], { lr: 0.01, weightDecay: 1e-3 });
       const optSimd = new Adam([simd], { lr: 0.01, weightDecay: 1e-3 });
-      for (let step = 0; step < 2; step++) {
-        js.grad = new Tensor(copy(g), [len]);
-        simd.grad = new Tensor(copy(g), [len]);
-        optJs.step();
-        const prev = setElementwiseBackend('simd');
-        try {
-          optSimd.step();
-        } finally {
-          setElementwiseBackend(prev);
-        }
-      }
+      for (let step = 0; step < 2; step++) stepBoth(js, simd, optJs, optSimd, g);
       expect(simd.data).toEqual(js.data);
       expect(optSimd.stateDict().slots).toEqual(optJs.stateDict().slots);
     }

@@ -70,6 +70,11 @@ export class Tensor {
   _mark = 0;
   /** @internal True once backward() has released the node that made this tensor. */
   _freed = false;
+  /**
+   * @internal Only the graph can reach this tensor (an intermediate inside nn.Sequential), so
+   * the backward pass that frees its node recycles its data.
+   */
+  _graphOnly = false;
 
   /**
    * Wraps a row-major typed array; no copy.

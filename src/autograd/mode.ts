@@ -12,6 +12,7 @@ function describeArg(v: unknown): string {
 
 let gradEnabled = true;
 let anomalyEnabled = false;
+/** Labels of the running modules, each already joined to its parents' ('A > B > C'). */
 const moduleStack: string[] = [];
 
 /**
@@ -108,7 +109,8 @@ export function isAnomalyEnabled(): boolean {
  * ```
  */
 export function withModule<T>(name: string, fn: () => T): T {
-  moduleStack.push(name);
+  // Joined once per module call, not once per recorded op.
+  moduleStack.push(moduleStack.length === 0 ? name : `${moduleStack[moduleStack.length - 1]} > ${name}`);
   try {
     return fn();
   } finally {
@@ -125,5 +127,5 @@ export function withModule<T>(name: string, fn: () => T): T {
  * ```
  */
 export function currentModule(): string | undefined {
-  return moduleStack.length === 0 ? undefined : moduleStack.join(' > ');
+  return moduleStack.length === 0 ? undefined : moduleStack[moduleStack.length - 1];
 }

@@ -121,11 +121,15 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false,
     for (const t of order) t._gradBuf = null;
     throw e;
   }
-  if (releaseActivations && !retainGraph) {
+  if (retainGraph) return;
+  if (releaseActivations) {
     // Intermediates may share data with a leaf or the root (reshape makes views): keep those.
     const kept = new Set<FloatArray>([root.data]);
     for (const t of order) if (!t._freed) kept.add(t.data); // leaves: never freed
     for (const t of order) if (t._freed && !kept.has(t.data)) recycle(t.data);
+  } else {
+    // Intermediates nothing outside the graph can reach (see nn.Sequential): dead now.
+    for (const t of order) if (t._graphOnly && t._freed && t !== root) recycle(t.data);
   }
 }
 

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { describe, formatShape, assertShape, sizeOf } from '../shape';
 import { gemm } from './gemm';
@@ -37,7 +37,7 @@ export interface AffineCache {
 export function affineForward(x: NDArray, w: NDArray, b: NDArray): { out: OwnedArray; cache: AffineCache } {
   const fn = 'affineForward';
   const { n, d, m } = checkAffine(fn, x, w, b);
-  const out = allocate(dtypeOf(x.data), n * m);
+  const out = allocateUninit(dtypeOf(x.data), n * m); // gemm writes every element
   gemm(x.data, w.data, out, n, m, d, { bias: b.data });
   return { out: { shape: [n, m], data: out }, cache: { x, w, b } };
 }
@@ -98,17 +98,17 @@ export function affineGrads(
   let dw: OwnedArray | null = null;
   let db: OwnedArray | null = null;
   if (want.dx) {
-    const data = allocate(dt, n * d);
+    const data = allocateUninit(dt, n * d);
     gemm(dout.data, w.data, data, n, d, m, { transB: true });
     dx = { shape: [...x.shape], data };
   }
   if (want.dw) {
-    const data = allocate(dt, d * m);
+    const data = allocateUninit(dt, d * m);
     gemm(x.data, dout.data, data, d, m, n, { transA: true });
     dw = { shape: [d, m], data };
   }
   if (want.db) {
-    const data = allocate(dt, m);
+    const data = allocateUninit(dt, m);
     sumRows(dout.data, data, n, m);
     db = { shape: [m], data };
   }

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, ShapeError, ValueError } from '../errors';
 import { assertShape, describe, formatShape } from '../shape';
 import { useSimd } from './backend';
@@ -100,11 +100,12 @@ export function batchnormForward(
   const xs = x.data;
   const g = gamma.data;
   const bt = beta.data;
-  const out = allocate(dt, n * d);
-  const xMinusMean = allocate(dt, n * d);
-  const normalizedData = allocate(dt, n * d);
-  const ivar = allocate(dt, d);
-  const sqrtvar = allocate(dt, d);
+  // Every path below writes each element of these five.
+  const out = allocateUninit(dt, n * d);
+  const xMinusMean = allocateUninit(dt, n * d);
+  const normalizedData = allocateUninit(dt, n * d);
+  const ivar = allocateUninit(dt, d);
+  const sqrtvar = allocateUninit(dt, d);
 
   if (mode === 'train') {
     if (n < 2) {
@@ -216,10 +217,10 @@ export function batchnormBackward(
   assertSameDType(fn, 'x', xMinusMean, 'dout', dout.data);
   const dt = dtypeOf(dout.data);
   const g = dout.data;
-  const dx = allocate(dt, n * d);
+  const dx = allocateUninit(dt, n * d); // every path assigns each element
   if (useSimd(n * d)) {
-    const dgamma = allocate(dt, d);
-    const dbeta = allocate(dt, d);
+    const dgamma = allocateUninit(dt, d); // stored whole by the kernel
+    const dbeta = allocateUninit(dt, d);
     simdBatchnormBackward(cache.mode, g, n, d, xMinusMean, normalizedData, gamma, ivar, sqrtvar, dx, dgamma, dbeta);
     return pack(n, d, dx, dgamma, dbeta);
   }

@@ -8,27 +8,39 @@
 import type { FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { describe } from '../shape';
-import { gemm as gemmWasm, wasmAvailable } from './wasm';
+import { gemmUnchecked as gemmWasm, wasmAvailable } from './wasm';
 
-/** Checks gemm's arguments (O(1)): float arrays of one dtype, long enough, integer sizes. */
+/** Checks gemm's arguments (O(1), allocation-free): float arrays of one dtype, long enough, integer sizes. */
 function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown, opts: unknown): void {
-  for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
-    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${describe(v)}`);
-  }
+  checkSize(fn, 'm', m);
+  checkSize(fn, 'n', n);
+  checkSize(fn, 'k', k);
   if (!(a instanceof Float64Array) && !(a instanceof Float32Array)) {
     throw new DTypeError(`${fn}: a must be a Float64Array or Float32Array, got ${describe(a)}`);
   }
   if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${fn}: opts must be an object, got ${describe(opts)}`);
+  const mm = m as number, nn = n as number, kk = k as number;
+  checkOperand(fn, 'a', a, a, mm * kk, mm, nn, kk);
+  checkOperand(fn, 'b', b, a, kk * nn, mm, nn, kk);
+  checkOperand(fn, 'c', c, a, mm * nn, mm, nn, kk);
   const bias = (opts as GemmOptions).bias ?? null;
-  const arrays: [string, unknown, number][] = [['a', a, (m as number) * (k as number)], ['b', b, (k as number) * (n as number)], ['c', c, (m as number) * (n as number)]];
-  if (bias !== null) arrays.push(['opts.bias', bias, n as number]);
-  for (const [name, v, need] of arrays) {
-    if (v?.constructor !== a.constructor) {
-      throw new DTypeError(`${fn}: ${name} must be a ${a.constructor.name} like a, got ${describe(v)}`);
-    }
-    if ((v as FloatArray).length < need) {
-      throw new ShapeError(`${fn}: ${name} must hold at least ${need} elements for m = ${m}, n = ${n}, k = ${k}, got ${(v as FloatArray).length}`);
-    }
+  if (bias !== null) checkOperand(fn, 'opts.bias', bias, a, nn, mm, nn, kk);
+}
+
+function checkSize(fn: string, name: string, v: unknown): void {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${describe(v)}`);
+}
+
+function checkOperand(
+  fn: string, name: string, v: unknown, a: FloatArray, need: number, m: number, n: number, k: number,
+): void {
+  if ((v as FloatArray | null)?.constructor !== a.constructor) {
+    throw new DTypeError(`${fn}: ${name} must be a ${a.constructor.name} like a, got ${describe(v)}`);
+  }
+  if ((v as FloatArray).length < need) {
+    throw new ShapeError(
+      `${fn}: ${name} must hold at least ${need} elements for m = ${m}, n = ${n}, k = ${k}, got ${(v as FloatArray).length}`,
+    );
   }
 }
 

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { allocate, dtypeOf } from '../dtype';
+import { allocate, allocateUninit, dtypeOf } from '../dtype';
 import { ShapeError } from '../errors';
 import { formatShape } from '../shape';
 import { assertNDArray, checkLabels, type Labels, type NDArray, type OwnedArray } from './types';
@@ -38,7 +38,7 @@ export function softmaxLoss(scores: NDArray, y: Labels): { loss: number; dx: Own
   const { n, c } = checkScores(fn, scores);
   const labels = checkLabels(fn, 'y', y, n, c);
   const s = scores.data;
-  const dx = allocate(dtypeOf(s), n * c);
+  const dx = allocateUninit(dtypeOf(s), n * c); // every element is assigned below
   let loss = 0;
   for (let i = 0; i < n; i++) {
     const r = i * c;

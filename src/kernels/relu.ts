@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { allocate, assertSameDType, dtypeOf } from '../dtype';
+import { allocateUninit, assertSameDType, dtypeOf } from '../dtype';
 import { assertShape } from '../shape';
 import { useSimd } from './backend';
 import { simdReluBackward, simdReluForward } from './simd';
@@ -24,7 +24,7 @@ import { assertNDArray, type NDArray, type OwnedArray } from './types';
 export function reluForward(x: NDArray): { out: OwnedArray; cache: NDArray } {
   assertNDArray('reluForward', 'x', x);
   const src = x.data;
-  const out = allocate(dtypeOf(src), src.length);
+  const out = allocateUninit(dtypeOf(src), src.length);
   if (useSimd(src.length)) {
     simdReluForward(src, out);
   } else {
@@ -59,7 +59,7 @@ export function reluBackward(dout: NDArray, cache: NDArray): OwnedArray {
   assertSameDType(fn, 'x', cache.data, 'dout', dout.data);
   const x = cache.data;
   const g = dout.data;
-  const dx = allocate(dtypeOf(g), g.length);
+  const dx = allocateUninit(dtypeOf(g), g.length);
   if (useSimd(g.length)) simdReluBackward(g, x, dx);
   else for (let i = 0; i < g.length; i++) dx[i] = x[i] >= 0 ? g[i] : 0;
   return { shape: [...dout.shape], data: dx };

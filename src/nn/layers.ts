@@ -269,6 +269,8 @@ export class Dropout extends Module {
 export class Sequential extends Module {
   /** The layers, in order. */
   readonly layers: readonly Module[];
+  /** Each layer's label for error messages ('1:BatchNorm1d'), made once. */
+  private readonly labels: readonly string[];
 
   /** @param layers - the modules to chain. */
   constructor(...layers: Module[]) {
@@ -278,15 +280,32 @@ export class Sequential extends Module {
       this.registerModule(String(i), m);
     });
     this.layers = layers;
+    this.labels = layers.map((m, i) => `${i}:${m.constructor.name}`);
   }
 
   /** @param x - input to the first layer. */
   forward(x: Tensor): Tensor {
     let h = x;
+    // Whether h is the fresh output of one of the library's own layers.
+    let hFresh = false;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
-      h = withModule(`${i}:${layer.constructor.name}`, () => layer.forward(h));
+      const out = withModule(this.labels[i], () => layer.forward(h));
+      const own = OWN_LAYERS.has(layer.constructor);
+      const separate = out !== h && out.data.buffer !== h.data.buffer;
+      // h was made by one of our layers and read only by the next one, which keeps no
+      // reference to it beyond the tape and returned something else: nothing outside this
+      // graph can reach h, so the backward pass that frees the graph may reuse h's memory.
+      if (hFresh && own && separate) h._graphOnly = true;
+      hFresh = own && separate && out._node !== null;
+      h = out;
     }
     return h;
   }
 }
+
+/**
+ * The layer classes (exactly these, not subclasses) whose output is a freshly allocated
+ * array and which hold their input only in the tape's closures.
+ */
+const OWN_LAYERS: ReadonlySet<unknown> = new Set<unknown>([Affine, ReLU, BatchNorm1d, LayerNorm, Dropout]);

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { record } from '../autograd/tape';
-import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ShapeError, ValueError } from '../errors';
 import { softmaxLoss, svmLoss as svmLossKernel } from '../kernels/losses';
 import type { Labels } from '../kernels/types';
@@ -43,7 +43,7 @@ function scalarLoss(
   od[0] = loss * scale;
   return record(new Tensor(od, []), fn, [scores], (g) => {
     const k = g[0] * scale;
-    const r = allocate(dtypeOf(g), dx.data.length);
+    const r = allocateUninit(dtypeOf(g), dx.data.length);
     for (let i = 0; i < r.length; i++) r[i] = dx.data[i] * k;
     return [r];
   });

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { record } from '../autograd/tape';
-import { allocate, assertSameDType, dtypeOf } from '../dtype';
+import { allocateUninit, assertSameDType, dtypeOf } from '../dtype';
 import { ShapeError } from '../errors';
 import { formatShape } from '../shape';
 import { Tensor } from '../tensor';
@@ -40,17 +40,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   assertSameDType(fn, 'a', a.data, 'b', b.data);
   const dt = dtypeOf(a.data);
-  const c = allocate(dt, m * n);
+  const c = allocateUninit(dt, m * n); // gemm overwrites C
   gemm(a.data, b.data, c, m, n, k);
   return record(new Tensor(c, [m, n]), fn, [a, b], (g) => {
     let da = null;
     let db = null;
     if (a.requiresGrad) {
-      da = allocate(dt, m * k);
+      da = allocateUninit(dt, m * k);
       gemm(g, b.data, da, m, k, n, { transB: true });
     }
     if (b.requiresGrad) {
-      db = allocate(dt, k * n);
+      db = allocateUninit(dt, k * n);
       gemm(a.data, g, db, k, n, m, { transA: true });
     }
     return [da, db];

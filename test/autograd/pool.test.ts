@@ -5,8 +5,12 @@
  */
 import { manualSeed, nn, optim, Tensor } from '../../src';
 import { poolControl } from '../../src/dtype';
+import { setElementwiseBackend, type ElementwiseBackend } from '../../src/kernels/backend';
+import { setGemmBackend, type GemmBackend } from '../../src/kernels/gemm';
 
-function train(steps: number, dtype: 'float64' | 'float32', releaseActivations = false) {
+type DType = 'float64' | 'float32';
+
+function train(steps: number, dtype: DType, releaseActivations = false) {
   manualSeed(11);
   const model = new nn.Sequential(
     new nn.Affine(40, 64, { dtype }),
@@ -42,16 +46,30 @@ function train(steps: number, dtype: 'float64' | 'float32', releaseActivations =
 describe('buffer pool', () => {
   afterEach(() => poolControl({ enabled: true, poison: false, clear: true }));
 
-  it.each(['float64', 'float32'] as const)('a poisoned pool gives the same %s run as no pool, and is used', (dtype) => {
-    poolControl({ enabled: false, clear: true });
-    const plain = train(6, dtype);
-    poolControl({ enabled: true, poison: true, clear: true });
-    const before = poolControl().reused;
-    const pooled = train(6, dtype);
-    expect(poolControl().reused).toBeGreaterThan(before);
-    expect(pooled.losses.every(Number.isFinite)).toBe(true);
-    expect(pooled.losses).toEqual(plain.losses);
-    expect(pooled.state).toEqual(plain.state);
+  // Kernels write their outputs into pooled arrays without zeroing them first
+  // (allocateUninit): under poison, an element a kernel fails to write, or a kernel that adds
+  // into its output, reads NaN. Each backend has its own loops, so each is run.
+  const backends: [DType, ElementwiseBackend, GemmBackend][] = [];
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const [ew, gm] of [['auto', 'auto'], ['js', 'js'], ['simd', 'wasm']] as const) backends.push([dtype, ew, gm]);
+  }
+  it.each(backends)('a poisoned pool gives the same %s run as no pool, and is used (elementwise %s, gemm %s)', (dtype, ew, gm) => {
+    const prevEw = setElementwiseBackend(ew);
+    const prevGm = setGemmBackend(gm);
+    try {
+      poolControl({ enabled: false, clear: true });
+      const plain = train(6, dtype);
+      poolControl({ enabled: true, poison: true, clear: true });
+      const before = poolControl().reused;
+      const pooled = train(6, dtype);
+      expect(poolControl().reused).toBeGreaterThan(before);
+      expect(pooled.losses.every(Number.isFinite)).toBe(true);
+      expect(pooled.losses).toEqual(plain.losses);
+      expect(pooled.state).toEqual(plain.state);
+    } finally {
+      setElementwiseBackend(prevEw);
+      setGemmBackend(prevGm);
+    }
   });
 
   it.each(['float64', 'float32'] as const)('releasing activations (%s) changes nothing but memory reuse, and keeps leaves', (dtype) => {
@@ -69,5 +87,59 @@ describe('buffer pool', () => {
     const before = x.data.slice();
     x.reshape([1600]).mul(2).sum().backward(undefined, { releaseActivations: true });
     expect(x.data).toEqual(before);
+  });
+
+  describe("nn.Sequential's intermediates", () => {
+    const X = () => Tensor.randn([16, 8], { dtype: 'float32' });
+    const loss = (out: Tensor) => out.mul(out).sum();
+
+    it('are recycled by a plain backward', () => {
+      // Arrays served from the pool in a steady-state step, with the library's ReLU between
+      // the two Affines and with a subclass of it (which might keep what it sees, so neither
+      // neighbour of it is recycled): the two intermediates make the difference.
+      class OwnReLU extends nn.ReLU {}
+      const reusedPerStep = (relu: nn.Module): number => {
+        manualSeed(3);
+        const model = new nn.Sequential(new nn.Affine(8, 32, { dtype: 'float32' }), relu, new nn.Affine(32, 4, { dtype: 'float32' }));
+        const x = X();
+        for (let s = 0; s < 3; s++) loss(model.forward(x)).backward();
+        const before = poolControl().reused;
+        loss(model.forward(x)).backward();
+        return poolControl().reused - before;
+      };
+      expect(reusedPerStep(new nn.ReLU()) - reusedPerStep(new OwnReLU())).toBe(2);
+    });
+
+    it('that a user can reach are never recycled', () => {
+      poolControl({ poison: true });
+      manualSeed(3);
+      // A subclass of a library layer may keep its output; a custom module may keep its input;
+      // Dropout in eval mode returns its input, here the Sequential's result.
+      class KeepingAffine extends nn.Affine {
+        kept: Tensor | null = null;
+        override forward(x: Tensor): Tensor {
+          return (this.kept = super.forward(x));
+        }
+      }
+      class Spy extends nn.Module {
+        seen: Tensor | null = null;
+        forward(x: Tensor): Tensor {
+          this.seen = x;
+          return x.mul(1);
+        }
+      }
+      const first = new KeepingAffine(8, 32, { dtype: 'float32' });
+      const spy = new Spy();
+      const drop = new nn.Dropout(0.5);
+      const model = new nn.Sequential(first, new nn.ReLU(), new nn.Affine(32, 32, { dtype: 'float32' }), spy, new nn.ReLU(),
+        new nn.Affine(32, 4, { dtype: 'float32' }), drop);
+      drop.eval();
+      const out = model.forward(X());
+      const held = [first.kept!, spy.seen!, out];
+      const copies = held.map((t) => t.data.slice());
+      loss(out).backward();
+      loss(model.forward(X())).backward(); // a second step would overwrite anything wrongly recycled
+      held.forEach((t, i) => expect(t.data).toEqual(copies[i]));
+    });
   });
 });

@@ -30,7 +30,7 @@ export function dtypeOf(data: FloatArray): DType {
  * on its own heap, which is cheap. Longer ones get a separate backing store, which cost
  * 0.37 µs fresh for 64 float32 and 2.4 µs for 4096, against ~0.05 µs from the pool.
  */
-const POOL_MIN_LENGTH = +(process.env.PML ?? 16);
+const POOL_MIN_LENGTH = 16;
 /** At most this many arrays of one dtype and length wait in the pool. */
 const POOL_MAX_PER_SIZE = 16;
 /** At most this many bytes wait in the pool altogether. */

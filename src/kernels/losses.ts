@@ -44,10 +44,15 @@ export function softmaxLoss(scores: NDArray, y: Labels): { loss: number; dx: Own
     const r = i * c;
     let max = -Infinity;
     for (let j = 0; j < c; j++) if (s[r + j] > max) max = s[r + j];
+    // One exp per element: softmax = e / z (the seed's exp(shifted - log z) costs a second).
     let z = 0;
-    for (let j = 0; j < c; j++) z += Math.exp(s[r + j] - max);
+    for (let j = 0; j < c; j++) {
+      const e = Math.exp(s[r + j] - max);
+      dx[r + j] = e;
+      z += e;
+    }
     const logZ = Math.log(z);
-    for (let j = 0; j < c; j++) dx[r + j] = Math.exp(s[r + j] - max - logZ) / n;
+    for (let j = 0; j < c; j++) dx[r + j] = dx[r + j] / z / n;
     dx[r + labels[i]] -= 1 / n;
     loss -= s[r + labels[i]] - max - logZ;
   }

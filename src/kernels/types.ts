@@ -44,10 +44,18 @@ export function assertNDArray(fn: string, arg: string, v: unknown): asserts v is
   if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) {
     throw new DTypeError(`${fn}: ${arg}.data must be a Float64Array or Float32Array, got ${describe(data)}`);
   }
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+  if (!Array.isArray(shape)) {
     throw new ShapeError(`${fn}: ${arg}.shape must be an array of non-negative integers, got ${describe(shape)}`);
   }
-  if (sizeOf(shape as number[]) !== data.length) {
+  let size = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
+    if (!Number.isSafeInteger(d) || (d as number) < 0) {
+      throw new ShapeError(`${fn}: ${arg}.shape must be an array of non-negative integers, got ${describe(shape)}`);
+    }
+    size *= d as number;
+  }
+  if (size !== data.length) {
     throw new ShapeError(
       `${fn}: ${arg}.data must hold ${sizeOf(shape as number[])} elements for shape ${formatShape(shape as number[])}, got ${data.length}`,
     );

@@ -93,7 +93,8 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
       const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: g }, cache);
       return [dx.data, dgamma.data, dbeta.data];
     },
-    [cache.xMinusMean, cache.normalizedData],
+    // Only the backward reads these (cache.gamma is gamma's own data: never recycled).
+    [cache.xMinusMean, cache.normalizedData, cache.ivar, cache.sqrtvar],
   );
 }
 

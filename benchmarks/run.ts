@@ -30,6 +30,7 @@ import {
   GEMM_OPS,
   Impl,
   MLP_SPECS,
+  MlpSpec,
   MlpId,
   Prepared,
   errorMessage,
@@ -479,6 +480,22 @@ async function main(): Promise<void> {
         ` ${t.fig.metric}`,
     );
   }
+  // W2 float64 against float32 on tapegrad, step for step: the two figures above are timed
+  // minutes apart, so a change in the machine's load between them moves their ratio; here
+  // every pair of steps shares the same moment.
+  let dtypePair: DtypePair | null = null;
+  const tgForPair = states.find((s) => s.name === 'tapegrad' && s.impl !== null);
+  if (want('W2') && mode.mlpDTypes.includes('float64') && tgForPair?.impl) {
+    progress('  W2 float64 vs float32 on tapegrad, interleaved…');
+    try {
+      await tgForPair.impl.activate();
+      dtypePair = pairDtypes(tgForPair.impl, MLP_SPECS.W2, PAIRS);
+      progress(`  W2 float64 ÷ float32: ${dtypePair.ratio.toFixed(2)}× (median of ${dtypePair.pairs} pairs)`);
+    } catch (e) {
+      progress(`  W2 float64 vs float32: error: ${errorMessage(e)}`);
+    }
+  }
+
   // The MEM child needs a few seconds to start (ts-node) plus its capped run.
   const pastDeadline = (): boolean => started + mode.deadlineMs - nowMs() < MEM_MIN_MS;
 
@@ -542,6 +559,7 @@ async function main(): Promise<void> {
     say();
     for (const l of textTable(memHeader, memRows)) say(l);
   }
+  if (dtypePair !== null) say(`\n${dtypePairText(dtypePair)}`);
   say(`\nfinished in ${elapsedS.toFixed(1)} s`);
 
   // ---- JSON lines
@@ -562,6 +580,12 @@ async function main(): Promise<void> {
             : { ...base, median: null, samples: 0, status: c.kind, ...(c.kind === 'error' ? { error: c.message } : { reason: c.reason }) };
         process.stdout.write(JSON.stringify(line) + '\n');
       }
+    }
+    if (dtypePair !== null) {
+      process.stdout.write(JSON.stringify({
+        workload: 'W2', case: 'float64 / float32, interleaved', impl: 'tapegrad', metric: 'time ratio',
+        median: dtypePair.ratio, samples: dtypePair.pairs, float32Ms: dtypePair.f32Ms, float64Ms: dtypePair.f64Ms,
+      }) + '\n');
     }
     for (const m of memory) {
       const base = { workload: 'MEM', impl: m.impl, dtype: 'float32' };
@@ -655,6 +679,9 @@ async function main(): Promise<void> {
     ),
     '',
   );
+  if (dtypePair !== null) {
+    md.push('### W2 float64 against float32 (tapegrad)', '', dtypePairText(dtypePair), '');
+  }
   if (memory.length > 0) {
     md.push(
       '## Memory',
@@ -671,9 +698,10 @@ async function main(): Promise<void> {
   md.push(
     '## Notes',
     '',
-    '- Every implementation runs single-threaded: tapegrad runs its own kernels on the main thread (TypeScript, and ' +
-      'WebAssembly SIMD for GEMM where src/kernels provides it); tfjs `cpu` is plain JavaScript; ' +
-      'tfjs `wasm` (XNNPACK) is pinned with `setThreadsCount(1)` and, in Node, tfjs 4.x never enables wasm threads anyway.',
+    '- Threads: tfjs `cpu` is plain JavaScript on one thread; tfjs `wasm` (XNNPACK) is pinned with `setThreadsCount(1)` ' +
+      'and, in Node, tfjs 4.x never enables wasm threads anyway. tapegrad runs everything on the main thread except ' +
+      'large GEMMs, which it splits with one worker thread when the machine has 2 or more cores (the tapegrad line ' +
+      'above says which applied); `TAPEGRAD_THREADS=1 npm run bench` measures it on one thread.',
     '- tfjs workloads are written with low-level ops: `tf.fused.matMul` (matmul + bias, + ReLU when no BatchNorm follows, ' +
       'as `tf.layers.dense` does), `tf.moments` + `tf.batchNorm` with running statistics, `tf.losses.softmaxCrossEntropy`, ' +
       'and `tf.train.sgd(...).minimize` (which disposes every intermediate). W1 uses `tf.matMul(a, b, transposeA, transposeB)`.',
@@ -713,3 +741,67 @@ main().catch((e: unknown) => {
   process.stderr.write(`bench: ${errorMessage(e)}\n`);
   process.exitCode = 1;
 });
+
+/** Step pairs timed by {@link pairDtypes}. */
+const PAIRS = 21;
+
+/** W2 float32 and float64 steps timed alternately. */
+interface DtypePair {
+  /** Median of the per-pair time ratios float64 ÷ float32. */
+  readonly ratio: number;
+  /** Median step times, ms. */
+  readonly f32Ms: number;
+  readonly f64Ms: number;
+  /** Pairs timed. */
+  readonly pairs: number;
+}
+
+/**
+ * Times `pairs` pairs of training steps, one float32 step then one float64 step of the same
+ * workload, after 3 warm-up steps of each.
+ *
+ * @param impl - the implementation (must support both dtypes).
+ * @param spec - the workload.
+ * @param pairs - how many pairs.
+ */
+function pairDtypes(impl: Impl, spec: MlpSpec, pairs: number): DtypePair {
+  const f32 = impl.mlp(spec, 'float32');
+  const f64 = impl.mlp(spec, 'float64');
+  try {
+    for (let i = 0; i < 3; i++) {
+      f32.run();
+      f64.run();
+    }
+    const t32: number[] = [];
+    const t64: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < pairs; i++) {
+      let t0 = nowMs();
+      f32.run();
+      const a = nowMs() - t0;
+      t0 = nowMs();
+      f64.run();
+      const b = nowMs() - t0;
+      t32.push(a);
+      t64.push(b);
+      ratios.push(b / a);
+    }
+    return { ratio: median(ratios), f32Ms: median(t32), f64Ms: median(t64), pairs };
+  } finally {
+    f32.dispose();
+    f64.dispose();
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function dtypePairText(p: DtypePair): string {
+  return (
+    `W2 float64 ÷ float32 on tapegrad, timed step for step (one float32 step, then one float64 step, ${p.pairs} pairs): ` +
+    `${p.ratio.toFixed(2)}× (median of the pair ratios; median steps ${fmt(p.f32Ms)} ms float32, ${fmt(p.f64Ms)} ms float64).`
+  );
+}
+

@@ -35,7 +35,10 @@ export interface BackwardOptions {
    * Promise that nothing outside the tape still reads the intermediate tensors of this graph
    * (every op output between the leaves and this tensor, and views of them made with
    * `detach()`), so their data can be reused by later ops instead of fresh memory. The Trainer
-   * uses it; leaves and this tensor itself are never touched. Default false.
+   * uses it; leaves and this tensor itself are never touched. Default false. Without it,
+   * backward still reuses the intermediates nothing else can reach: the outputs passed between
+   * two of the library's own layers (Affine, ReLU, BatchNorm1d, LayerNorm, Dropout) inside an
+   * nn.Sequential.
    */
   releaseActivations?: boolean;
 }

@@ -40,6 +40,7 @@ let pooledBytes = 0;
 let poison = false;
 let enabled = true;
 let reused = 0;
+let fresh = 0;
 
 /**
  * A zero-filled typed array of the dtype. Arrays of 16 or more elements come from a pool of arrays the tape
@@ -55,7 +56,7 @@ let reused = 0;
  */
 export function allocate(dtype: DType, n: number): FloatArray {
   const a = fromPool(dtype, n);
-  return a === null ? (dtype === 'float32' ? new Float32Array(n) : new Float64Array(n)) : a.fill(0);
+  return a === null ? make(dtype, n) : a.fill(0);
 }
 
 /**
@@ -71,7 +72,13 @@ export function allocate(dtype: DType, n: number): FloatArray {
  * ```
  */
 export function allocateUninit(dtype: DType, n: number): FloatArray {
-  return fromPool(dtype, n) ?? (dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
+  return fromPool(dtype, n) ?? make(dtype, n);
+}
+
+/** A fresh zeroed array; counted when the pool could have served it. */
+function make(dtype: DType, n: number): FloatArray {
+  if (n >= POOL_MIN_LENGTH) fresh++;
+  return dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
 }
 
 function fromPool(dtype: DType, n: number): FloatArray | null {
@@ -114,7 +121,8 @@ export function recycle(a: FloatArray): void {
  *
  * @param opts - enabled (recycle at all; default unchanged, initially true), poison (default
  *   unchanged, initially false), clear (drop every pooled array).
- * @returns arrays reused so far and bytes waiting in the pool.
+ * @returns arrays reused so far, arrays of a poolable length (16 or more elements) made fresh
+ *   because none of that length waited, and bytes waiting in the pool.
  * @example
  * ```ts
  * poolControl({ poison: true });
@@ -122,7 +130,7 @@ export function recycle(a: FloatArray): void {
  */
 export function poolControl(
   opts: { enabled?: boolean; poison?: boolean; clear?: boolean } = {},
-): { reused: number; pooledBytes: number } {
+): { reused: number; fresh: number; pooledBytes: number } {
   if (opts.enabled !== undefined) enabled = opts.enabled;
   if (opts.poison !== undefined) poison = opts.poison;
   if (opts.clear) {
@@ -130,7 +138,7 @@ export function poolControl(
     pool.float64.clear();
     pooledBytes = 0;
   }
-  return { reused, pooledBytes };
+  return { reused, fresh, pooledBytes };
 }
 
 /**

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
+import { allocate, allocateUninit, assertSameDType, dtypeOf, recycle, type FloatArray } from '../dtype';
 import { ArgumentError, ShapeError, ValueError } from '../errors';
 import { assertShape, describe, formatShape } from '../shape';
 import { useSimd } from './backend';
@@ -165,6 +165,8 @@ function trainForwardLoops(
     runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
     runningVar[j] = momentum * runningVar[j] + (1 - momentum) * variance[j];
   }
+  recycle(mean);
+  recycle(variance);
 }
 
 /** The test-mode forward in TypeScript: the seed's formula with the running statistics. */
@@ -190,6 +192,8 @@ function testForwardLoops(
       normalizedData[k] = c / sqrtvar[j];
     }
   }
+  recycle(scale);
+  recycle(shift);
 }
 
 /**
@@ -257,6 +261,9 @@ export function batchnormBackward(
   // Steps 9-10: dx = dx1 + (1/N) * dmu.
   for (let j = 0; j < d; j++) dmu[j] = (1 / n) * -dmu[j];
   for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = dmu[j] + dx[k];
+  recycle(divar);
+  recycle(dvar);
+  recycle(dmu);
   return pack(n, d, dx, dgamma, dbeta);
 }
 

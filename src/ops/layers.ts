@@ -9,7 +9,7 @@ import { affineForward, affineGrads } from '../kernels/affine';
 import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
 import { reluBackward, reluForward } from '../kernels/relu';
 import { layernormBackward, layernormForward } from '../kernels/layernorm';
-import { allocate, dtypeOf } from '../dtype';
+import { allocateUninit, dtypeOf } from '../dtype';
 import { ValueError } from '../errors';
 import { randomUniform } from '../random';
 import { describe } from '../shape';
@@ -117,10 +117,16 @@ export function layernorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   assertTensor('layernorm', 'gamma', gamma);
   assertTensor('layernorm', 'beta', beta);
   const { out, cache } = layernormForward(x, gamma, beta, eps);
-  return record(new Tensor(out.data, out.shape), 'layernorm', [x, gamma, beta], (g) => {
-    const { dx, dgamma, dbeta } = layernormBackward({ shape: out.shape, data: g }, cache);
-    return [dx.data, dgamma.data, dbeta.data];
-  });
+  return record(
+    new Tensor(out.data, out.shape),
+    'layernorm',
+    [x, gamma, beta],
+    (g) => {
+      const { dx, dgamma, dbeta } = layernormBackward({ shape: out.shape, data: g }, cache);
+      return [dx.data, dgamma.data, dbeta.data];
+    },
+    [cache.xhat, cache.ivar], // only the backward reads these
+  );
 }
 
 /**
@@ -143,16 +149,22 @@ export function dropout(x: Tensor, p: number): Tensor {
   }
   const xd = x.data;
   const scale = 1 / (1 - p);
-  const mask = allocate(x.dtype, xd.length);
-  const od = allocate(x.dtype, xd.length);
+  const mask = allocateUninit(x.dtype, xd.length);
+  const od = allocateUninit(x.dtype, xd.length);
   for (let i = 0; i < xd.length; i++) {
     const keep = randomUniform() >= p ? scale : 0;
     mask[i] = keep;
     od[i] = xd[i] * keep;
   }
-  return record(new Tensor(od, x.shape), 'dropout', [x], (g) => {
-    const r = allocate(dtypeOf(g), g.length);
-    for (let i = 0; i < g.length; i++) r[i] = g[i] * mask[i];
-    return [r];
-  });
+  return record(
+    new Tensor(od, x.shape),
+    'dropout',
+    [x],
+    (g) => {
+      const r = allocateUninit(dtypeOf(g), g.length);
+      for (let i = 0; i < g.length; i++) r[i] = g[i] * mask[i];
+      return [r];
+    },
+    [mask],
+  );
 }

@@ -41,12 +41,18 @@ function scalarLoss(
   const scale = reduction === 'sum' ? scores.shape[0] : 1;
   const od = allocate(dtypeOf(scores.data), 1);
   od[0] = loss * scale;
-  return record(new Tensor(od, []), fn, [scores], (g) => {
-    const k = g[0] * scale;
-    const r = allocateUninit(dtypeOf(g), dx.data.length);
-    for (let i = 0; i < r.length; i++) r[i] = dx.data[i] * k;
-    return [r];
-  });
+  return record(
+    new Tensor(od, []),
+    fn,
+    [scores],
+    (g) => {
+      const k = g[0] * scale;
+      const r = allocateUninit(dtypeOf(g), dx.data.length);
+      for (let i = 0; i < r.length; i++) r[i] = dx.data[i] * k;
+      return [r];
+    },
+    [dx.data], // the kernel's gradient: only this backward reads it
+  );
 }
 
 /**

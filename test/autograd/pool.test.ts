@@ -142,4 +142,30 @@ describe('buffer pool', () => {
       held.forEach((t, i) => expect(t.data).toEqual(copies[i]));
     });
   });
+
+  // The "steady state allocates nothing per op": after warm-up, every array a step
+  // needs comes from the pool, except the model's output, which the caller may keep (and
+  // even that one with releaseActivations).
+  it.each([
+    ['float32', 'SGD', false], ['float64', 'Adam', false], ['float32', 'Adam', true], ['float64', 'SGD', true],
+  ] as const)('a steady-state %s %s step makes no fresh arrays but its output (releaseActivations %s)', (dtype, opt, release) => {
+    manualSeed(5);
+    const model = new nn.Sequential(
+      new nn.Affine(6, 32, { dtype }), new nn.BatchNorm1d(32, { dtype }), new nn.ReLU(),
+      new nn.Affine(32, 32, { dtype }), new nn.LayerNorm(32, { dtype }), new nn.ReLU(), new nn.Dropout(0.1), new nn.Affine(32, 5, { dtype }),
+    );
+    const o = opt === 'SGD' ? new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }) : new optim.Adam(model.parameters(), { lr: 1e-3 });
+    const x = Tensor.randn([16, 6], { dtype });
+    const y = Int32Array.from({ length: 16 }, (_, i) => i % 5);
+    const step = () => {
+      o.zeroGrad();
+      nn.softmaxCrossEntropy(model.forward(x), y).backward(undefined, { releaseActivations: release });
+      o.step();
+    };
+    for (let s = 0; s < 3; s++) step();
+    const before = poolControl().fresh;
+    for (let s = 0; s < 5; s++) step();
+    expect(poolControl().fresh - before).toBe(release ? 0 : 5);
+  });
 });
+

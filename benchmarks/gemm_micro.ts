@@ -22,7 +22,7 @@
  * @packageDocumentation
  */
 
-import { setChunks } from '../src/kernels/wasm/threads';
+import { DEFAULT_CHUNKS, setChunks } from '../src/kernels/wasm/threads';
 import { gemm, gemmThreads, gemmThreadsReady, setGemmThreads, wasmAvailable, type FloatArray, type GemmOptions } from '../src/kernels/wasm';
 
 function arg(name: string, fallback: string): string {
@@ -154,7 +154,7 @@ async function threaded(shapes: Shape[], minWork?: number): Promise<void> {
       const cores: number[][] = chunkCfgs.map(() => []);
       const use = (t: 1 | 2, cfg = 0): void => {
         setGemmThreads(t);
-        setChunks(cfg === 0 ? 4 : cfg);
+        setChunks(cfg === 0 ? DEFAULT_CHUNKS : cfg);
       };
       use(1);
       time(call, 3); // warm-up and tier-up
@@ -173,7 +173,7 @@ async function threaded(shapes: Shape[], minWork?: number): Promise<void> {
           wait[i].push(s1.waitMs - s0.waitMs);
         });
       }
-      setChunks(4);
+      setChunks(DEFAULT_CHUNKS);
       const gf = (ms: number): string => (flop / ms / 1e6).toFixed(1);
       rows.push([
         Ctor === Float32Array ? 'f32' : 'f64', label, `${m}x${n}x${k}`, gf(median(t1)),
@@ -219,7 +219,7 @@ async function w2Step(): Promise<void> {
   const cfgs: [1 | 2, number][] = [[1, 0], ...(chunkList.length > 0 ? chunkList : [0]).map((c): [1 | 2, number] => [2, c])];
   const use = ([n, ch]: [1 | 2, number]): void => {
     setGemmThreads(n);
-    setChunks(ch === 0 ? 4 : ch);
+    setChunks(ch === 0 ? DEFAULT_CHUNKS : ch);
   };
   const t: number[][] = cfgs.map(() => []);
   const cores: number[][] = cfgs.map(() => []);
@@ -232,7 +232,7 @@ async function w2Step(): Promise<void> {
       cores[j].push(cpu[0] / wall[0]);
     });
   }
-  setChunks(4);
+  setChunks(DEFAULT_CHUNKS);
   const m1 = median(t[0]);
   const parts = cfgs.map(([n, ch], j) => {
     const mj = median(t[j]);

@@ -15,7 +15,7 @@ import { ValueError } from '../../src/errors';
 import {
   gemm, gemmThreads, gemmThreadsReady, setGemmThreads, type FloatArray, type GemmOptions,
 } from '../../src/kernels/wasm';
-import { setChunks, setIdleMs } from '../../src/kernels/wasm/threads';
+import { DEFAULT_CHUNKS, setChunks, setIdleMs } from '../../src/kernels/wasm/threads';
 import { filled, type Ctor } from '../helpers/arrays';
 
 const root = path.resolve(__dirname, '../..');
@@ -130,7 +130,7 @@ describe('two-thread wasm gemm', () => {
         }
       }
     } finally {
-      setChunks(4);
+      setChunks(DEFAULT_CHUNKS);
     }
   });
 

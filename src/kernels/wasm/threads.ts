@@ -350,8 +350,9 @@ export function threadsActive(): boolean {
   return threads === 2 && mt != null && mt.state === 'running' && Atomics.load(mt.ctl, READY) === 1;
 }
 
-/** Target number of chunks per split GEMM; see plan(). */
-let chunkTarget = 4;
+/** Default target number of chunks per split GEMM; see plan(). */
+export const DEFAULT_CHUNKS = 6;
+let chunkTarget = DEFAULT_CHUNKS;
 
 /** Sets the target number of chunks (benchmarks compare 2, 4, 6); not part of the public API. */
 export function setChunks(n: number): void {
@@ -361,11 +362,12 @@ export function setChunks(n: number): void {
 /**
  * Cuts the output into chunks: `count` ranges of `size` rows (byRows) or columns; null if too
  * small to split. Rows are split when m is large enough, unless n is much larger than m:
- * every row chunk packs all of B (k·n values), every column chunk packs all of A (m·k values,
- * stored 4x/2x pre-broadcast), so the cheaper duplicate wins. Sizes are multiples of the
+ * every row chunk packs all of B (k·n values), every column chunk packs all of A (m·k values),
+ * so the cheaper duplicate wins. Sizes are multiples of the
  * micro-kernel height (4) or width (8 f32, 4 f64) so no chunk adds partial tiles. More chunks
  * balance better when the machine is busy; each costs one more packing of the other operand
- * (4 measured best; benchmarks/gemm_micro.ts --chunks).
+ * (`npm run bench:gemm -- --only step --chunks 4,6,8`, three runs: the W2 step's GEMMs took
+ * 19.1, 18.2 and 20.2 ms with 6 chunks, 21.8, 18.6 and 21.2 with 4, 19.7, 18.9 and 20.7 with 8).
  */
 function plan(m: number, n: number, f64: boolean): { byRows: boolean; size: number; count: number } | null {
   const MR = 4;

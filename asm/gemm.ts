@@ -390,6 +390,32 @@ function scratchFor<T>(m: i32, n: i32): usize {
   return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
 }
 
+/** Bytes packAllB<T> writes for op(B) of k x n: every (KC, NC) block, NR-padded columns. */
+function packedAllBBytes<T>(n: i32, k: i32): usize {
+  const NR = NRB / <i32>sizeof<T>();
+  return <usize>roundUp(n, NR) * <usize>k * <usize>sizeof<T>();
+}
+
+/**
+ * Packs all of op(B) (k x n) at `dst`, block by block exactly as gemmImpl packs it: block
+ * (pc, jc) of kc x nc at dst + jc·k·sz + roundUp(nc, NR)·pc·sz. Threads computing row ranges of
+ * one product then share one packed B instead of each packing all of it.
+ */
+function packAllB<T>(n: i32, k: i32, b: usize, transB: bool, dst: usize): void {
+  const sz = <usize>sizeof<T>();
+  const NR = NRB / <i32>sz;
+  const NCmax = ncFor<T>();
+  const KC = kcFor<T>();
+  const ldb = transB ? k : n;
+  for (let jc = 0; jc < n; jc += NCmax) {
+    const nc = min(NCmax, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      packB<T>(b, ldb, transB, pc, kc, jc, nc, dst + <usize>jc * <usize>k * sz + <usize>roundUp(nc, NR) * <usize>pc * sz);
+    }
+  }
+}
+
 /**
  * Computes the block [i0, i1) x [j0, j1) of C (the whole product when i0 = j0 = 0, i1 = m,
  * j1 = n). Every element of C goes through the same operation sequence whatever block it is
@@ -403,7 +429,7 @@ function gemmImpl<T>(
   a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool,
   bias: usize, relu: bool, scratch: usize,
-  i0: i32, i1: i32, j0: i32, j1: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, prepackedB: usize,
 ): void {
   const sz = <usize>sizeof<T>();
   const NR = NRB / <i32>sz;
@@ -432,13 +458,16 @@ function gemmImpl<T>(
         if (bias != 0) flags |= F_BIAS;
         if (relu) flags |= F_RELU;
       }
-      packB<T>(b, ldb, transB, pc, kc, jc, nc, packedB);
+      // B's block (pc, jc): packed here, or already packed by packAllB (see there).
+      let bBlock = packedB;
+      if (prepackedB != 0) bBlock = prepackedB + <usize>jc * <usize>k * sz + <usize>roundUp(nc, NR) * <usize>pc * sz;
+      else packB<T>(b, ldb, transB, pc, kc, jc, nc, packedB);
       for (let ic = i0; ic < i1; ic += MCmax) {
         const mc = min(MCmax, i1 - ic);
         packA<T>(a, lda, transA, ic, mc, pc, kc, packedA);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
-          const bp = packedB + <usize>jr * kc * sz;
+          const bp = bBlock + <usize>jr * kc * sz;
           const biasTile = bias + <usize>(jc + jr) * sz;
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
@@ -496,7 +525,7 @@ export function gemmF32(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
 ): void {
-  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n);
+  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n, 0);
 }
 
 /** float64 C[m,n] = op(A) @ op(B) (+ C if accumulate) (+ bias) (ReLU if relu). */
@@ -504,27 +533,49 @@ export function gemmF64(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
 ): void {
-  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n);
+  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, 0, m, 0, n, 0);
 }
 
 /**
  * float32 block [i0, i1) x [j0, j1) of the product gemmF32 would compute (same arguments).
  * Used by the two-thread path: each thread computes a disjoint block with its own scratch,
  * on a shared memory. Bit-identical to the same elements of gemmF32 (see gemmImpl).
+ * `packedB` = 0: pack B's blocks as needed; otherwise all of B packed by packAllBF32 there
+ * (for row ranges, j0 = 0 and j1 = n).
  */
 export function gemmRangeF32(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
-  i0: i32, i1: i32, j0: i32, j1: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, packedB: usize,
 ): void {
-  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
+  gemmImpl<f32>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1, packedB);
 }
 
 /** float64 counterpart of gemmRangeF32. */
 export function gemmRangeF64(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   transA: bool, transB: bool, accumulate: bool, bias: usize, relu: bool, scratch: usize,
-  i0: i32, i1: i32, j0: i32, j1: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, packedB: usize,
 ): void {
-  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
+  gemmImpl<f64>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1, packedB);
+}
+
+/** Bytes packAllBF32 writes for a k x n op(B). */
+export function packedBBytesF32(n: i32, k: i32): usize {
+  return packedAllBBytes<f32>(n, k);
+}
+
+/** Bytes packAllBF64 writes for a k x n op(B). */
+export function packedBBytesF64(n: i32, k: i32): usize {
+  return packedAllBBytes<f64>(n, k);
+}
+
+/** Packs all of float32 op(B) (k x n; B stored n x k when transB) at dst, for gemmRangeF32. */
+export function packAllBF32(n: i32, k: i32, b: usize, transB: bool, dst: usize): void {
+  packAllB<f32>(n, k, b, transB, dst);
+}
+
+/** Packs all of float64 op(B) at dst, for gemmRangeF64. */
+export function packAllBF64(n: i32, k: i32, b: usize, transB: bool, dst: usize): void {
+  packAllB<f64>(n, k, b, transB, dst);
 }

@@ -119,6 +119,20 @@ describe('two-thread wasm gemm', () => {
     });
   });
 
+  // Row chunks share one B packed up front, block by block: an output wider than one packed
+  // block (NC = 2048 float64 columns, the last block partial) and deeper than one (KC = 256)
+  // checks where each block lands. float32 runs the same generic code with wider blocks
+  // (4096 columns), which would need a 4M-element output here.
+  test('products wider and deeper than one packed block of B are bit-identical', () => {
+    const [C, m, n, k] = [Float64Array, 528, 2100, 300] as const;
+    const before = gemmThreads().splitCalls;
+    for (const transB of [false, true]) {
+      const [c1, c2] = both(C, m, n, k, { transA: false, transB, accumulate: false, bias: true, relu: false }, 3);
+      expectBitIdentical(c2, c1);
+    }
+    expect(gemmThreads().splitCalls - before).toBe(2);
+  });
+
   test('any number of chunks (2 to 57) gives the same bits (row and column chunks, partial last chunk)', () => {
     const f: Flags = { transA: false, transB: false, accumulate: true, bias: true, relu: true };
     try {

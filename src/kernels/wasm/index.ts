@@ -201,9 +201,12 @@ export function gemmUnchecked<T extends FloatArray>(
   if (mt !== null) {
     const scratch = f64 ? mt.w.scratchBytesF64(m, n) : mt.w.scratchBytesF32(m, n);
     const lay = layout(mt.base + CTL_BYTES, m, n, k, sz, bias !== null, scratch, 2);
-    if (lay.end <= mt.maxBytes && tryEnsureMemory(mt, lay.end)) {
+    // After the two scratch regions: room for all of B packed once for both threads.
+    const packedB = lay.end;
+    const end = packedB + align64(f64 ? mt.w.packedBBytesF64(n, k) : mt.w.packedBBytesF32(n, k));
+    if (end <= mt.maxBytes && tryEnsureMemory(mt, end)) {
       run(mt, lay, a, b, c, bias, f64, m, n, k, accumulate, transA, transB, relu, (call) => {
-        if (runThreaded(call, lay.scratch, lay.scratch + align64(scratch))) return;
+        if (runThreaded(call, lay.scratch, lay.scratch + align64(scratch), packedB)) return;
         // The worker failed mid-call: C in wasm memory may be half updated. Restore it from
         // `c` (untouched so far) and redo the whole product on this thread.
         if (accumulate) copyIn(f64 ? mt.heap64 : mt.heap32, c, m * n, lay.c >>> (f64 ? 3 : 2));

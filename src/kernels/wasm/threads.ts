@@ -32,6 +32,10 @@ export interface GemmExports {
   gemmF64: GemmFn;
   gemmRangeF32: GemmRangeFn;
   gemmRangeF64: GemmRangeFn;
+  packedBBytesF32(n: number, k: number): number;
+  packedBBytesF64(n: number, k: number): number;
+  packAllBF32(n: number, k: number, b: number, transB: number, dst: number): void;
+  packAllBF64(n: number, k: number, b: number, transB: number, dst: number): void;
 }
 
 /** The WebAssembly memory members used here (the project's lib has no "dom" types). */
@@ -55,7 +59,7 @@ export type GemmFn = (
 export type GemmRangeFn = (
   m: number, n: number, k: number, a: number, b: number, c: number,
   transA: number, transB: number, accumulate: number, bias: number, relu: number, scratch: number,
-  i0: number, i1: number, j0: number, j1: number,
+  i0: number, i1: number, j0: number, j1: number, packedB: number,
 ) => void;
 
 /** A module instance plus cached views of its linear memory and its usable region. */
@@ -118,8 +122,8 @@ const READY = 3; // 1 while the worker is instantiated and serving; it sets 0 wh
 const ERR = 4; // number of the last job in which the worker threw; the main thread redoes it
 const IDLE = 5; // ms without work after which the worker retires (read before each wait)
 const WORKER_CHUNKS = 6; // chunks computed by the worker, total (statistics)
-const P = 8; // parameters: f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, byRows, size
-const CTL_INTS = P + 15;
+const P = 8; // parameters: f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, byRows, size, packedB
+const CTL_INTS = P + 16;
 // Packing the job tag and the chunk count into the claim word means one exact compareExchange
 // both claims a chunk and proves it is an in-range chunk of the job the claimer read: a worker
 // waking late can never claim with stale parameters, and the parameters of a job cannot change
@@ -175,7 +179,7 @@ for (;;) {
         m, n, ctl[p + 3], ctl[p + 4], ctl[p + 5], ctl[p + 6], ctl[p + 7], ctl[p + 8],
         ctl[p + 9], ctl[p + 10], ctl[p + 11], ctl[p + 12],
         ctl[p + 13] ? lo : 0, ctl[p + 13] ? Math.min(m, lo + size) : m,
-        ctl[p + 13] ? 0 : lo, ctl[p + 13] ? n : Math.min(n, lo + size));
+        ctl[p + 13] ? 0 : lo, ctl[p + 13] ? n : Math.min(n, lo + size), ctl[p + 15]);
       Atomics.add(ctl, ${WORKER_CHUNKS}, 1);
     } catch {
       Atomics.store(ctl, ${ERR}, s);
@@ -361,13 +365,15 @@ export function setChunks(n: number): void {
 
 /**
  * Cuts the output into chunks: `count` ranges of `size` rows (byRows) or columns; null if too
- * small to split. Rows are split when m is large enough, unless n is much larger than m:
- * every row chunk packs all of B (k·n values), every column chunk packs all of A (m·k values),
- * so the cheaper duplicate wins. Sizes are multiples of the
+ * small to split. Rows are split when m is large enough, unless n is much larger than m: row
+ * chunks share one packed copy of B (runThreaded packs it first), while every column chunk
+ * packs all of A (m·k values) again. Sizes are multiples of the
  * micro-kernel height (4) or width (8 f32, 4 f64) so no chunk adds partial tiles. More chunks
- * balance better when the machine is busy; each costs one more packing of the other operand
- * (`npm run bench:gemm -- --only step --chunks 4,6,8`, three runs: the W2 step's GEMMs took
- * 19.1, 18.2 and 20.2 ms with 6 chunks, 21.8, 18.6 and 21.2 with 4, 19.7, 18.9 and 20.7 with 8).
+ * balance better when the machine is busy (`npm run bench:gemm -- --only step --chunks 4,6,8`,
+ * three runs before B was shared: the W2 step's GEMMs took 19.1, 18.2 and 20.2 ms with 6 chunks,
+ * 21.8, 18.6 and 21.2 with 4, 19.7, 18.9 and 20.7 with 8; with B packed once, the medians of
+ * the W2 step's five split GEMMs were 20.2-20.5 ms for 6, 8, 12 and 16 chunks, against
+ * 21.3-22.3 ms when every chunk packed B itself, interleaved in one process).
  */
 function plan(m: number, n: number, f64: boolean): { byRows: boolean; size: number; count: number } | null {
   const MR = 4;
@@ -385,24 +391,29 @@ function plan(m: number, n: number, f64: boolean): { byRows: boolean; size: numb
 
 /**
  * Runs `call` (operands already in the shared arena) on two threads. `scratch0` and `scratch1`
- * are disjoint scratch regions of scratchBytes*(m, n) bytes each. Returns false if the worker
- * failed during the call: C in the arena is then garbage (with accumulate, partly updated) and
- * the caller must restore it and recompute single-threaded.
+ * are disjoint scratch regions of scratchBytes*(m, n) bytes each; `packedB` a region of
+ * packedBBytes*(n, k) bytes, where row-chunked products pack all of B once for both threads
+ * (instead of every chunk packing all of it). Returns false if the worker failed during the
+ * call: C in the arena is then garbage (with accumulate, partly updated) and the caller must
+ * restore it and recompute single-threaded.
  */
-export function runThreaded(call: GemmCall, scratch0: number, scratch1: number): boolean {
+export function runThreaded(call: GemmCall, scratch0: number, scratch1: number, packedB: number): boolean {
   const s = mt as Mt;
   const w = s.arena.w;
   const { f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu } = call;
   const range = f64 ? w.gemmRangeF64 : w.gemmRangeF32;
   const pl = plan(m, n, f64);
   if (pl === null) {
-    range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, 0, n);
+    range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, 0, n, 0);
     return true;
   }
   const { byRows, size, count } = pl;
+  // Row chunks all read the whole of B: pack it once, before the worker is woken.
+  const pb = byRows ? packedB : 0;
+  if (byRows) (f64 ? w.packAllBF64 : w.packAllBF32)(n, k, b, transB, packedB);
   const ctl = s.ctl;
   // Safe to overwrite: the previous job's chunks are all complete and its claim word is spent.
-  ctl.set([+f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch1, +byRows, size], P);
+  ctl.set([+f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch1, +byRows, size, pb], P);
   const job = ++s.seq;
   Atomics.store(ctl, COMPLETED, 0);
   Atomics.store(ctl, NEXT, ((job & TAG_MASK) << TAG_SHIFT) | (count << CHUNK_BITS));
@@ -414,8 +425,8 @@ export function runThreaded(call: GemmCall, scratch0: number, scratch1: number):
   for (let v = Atomics.load(ctl, NEXT); (v & MAX_CHUNKS) < count; v = Atomics.load(ctl, NEXT)) {
     if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
     const lo = (v & MAX_CHUNKS) * size;
-    if (byRows) range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, lo, Math.min(m, lo + size), 0, n);
-    else range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, lo, Math.min(n, lo + size));
+    if (byRows) range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, lo, Math.min(m, lo + size), 0, n, pb);
+    else range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, lo, Math.min(n, lo + size), 0);
     Atomics.add(ctl, COMPLETED, 1);
   }
   // Wait for the chunks the worker claimed. It completes every chunk it claims, even on failure.

@@ -259,6 +259,11 @@ export class Dropout extends Module {
 /**
  * A chain of modules, each fed the previous one's output; children are named '0', '1', ...
  *
+ * An output passed between two of the library's own layers (Affine, ReLU, BatchNorm1d,
+ * LayerNorm, Dropout; not subclasses, which might keep it) is reachable only through the
+ * graph, so the backward pass that frees the graph reuses its memory for later steps. The
+ * chain's input and final output are never reused this way.
+ *
  * Shape: the first layer's input -> the last layer's output.
  *
  * @example

@@ -12,6 +12,9 @@
  * @packageDocumentation
  */
 
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+
 /** Floating-point dtypes the workloads run in. TensorFlow.js only has `float32`. */
 export type DType = 'float32' | 'float64';
 
@@ -105,20 +108,15 @@ export interface Impl {
 }
 
 /**
- * Small seeded PRNG (mulberry32), so every implementation trains on identical data.
+ * Seeded uniform floats in [0, 1) from pure-rand's xoroshiro128+ (the generator tapegrad itself
+ * uses), so every implementation trains on identical data.
  *
  * @param seed - 32-bit seed.
  * @returns a function returning uniform floats in [0, 1).
  */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+export function seededUniform(seed: number): () => number {
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 /**
@@ -129,7 +127,7 @@ export function mulberry32(seed: number): () => number {
  * @param scale - multiply every value by this (standard deviation).
  */
 export function randnArray(count: number, seed: number, scale = 1): Float64Array {
-  const rand = mulberry32(seed);
+  const rand = seededUniform(seed);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i += 2) {
     const u = Math.max(rand(), 1e-12);
@@ -149,7 +147,7 @@ export function randnArray(count: number, seed: number, scale = 1): Float64Array
  * @param seed - PRNG seed.
  */
 export function randomLabels(count: number, classes: number, seed: number): Int32Array {
-  const rand = mulberry32(seed);
+  const rand = seededUniform(seed);
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) out[i] = Math.floor(rand() * classes);
   return out;

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { compareUint8Arrays } from 'typed-array-utils';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { CheckpointError } from '../../src/errors';
 import { cleanStaleTemps, readFileChecked, writeFileAtomic } from '../../src/io/atomic';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors';
@@ -138,16 +140,10 @@ function buildForChild(entry: string, outDir: string): string {
   return join(outDir, relative(REPO, resolve(entry))).replace(/\.ts$/, '.js');
 }
 
-/** Small deterministic PRNG (mulberry32) so the kill schedule is reproducible. */
+/** Seeded uniform floats (pure-rand's xoroshiro128+) so the kill schedule is reproducible. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -44,7 +44,7 @@ export function softmaxLoss(scores: NDArray, y: Labels): { loss: number; dx: Own
     const r = i * c;
     let max = -Infinity;
     for (let j = 0; j < c; j++) if (s[r + j] > max) max = s[r + j];
-    // One exp per element: softmax = e / z (the seed's exp(shifted - log z) costs a second).
+    // One exp per element: softmax = e / z (CS231n's exp(shifted - log z) costs a second).
     let z = 0;
     for (let j = 0; j < c; j++) {
       const e = Math.exp(s[r + j] - max);

@@ -276,6 +276,8 @@ export class Sequential extends Module {
   readonly layers: readonly Module[];
   /** Each layer's label for error messages ('1:BatchNorm1d'), made once. */
   private readonly labels: readonly string[];
+  /** Whether each layer is one of {@link OWN_LAYERS}. */
+  private readonly own: readonly boolean[];
 
   /** @param layers - the modules to chain. */
   constructor(...layers: Module[]) {
@@ -286,6 +288,7 @@ export class Sequential extends Module {
     });
     this.layers = layers;
     this.labels = layers.map((m, i) => `${i}:${m.constructor.name}`);
+    this.own = layers.map((m) => OWN_LAYERS.has(m.constructor));
   }
 
   /** @param x - input to the first layer. */
@@ -296,7 +299,7 @@ export class Sequential extends Module {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
       const out = withModule(this.labels[i], () => layer.forward(h));
-      const own = OWN_LAYERS.has(layer.constructor);
+      const own = this.own[i];
       const separate = out !== h && out.data.buffer !== h.data.buffer;
       // h was made by one of our layers and read only by the next one, which keeps no
       // reference to it beyond the tape and returned something else: nothing outside this

@@ -217,20 +217,15 @@ export function gemmUnchecked<T extends FloatArray>(
       return;
     }
   }
-  // One thread: the same copies as run(), without its call record and closure.
+  // One thread: the copies of run(), without its call record and closure.
   const scratch = f64 ? w.w.scratchBytesF64(m, n) : w.w.scratchBytesF32(m, n);
   const lay = layout(w.base, m, n, k, sz, bias !== null, scratch, 1);
   ensureMemory(w, lay.end);
-  const heap: FloatArray = f64 ? w.heap64 : w.heap32;
-  const shift = f64 ? 3 : 2;
-  copyIn(heap, a, m * k, lay.a >>> shift);
-  copyIn(heap, b, k * n, lay.b >>> shift);
-  if (accumulate) copyIn(heap, c, m * n, lay.c >>> shift);
-  if (bias !== null) copyIn(heap, bias, n, lay.bias >>> shift);
+  copyOperands(w, lay, a, b, c, bias, f64, m, n, k, accumulate);
   (f64 ? w.w.gemmF64 : w.w.gemmF32)(
     m, n, k, lay.a, lay.b, lay.c, +transA, +transB, +accumulate, bias === null ? 0 : lay.bias, +relu, lay.scratch,
   );
-  c.set(heap.subarray(lay.c >>> shift, (lay.c >>> shift) + m * n));
+  copyResult(w, lay, c, f64, m, n);
 }
 
 /** ensureMemory that reports failure (the engine could not grow the memory) instead of throwing. */
@@ -264,10 +259,10 @@ function copyIn(heap: FloatArray, src: FloatArray, len: number, at: number): voi
   heap.set(src.length === len ? src : src.subarray(0, len), at);
 }
 
-/** Copies the operands into the arena, runs `exec` on them, copies C back. */
-function run<T extends FloatArray>(
-  ar: Arena, lay: Layout, a: T, b: T, c: T, bias: T | null, f64: boolean, m: number, n: number, k: number,
-  accumulate: boolean, transA: boolean, transB: boolean, relu: boolean, exec: (call: GemmCall) => void,
+/** Copies A, B, C (only when accumulating) and the bias into the arena at `lay`. */
+function copyOperands(
+  ar: Arena, lay: Layout, a: FloatArray, b: FloatArray, c: FloatArray, bias: FloatArray | null, f64: boolean,
+  m: number, n: number, k: number, accumulate: boolean,
 ): void {
   const heap: FloatArray = f64 ? ar.heap64 : ar.heap32;
   const shift = f64 ? 3 : 2;
@@ -275,11 +270,26 @@ function run<T extends FloatArray>(
   copyIn(heap, b, k * n, lay.b >>> shift);
   if (accumulate) copyIn(heap, c, m * n, lay.c >>> shift);
   if (bias !== null) copyIn(heap, bias, n, lay.bias >>> shift);
+}
+
+/** Copies the m x n result from the arena into `c`. */
+function copyResult(ar: Arena, lay: Layout, c: FloatArray, f64: boolean, m: number, n: number): void {
+  const heap: FloatArray = f64 ? ar.heap64 : ar.heap32;
+  const at = lay.c >>> (f64 ? 3 : 2);
+  c.set(heap.subarray(at, at + m * n));
+}
+
+/** Copies the operands into the arena, runs `exec` on them, copies C back. */
+function run<T extends FloatArray>(
+  ar: Arena, lay: Layout, a: T, b: T, c: T, bias: T | null, f64: boolean, m: number, n: number, k: number,
+  accumulate: boolean, transA: boolean, transB: boolean, relu: boolean, exec: (call: GemmCall) => void,
+): void {
+  copyOperands(ar, lay, a, b, c, bias, f64, m, n, k, accumulate);
   exec({
     f64, m, n, k, a: lay.a, b: lay.b, c: lay.c,
     transA: +transA, transB: +transB, accumulate: +accumulate, bias: bias === null ? 0 : lay.bias, relu: +relu,
   });
-  c.set(heap.subarray(lay.c >>> shift, (lay.c >>> shift) + m * n));
+  copyResult(ar, lay, c, f64, m, n);
 }
 
 /**

@@ -197,6 +197,26 @@ export class Tensor {
     return new Tensor(data, shape, opts);
   }
 
+  /**
+   * How many times this tensor's values were changed in place through tapegrad (optimizer
+   * steps, `loadStateDict`, `loadCheckpoint`, `Tensor.copy_`/`fill_`, ...), like PyTorch's
+   * `_version`. The count belongs to the memory, so every view of the same buffer (reshape,
+   * detach) shares it. The tape remembers it for every tensor an op saves, and backward()
+   * throws a GradError when a saved tensor was changed in between.
+   *
+   * NOTE: writing into `.data` by hand is an escape hatch the counter cannot see; call
+   * {@link bumpVersion} after doing so, or run under `detectAnomaly`, which also checks the
+   * saved values themselves.
+   *
+   * @example
+   * ```ts
+   * const v = w.version; opt.step(); w.version > v; // true
+   * ```
+   */
+  get version(): number {
+    return versionOf(this.data);
+  }
+
   /** Element type: 'float64' or 'float32'. */
   get dtype(): DType {
     return dtypeOf(this.data);
@@ -441,6 +461,38 @@ export class Tensor {
     }
     throw new ArgumentError(`${fn}: other must be a Tensor or a number, got ${describe(other)}`);
   }
+}
+
+/**
+ * Records that `t`'s values were changed in place, so a backward pass that saved the old
+ * values throws instead of using the new ones. Everything in tapegrad that writes into a
+ * tensor's data calls it; user code that writes into `.data` by hand should too.
+ *
+ * @param t - the tensor (or typed array) whose values were just changed.
+ * @example
+ * ```ts
+ * w.data[0] = 1; bumpVersion(w);
+ * ```
+ */
+export function bumpVersion(t: Tensor | FloatArray): void {
+  const buffer = (t instanceof Tensor ? t.data : t).buffer;
+  versions.set(buffer, (versions.get(buffer) ?? 0) + 1);
+}
+
+/** In-place change counts by backing buffer, so that views share their base's count. */
+const versions = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * The in-place change count of the memory behind `data` (0 until first changed).
+ *
+ * @param data - a tensor's data, or any view of it.
+ * @example
+ * ```ts
+ * versionOf(w.data) === w.version; // true
+ * ```
+ */
+export function versionOf(data: FloatArray): number {
+  return versions.get(data.buffer) ?? 0;
 }
 
 /**

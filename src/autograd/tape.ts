@@ -32,6 +32,8 @@ export interface Node {
   readonly module: string | undefined;
   /** Kernel scratch only this node's backward reads, recycled once the node is freed. */
   readonly scratch: readonly FloatArray[] | undefined;
+  /** The rule is user code: its gradient in and its arrays out are never recycled. */
+  readonly external: boolean;
 }
 
 /**
@@ -44,6 +46,9 @@ export interface Node {
  * @param inputs - the op's tensor inputs.
  * @param backward - the rule, called at most once per backward pass unless retainGraph.
  * @param scratch - arrays only `backward` reads (never the output's data), recycled when the node is freed.
+ * @param external - the rule is user code (see `defineOp`): the gradient it is given and the
+ *   arrays it returns are the user's, so the walk never recycles them (it copies what it keeps).
+ *   Default false.
  * @returns `out`.
  * @example
  * ```ts
@@ -56,6 +61,7 @@ export function record(
   inputs: readonly Tensor[],
   backward: BackwardFn,
   scratch?: readonly FloatArray[],
+  external = false,
 ): Tensor {
   if (isAnomalyEnabled()) checkFinite(out.data, `${op}${where(currentModule())}: forward output`, out.shape);
   if (!isGradEnabled()) return out;
@@ -63,7 +69,7 @@ export function record(
   for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) needs = true;
   if (!needs) return out;
   out.requiresGrad = true;
-  out._node = { op, inputs, backward, module: currentModule(), scratch };
+  out._node = { op, inputs, backward, module: currentModule(), scratch, external };
   return out;
 }
 

@@ -3,7 +3,8 @@
  *
  * @packageDocumentation
  */
-import { DTypeError } from './errors';
+import { DTypeError, ValueError } from './errors';
+import { checkOptions, optionalBoolean } from './options';
 import { describe } from './shape';
 
 /** A tensor's element type: `'float64'` (Float64Array, the default) or `'float32'` (Float32Array). */
@@ -33,14 +34,35 @@ export function dtypeOf(data: FloatArray): DType {
 const POOL_MIN_LENGTH = 16;
 /** At most this many arrays of one dtype and length wait in the pool. */
 const POOL_MAX_PER_SIZE = 16;
-/** At most this many bytes wait in the pool altogether. */
-const POOL_MAX_BYTES = 256 * 1024 * 1024;
-const pool = { float32: new Map<number, FloatArray[]>(), float64: new Map<number, FloatArray[]>() };
+/** Default cap on the bytes waiting in the pool altogether. */
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/**
+ * Default idle limit: a length not asked for in this many poolable requests is dropped. A
+ * training step of the benchmarks' MLPs makes tens to a few hundred requests, so this keeps
+ * what the last hundreds of steps used.
+ */
+const DEFAULT_MAX_IDLE = 32768;
+/** How often (in requests) idle lengths are swept. */
+const SWEEP_EVERY = 4096;
+
+/** The arrays of one dtype and length waiting for reuse, and when that length was last asked for. */
+interface Bucket {
+  readonly arrays: FloatArray[];
+  lastUsed: number;
+}
+
+const pool = { float32: new Map<number, Bucket>(), float64: new Map<number, Bucket>() };
 let pooledBytes = 0;
+let maxBytes = DEFAULT_MAX_BYTES;
+let maxIdle = DEFAULT_MAX_IDLE;
 let poison = false;
 let enabled = true;
 let reused = 0;
 let fresh = 0;
+let evicted = 0;
+/** Poolable requests so far: the pool's clock. */
+let tick = 0;
+let nextSweep = SWEEP_EVERY;
 
 /**
  * A zero-filled typed array of the dtype. Arrays of 16 or more elements come from a pool of arrays the tape
@@ -83,18 +105,51 @@ function make(dtype: DType, n: number): FloatArray {
 
 function fromPool(dtype: DType, n: number): FloatArray | null {
   if (n < POOL_MIN_LENGTH) return null;
-  const list = pool[dtype].get(n);
-  if (list === undefined || list.length === 0) return null;
-  const a = list.pop()!;
+  if (++tick >= nextSweep) sweepIdle();
+  const bucket = pool[dtype].get(n);
+  if (bucket === undefined) return null;
+  bucket.lastUsed = tick;
+  const a = bucket.arrays.pop();
+  if (a === undefined) return null;
   pooledBytes -= a.byteLength;
   reused++;
   return a;
 }
 
+/** Drops every length not asked for in the last `maxIdle` requests. */
+function sweepIdle(): void {
+  nextSweep = tick + SWEEP_EVERY;
+  for (const bucketMap of [pool.float32, pool.float64]) {
+    for (const [n, bucket] of bucketMap) if (tick - bucket.lastUsed > maxIdle) dropBucket(bucketMap, n, bucket);
+  }
+}
+
+function dropBucket(bucketMap: Map<number, Bucket>, n: number, bucket: Bucket): void {
+  for (const a of bucket.arrays) pooledBytes -= a.byteLength;
+  evicted += bucket.arrays.length;
+  bucketMap.delete(n);
+}
+
+/** Frees room for `bytes` by dropping the least recently asked-for lengths (never `keep`). */
+function evictFor(bytes: number, keep: Bucket): boolean {
+  while (pooledBytes + bytes > maxBytes) {
+    let oldest: [Map<number, Bucket>, number, Bucket] | null = null;
+    for (const bucketMap of [pool.float32, pool.float64]) {
+      for (const [n, bucket] of bucketMap) {
+        if (bucket !== keep && bucket.arrays.length > 0 && (oldest === null || bucket.lastUsed < oldest[2].lastUsed)) oldest = [bucketMap, n, bucket];
+      }
+    }
+    if (oldest === null) return false;
+    dropBucket(...oldest);
+  }
+  return true;
+}
+
 /**
  * Hands an array back for reuse by {@link allocate}. Only for arrays nothing can reach any
- * more (the tape calls it for gradients it has consumed and kernel scratch of freed nodes);
- * views into larger buffers, small arrays and arrays beyond the pool's caps are left to the GC.
+ * more (the tape calls it under its one ownership rule: see `runBackward`); views into larger
+ * buffers, small arrays and arrays beyond the pool's caps are left to the GC. When the pool is
+ * full, the lengths asked for least recently make room.
  *
  * @param a - the dead array.
  * @example
@@ -104,41 +159,88 @@ function fromPool(dtype: DType, n: number): FloatArray | null {
  */
 export function recycle(a: FloatArray): void {
   if (!enabled || a.length < POOL_MIN_LENGTH || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) return;
-  if (pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
-  const bucket = pool[dtypeOf(a)];
-  let list = bucket.get(a.length);
-  if (list === undefined) bucket.set(a.length, (list = []));
+  if (a.byteLength > maxBytes) return;
+  const bucketMap = pool[dtypeOf(a)];
+  let bucket = bucketMap.get(a.length);
+  if (bucket === undefined) bucketMap.set(a.length, (bucket = { arrays: [], lastUsed: tick }));
+  const list = bucket.arrays;
   if (list.length >= POOL_MAX_PER_SIZE || list.includes(a)) return;
+  if (pooledBytes + a.byteLength > maxBytes && !evictFor(a.byteLength, bucket)) return;
   if (poison) a.fill(Number.NaN);
   list.push(a);
   pooledBytes += a.byteLength;
 }
 
+/** Options of {@link poolControl}. */
+export interface PoolOptions {
+  /** Recycle at all. Default: unchanged (initially true). */
+  enabled?: boolean;
+  /** Fill every recycled array with NaN, so a read of one shows at once. Default: unchanged (initially false). */
+  poison?: boolean;
+  /** Drop every pooled array now (their memory goes back to the GC). Default false. */
+  clear?: boolean;
+  /** Cap on the bytes waiting in the pool. Default: unchanged (initially 256 MiB). */
+  maxBytes?: number;
+  /** Drop a length once this many poolable requests passed without asking for it. Default: unchanged (initially 32768). */
+  maxIdle?: number;
+}
+
+/** What {@link poolControl} reports. */
+export interface PoolStats {
+  /** Requests served from the pool so far. */
+  reused: number;
+  /** Arrays of a poolable length (16 or more elements) made fresh because none of that length waited. */
+  fresh: number;
+  /** Arrays dropped from the pool to respect maxBytes or maxIdle. */
+  evicted: number;
+  /** Bytes waiting in the pool now. */
+  pooledBytes: number;
+}
+
 /**
- * Pool statistics and a debugging switch: with `poison` on, recycled arrays are filled with
- * NaN, so anything still reading one shows up at once. Tests use it to prove that only
- * dead arrays are recycled.
+ * Settings and statistics of tapegrad's buffer pool, where the tape puts arrays it has proved
+ * no user code can reach, for later ops to reuse instead of touching fresh memory.
  *
- * @param opts - enabled (recycle at all; default unchanged, initially true), poison (default
- *   unchanged, initially false), clear (drop every pooled array).
- * @returns arrays reused so far, arrays of a poolable length (16 or more elements) made fresh
- *   because none of that length waited, and bytes waiting in the pool.
+ * Debugging: `poolControl({ poison: true })` fills every recycled array with NaN, so if any
+ * value you hold ever turned out to share memory with a recycled array, it would show as NaN
+ * at once (tapegrad's own tests run their capture patterns this way). `{ clear: true }` gives
+ * the pooled memory back; the pool also drops lengths unused for `maxIdle` requests and, when
+ * full, the least recently used lengths first.
+ *
+ * @param opts - enabled, poison, clear, maxBytes, maxIdle (see {@link PoolOptions}); none: just report.
+ * @returns the pool's counters and size after applying opts.
+ * @throws ArgumentError / ValueError on an unknown option or a bad value.
  * @example
  * ```ts
- * poolControl({ poison: true });
+ * poolControl({ poison: true });   // debug: recycled memory reads NaN
+ * poolControl({ clear: true });    // give the pooled memory back
+ * poolControl().pooledBytes;       // how much waits now
  * ```
  */
-export function poolControl(
-  opts: { enabled?: boolean; poison?: boolean; clear?: boolean } = {},
-): { reused: number; fresh: number; pooledBytes: number } {
-  if (opts.enabled !== undefined) enabled = opts.enabled;
-  if (opts.poison !== undefined) poison = opts.poison;
-  if (opts.clear) {
+export function poolControl(opts?: PoolOptions): PoolStats {
+  const fn = 'poolControl';
+  const o = checkOptions(fn, opts, ['enabled', 'poison', 'clear', 'maxBytes', 'maxIdle']);
+  const on = optionalBoolean(fn, 'opts.enabled', o.enabled, enabled);
+  const pois = optionalBoolean(fn, 'opts.poison', o.poison, poison);
+  const clear = optionalBoolean(fn, 'opts.clear', o.clear, false);
+  for (const key of ['maxBytes', 'maxIdle'] as const) {
+    const v = o[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+      throw new ValueError(`${fn}: opts.${key} must be a non-negative integer, got ${describe(v)}`);
+    }
+  }
+  enabled = on;
+  poison = pois;
+  if (o.maxBytes !== undefined) maxBytes = o.maxBytes as number;
+  if (o.maxIdle !== undefined) maxIdle = o.maxIdle as number;
+  if (clear) {
     pool.float32.clear();
     pool.float64.clear();
     pooledBytes = 0;
+  } else if (pooledBytes > maxBytes) {
+    evictFor(0, { arrays: [], lastUsed: 0 });
   }
-  return { reused, fresh, pooledBytes };
+  return { reused, fresh, evicted, pooledBytes };
 }
 
 /**

@@ -4,8 +4,8 @@
  *
  * @packageDocumentation
  */
-export { Tensor, tensor, type NestedArray, type TensorOptions, type BackwardOptions } from './tensor';
-export type { DType, FloatArray } from './dtype';
+export { Tensor, tensor, bumpVersion, type NestedArray, type TensorOptions, type BackwardOptions } from './tensor';
+export { poolControl, type DType, type FloatArray, type PoolOptions, type PoolStats } from './dtype';
 export type { Shape } from './shape';
 export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
 export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { Node } from './autograd/tape';
+import { isGradEnabled } from './autograd/mode';
 import { runBackward } from './autograd/tape';
 import { allocate, dtypeOf, resolveDType, type DType, type FloatArray } from './dtype';
 import { ArgumentError, DTypeError, GradError, ShapeError, ValueError } from './errors';
@@ -13,6 +14,7 @@ import { relu } from './ops/layers';
 import { matmul } from './ops/matmul';
 import { mean, sum } from './ops/reduce';
 import { reshape, transpose } from './ops/shape_ops';
+import { checkOptions, optionalBoolean } from './options';
 import { randomNormal, randomUniform } from './random';
 import { assertValidShape, describe, formatShape, shapesEqual, sizeOf, type Shape } from './shape';
 
@@ -31,16 +33,6 @@ export interface TensorOptions {
 export interface BackwardOptions {
   /** Keep the graph's nodes so backward can run through it again. Default false. */
   retainGraph?: boolean;
-  /**
-   * Promise that nothing outside the tape still reads the intermediate tensors of this graph
-   * (every op output between the leaves and this tensor, and views of them made with
-   * `detach()`), so their data can be reused by later ops instead of fresh memory. The Trainer
-   * uses it; leaves and this tensor itself are never touched. Default false. Without it,
-   * backward still reuses the intermediates nothing else can reach: the outputs passed between
-   * two of the library's own layers (Affine, ReLU, BatchNorm1d, LayerNorm, Dropout) inside an
-   * nn.Sequential.
-   */
-  releaseActivations?: boolean;
 }
 
 /**
@@ -91,7 +83,9 @@ export class Tensor {
    * new Tensor(new Float64Array(6), [2, 3]);
    * ```
    */
-  constructor(data: FloatArray, shape?: Shape, opts: { requiresGrad?: boolean } = {}) {
+  constructor(data: FloatArray, shape?: Shape, opts?: { requiresGrad?: boolean }) {
+    const o = checkOptions('Tensor', opts, ['requiresGrad']);
+    const requiresGrad = optionalBoolean('Tensor', 'opts.requiresGrad', o.requiresGrad, false);
     if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) {
       throw new DTypeError(`Tensor: data must be a Float64Array or Float32Array, got ${describe(data)}`);
     }
@@ -104,7 +98,7 @@ export class Tensor {
     }
     this.data = data;
     this.shape = Object.freeze([...s]);
-    this.requiresGrad = opts.requiresGrad === true;
+    this.requiresGrad = requiresGrad;
   }
 
   /**
@@ -117,7 +111,7 @@ export class Tensor {
    * Tensor.zeros([2, 3], { dtype: 'float32' });
    * ```
    */
-  static zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
+  static zeros(shape: Shape, opts?: TensorOptions): Tensor {
     return Tensor.filled('Tensor.zeros', shape, 0, opts);
   }
 
@@ -131,7 +125,7 @@ export class Tensor {
    * Tensor.ones([2, 2]);
    * ```
    */
-  static ones(shape: Shape, opts: TensorOptions = {}): Tensor {
+  static ones(shape: Shape, opts?: TensorOptions): Tensor {
     return Tensor.filled('Tensor.ones', shape, 1, opts);
   }
 
@@ -146,16 +140,17 @@ export class Tensor {
    * Tensor.full([3], 0.5);
    * ```
    */
-  static full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
+  static full(shape: Shape, value: number, opts?: TensorOptions): Tensor {
     return Tensor.filled('Tensor.full', shape, value, opts);
   }
 
-  private static filled(fn: string, shape: Shape, value: number, opts: TensorOptions): Tensor {
+  private static filled(fn: string, shape: Shape, value: number, opts: TensorOptions | undefined): Tensor {
+    const { dtype, requiresGrad } = tensorOptions(fn, opts);
     assertValidShape(fn, 'shape', shape);
     if (typeof value !== 'number') throw new ValueError(`${fn}: value must be a number, got ${describe(value)}`);
-    const data = allocate(resolveDType(fn, opts.dtype), sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape));
     if (value !== 0) data.fill(value);
-    return new Tensor(data, shape, opts);
+    return new Tensor(data, shape, { requiresGrad });
   }
 
   /**
@@ -168,11 +163,12 @@ export class Tensor {
    * manualSeed(0); const w = Tensor.randn([784, 10], { requiresGrad: true });
    * ```
    */
-  static randn(shape: Shape, opts: TensorOptions = {}): Tensor {
+  static randn(shape: Shape, opts?: TensorOptions): Tensor {
+    const { dtype, requiresGrad } = tensorOptions('Tensor.randn', opts);
     assertValidShape('Tensor.randn', 'shape', shape);
-    const data = allocate(resolveDType('Tensor.randn', opts.dtype), sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape));
     for (let i = 0; i < data.length; i++) data[i] = randomNormal();
-    return new Tensor(data, shape, opts);
+    return new Tensor(data, shape, { requiresGrad });
   }
 
   /**
@@ -187,14 +183,15 @@ export class Tensor {
    * Tensor.rand([2, 2], -1, 1);
    * ```
    */
-  static rand(shape: Shape, low = 0, high = 1, opts: TensorOptions = {}): Tensor {
+  static rand(shape: Shape, low = 0, high = 1, opts?: TensorOptions): Tensor {
+    const { dtype, requiresGrad } = tensorOptions('Tensor.rand', opts);
     assertValidShape('Tensor.rand', 'shape', shape);
     for (const [arg, v] of [['low', low], ['high', high]] as const) {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`Tensor.rand: ${arg} must be a finite number, got ${describe(v)}`);
     }
-    const data = allocate(resolveDType('Tensor.rand', opts.dtype), sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape));
     for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * randomUniform();
-    return new Tensor(data, shape, opts);
+    return new Tensor(data, shape, { requiresGrad });
   }
 
   /**
@@ -278,15 +275,20 @@ export class Tensor {
    * accumulating them into each leaf's `grad`.
    *
    * @param gradient - d(objective)/d(this): required unless this holds one element (then 1).
-   * @param opts - retainGraph (default false): keep the graph for another backward();
-   *   releaseActivations (default false): let later ops reuse the intermediates' memory.
-   * @throws GradError when this does not require grad, a seed is missing or misshapen, or the graph was freed.
+   * Memory: intermediates are reused only where the library can prove no user code reaches
+   * them (see the README's "What tapegrad promises"); every tensor you hold keeps its values.
+   *
+   * @param opts - retainGraph (default false): keep the graph for another backward().
+   * @throws GradError when this does not require grad, a seed is missing or misshapen, the
+   *   graph was freed, or a tensor the graph saved was changed in place since the forward pass.
    * @example
    * ```ts
    * const loss = x.mul(x).sum(); loss.backward();
    * ```
    */
-  backward(gradient?: Tensor | FloatArray | null, opts: BackwardOptions = {}): void {
+  backward(gradient?: Tensor | FloatArray | null, opts?: BackwardOptions): void {
+    const o = checkOptions('backward', opts, ['retainGraph']);
+    const retainGraph = optionalBoolean('backward', 'opts.retainGraph', o.retainGraph, false);
     if (!this.requiresGrad) {
       throw new GradError(
         `backward: this ${formatShape(this.shape)} tensor does not require grad (no input of the ops that made it has requiresGrad: true, or it was made under noGrad); backward needs a tensor that requires grad, got requiresGrad false`,
@@ -322,10 +324,7 @@ export class Tensor {
       }
       seed = g.slice();
     }
-    if (opts.releaseActivations === true && opts.retainGraph === true) {
-      throw new GradError('backward: opts.releaseActivations needs the graph to be freed, got retainGraph: true as well');
-    }
-    runBackward(this, seed, opts.retainGraph === true, opts.releaseActivations === true);
+    runBackward(this, seed, retainGraph);
   }
 
   /**
@@ -337,10 +336,69 @@ export class Tensor {
    * w.zeroGrad();
    * ```
    */
-  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+  zeroGrad(opts?: { setToNone?: boolean }): void {
+    const o = checkOptions('zeroGrad', opts, ['setToNone']);
+    const setToNone = optionalBoolean('zeroGrad', 'opts.setToNone', o.setToNone, false);
     if (this.grad === null) return;
-    if (opts.setToNone) this.grad = null;
-    else this.grad.data.fill(0);
+    if (setToNone) {
+      this.grad = null;
+    } else {
+      this.grad.data.fill(0);
+      bumpVersion(this.grad);
+    }
+  }
+
+  /**
+   * Sets every element to `value`, in place, and bumps {@link Tensor.version} (so a backward
+   * pass that saved the old values throws instead of using the new ones).
+   *
+   * @param value - the new value of every element.
+   * @returns this tensor.
+   * @throws ValueError when value is not a number; GradError on a tensor that is part of a graph
+   *   (requires grad and is not a leaf), whose old values backward may still need.
+   * @example
+   * ```ts
+   * w.fill_(0);
+   * ```
+   */
+  fill_(value: number): this {
+    if (typeof value !== 'number') throw new ValueError(`fill_: value must be a number, got ${describe(value)}`);
+    this.assertWritable('fill_');
+    this.data.fill(value);
+    bumpVersion(this);
+    return this;
+  }
+
+  /**
+   * Copies `src`'s values into this tensor, in place (same shape and dtype), and bumps
+   * {@link Tensor.version}.
+   *
+   * @param src - a Tensor of this tensor's shape and dtype.
+   * @returns this tensor.
+   * @throws ShapeError / DTypeError when src does not match; GradError as {@link Tensor.fill_}.
+   * @example
+   * ```ts
+   * target.copy_(online); // e.g. a target network's weights
+   * ```
+   */
+  copy_(src: Tensor): this {
+    if (!(src instanceof Tensor)) throw new ArgumentError(`copy_: src must be a Tensor, got ${describe(src)}`);
+    if (!shapesEqual(src.shape, this.shape)) {
+      throw new ShapeError(`copy_: src must have shape ${formatShape(this.shape)} like this tensor, got ${formatShape(src.shape)}`);
+    }
+    if (src.dtype !== this.dtype) throw new DTypeError(`copy_: src must have dtype '${this.dtype}' like this tensor, got '${src.dtype}'`);
+    this.assertWritable('copy_');
+    this.data.set(src.data);
+    bumpVersion(this);
+    return this;
+  }
+
+  private assertWritable(fn: string): void {
+    if (this.requiresGrad && !this.isLeaf && isGradEnabled()) {
+      throw new GradError(
+        `${fn}: this ${formatShape(this.shape)} tensor is the output of '${this._node?.op ?? 'an op'}' and requires grad; changing it in place would corrupt its graph's backward; use a non-in-place op, or call it under noGrad on a detach()ed copy`,
+      );
+    }
   }
 
   /**
@@ -364,8 +422,10 @@ export class Tensor {
    * const snapshot = w.clone();
    * ```
    */
-  clone(opts: { requiresGrad?: boolean } = {}): Tensor {
-    return new Tensor(this.data.slice(), this.shape, opts);
+  clone(opts?: { requiresGrad?: boolean }): Tensor {
+    const o = checkOptions('clone', opts, ['requiresGrad']);
+    const requiresGrad = optionalBoolean('clone', 'opts.requiresGrad', o.requiresGrad, false);
+    return new Tensor(this.data.slice(), this.shape, { requiresGrad });
   }
 
   /**
@@ -439,17 +499,21 @@ export class Tensor {
   }
 
   /**
-   * A short description: shape, dtype and the first values.
+   * The values laid out by rows as numpy and PyTorch print them, then shape and dtype. Large
+   * tensors (over 1000 elements) show the first and last 3 entries of each dimension with
+   * `...` between.
    *
    * @example
    * ```ts
-   * String(tensor([1, 2])); // 'Tensor([1, 2], shape=[2], dtype=float64)'
+   * String(tensor([[1, 2], [3, 4]]));
+   * // Tensor([[1, 2],
+   * //         [3, 4]], shape=[2, 2], dtype=float64)
    * ```
    */
   toString(): string {
-    const n = this.data.length;
-    const shown = Array.from(this.data.subarray(0, Math.min(n, 6)), (v) => String(v)).join(', ');
-    return `Tensor([${shown}${n > 6 ? ', ...' : ''}], shape=${formatShape(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
+    const prefix = 'Tensor(';
+    const body = formatValues(this.data, this.shape, prefix.length);
+    return `${prefix}${body}, shape=${formatShape(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
   }
 
   private lift(fn: string, other: Tensor | number): Tensor {
@@ -461,6 +525,48 @@ export class Tensor {
     }
     throw new ArgumentError(`${fn}: other must be a Tensor or a number, got ${describe(other)}`);
   }
+}
+
+/** Above this many elements, toString shows only the edges of each dimension (numpy's threshold). */
+const PRINT_THRESHOLD = 1000;
+const PRINT_EDGE = 3;
+
+/** numpy-style nested rows, aligned, indented by `indent` columns after the first line. */
+function formatValues(data: FloatArray, shape: Shape, indent: number): string {
+  if (shape.length === 0) return String(data[0]);
+  const summarize = data.length > PRINT_THRESHOLD;
+  const strides: number[] = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = acc;
+    acc *= shape[d];
+  }
+  const shownIndices = (n: number): (number | null)[] =>
+    summarize && n > 2 * PRINT_EDGE
+      ? [...Array.from({ length: PRINT_EDGE }, (_, i) => i), null, ...Array.from({ length: PRINT_EDGE }, (_, i) => n - PRINT_EDGE + i)]
+      : Array.from({ length: n }, (_, i) => i);
+  // First pass: the width of the widest shown number, so columns line up.
+  let width = 0;
+  const visit = (dim: number, offset: number, fn: (v: number) => void): void => {
+    for (const i of shownIndices(shape[dim])) {
+      if (i === null) continue;
+      if (dim === shape.length - 1) fn(data[offset + i]);
+      else visit(dim + 1, offset + i * strides[dim], fn);
+    }
+  };
+  visit(0, 0, (v) => (width = Math.max(width, String(v).length)));
+  const build = (dim: number, offset: number): string => {
+    const parts: string[] = [];
+    for (const i of shownIndices(shape[dim])) {
+      if (i === null) parts.push('...');
+      else if (dim === shape.length - 1) parts.push(String(data[offset + i]).padStart(width));
+      else parts.push(build(dim + 1, offset + i * strides[dim]));
+    }
+    if (dim === shape.length - 1) return `[${parts.join(', ')}]`;
+    const gap = ',' + '\n'.repeat(shape.length - 1 - dim) + ' '.repeat(indent + dim + 1);
+    return `[${parts.join(gap)}]`;
+  };
+  return build(0, 0);
 }
 
 /**
@@ -506,14 +612,15 @@ export function versionOf(data: FloatArray): number {
  * const x = tensor([[1, 2], [3, 4]], { requiresGrad: true });
  * ```
  */
-export function tensor(values: NestedArray | FloatArray | readonly number[], opts: TensorOptions = {}): Tensor {
+export function tensor(values: NestedArray | FloatArray | readonly number[], opts?: TensorOptions): Tensor {
+  const o = tensorOptions('tensor', opts);
   if (values instanceof Float64Array || values instanceof Float32Array) {
-    const dt = opts.dtype === undefined ? dtypeOf(values) : resolveDType('tensor', opts.dtype);
+    const dt = opts?.dtype === undefined ? dtypeOf(values) : o.dtype;
     const data = allocate(dt, values.length);
     data.set(values);
-    return new Tensor(data, [values.length], opts);
+    return new Tensor(data, [values.length], { requiresGrad: o.requiresGrad });
   }
-  const dtype = resolveDType('tensor', opts.dtype);
+  const dtype = o.dtype;
   const shape: number[] = [];
   let probe: unknown = values;
   while (Array.isArray(probe)) {
@@ -538,5 +645,11 @@ export function tensor(values: NestedArray | FloatArray | readonly number[], opt
     for (let i = 0; i < v.length; i++) fill(v[i], dim + 1, `${path}[${i}]`);
   };
   fill(values, 0, '');
-  return new Tensor(data, shape, opts);
+  return new Tensor(data, shape, { requiresGrad: o.requiresGrad });
+}
+
+/** Checks {@link TensorOptions} for `fn`: known keys only, a dtype, a boolean requiresGrad. */
+function tensorOptions(fn: string, opts: TensorOptions | undefined): { dtype: DType; requiresGrad: boolean } {
+  const o = checkOptions(fn, opts, ['dtype', 'requiresGrad']);
+  return { dtype: resolveDType(fn, o.dtype), requiresGrad: optionalBoolean(fn, 'opts.requiresGrad', o.requiresGrad, false) };
 }

@@ -212,8 +212,7 @@ export function accuracy(model: Module, x: Tensor, y: Labels, opts: PredictOptio
  * stepped per epoch, accuracy measured, the best-validation parameters kept.
  *
  * NOTE: a final batch of a single sample is folded into the previous batch, since BatchNorm
- * cannot train on one row. Each step's backward uses `releaseActivations`, so a custom module
- * must not keep its forward outputs across steps (copy them with `clone()` if it needs to).
+ * cannot train on one row.
  *
  * @example
  * ```ts
@@ -307,7 +306,7 @@ export class Trainer {
         const loss = lossFn(scores, yb);
         optimizer.zeroGrad();
         // The loop reads nothing of this step's graph but the loss value: let later ops reuse it.
-        loss.backward(undefined, { releaseActivations: true });
+        loss.backward();
         optimizer.step();
         const value = loss.item();
         lossSum += value;

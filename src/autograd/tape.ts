@@ -5,12 +5,12 @@
  *
  * @packageDocumentation
  */
-import { recycle, type FloatArray } from '../dtype';
+import { allocateUninit, dtypeOf, recycle, type FloatArray } from '../dtype';
 import { AnomalyError, GradError } from '../errors';
 import { useSimd } from '../kernels/backend';
 import { simdAddInto } from '../kernels/simd';
 import { formatShape } from '../shape';
-import { Tensor } from '../tensor';
+import { bumpVersion, Tensor, versionOf } from '../tensor';
 import { currentModule, isAnomalyEnabled, isGradEnabled } from './mode';
 
 /**
@@ -34,12 +34,17 @@ export interface Node {
   readonly scratch: readonly FloatArray[] | undefined;
   /** The rule is user code: its gradient in and its arrays out are never recycled. */
   readonly external: boolean;
+  /** The version of each input, then of the output, when the op ran. */
+  readonly versions: readonly number[];
+  /** In anomaly mode, a checksum of each input's and the output's values when the op ran. */
+  readonly sums: readonly number[] | undefined;
 }
 
 /**
  * Makes `out` the result of op `op` over `inputs`: when grad mode is on and any input requires
- * grad, `out` requires grad and carries a node with the backward rule. Checks the output for
- * NaN/Inf when anomaly detection is on.
+ * grad, `out` requires grad and carries a node with the backward rule. The node remembers the
+ * {@link Tensor.version} of every input and of `out`, so that backward can refuse to use values
+ * changed in place since. Checks the output for NaN/Inf when anomaly detection is on.
  *
  * @param out - the op's freshly made output.
  * @param op - the op's name.
@@ -63,13 +68,24 @@ export function record(
   scratch?: readonly FloatArray[],
   external = false,
 ): Tensor {
-  if (isAnomalyEnabled()) checkFinite(out.data, `${op}${where(currentModule())}: forward output`, out.shape);
+  const anomaly = isAnomalyEnabled();
+  if (anomaly) checkFinite(out.data, `${op}${where(currentModule())}: forward output`, out.shape);
   if (!isGradEnabled()) return out;
   let needs = false;
   for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) needs = true;
   if (!needs) return out;
+  const n = inputs.length;
+  const versions = new Array<number>(n + 1);
+  for (let i = 0; i < n; i++) versions[i] = versionOf(inputs[i].data);
+  versions[n] = versionOf(out.data);
+  let sums: number[] | undefined;
+  if (anomaly) {
+    sums = new Array<number>(n + 1);
+    for (let i = 0; i < n; i++) sums[i] = checksum(inputs[i].data);
+    sums[n] = checksum(out.data);
+  }
   out.requiresGrad = true;
-  out._node = { op, inputs, backward, module: currentModule(), scratch, external };
+  out._node = { op, inputs, backward, module: currentModule(), scratch, external, versions, sums };
   return out;
 }
 
@@ -81,18 +97,21 @@ let epoch = 0;
  * any depth work. Unless `retainGraph`, every node passed is released, so the tape does not
  * grow across training steps.
  *
+ * Memory (the one ownership rule, see {@link releaseDead}): the walk recycles only arrays
+ * that no user code can reach.
+ *
  * @param root - where the walk starts (usually a scalar loss).
  * @param seed - d(something)/d(root), owned by the engine from here on.
  * @param retainGraph - keep the nodes so backward can run through the graph again. Default false.
- * @param releaseActivations - recycle the data of every intermediate tensor of the graph (not
- *   the root's, not any leaf's) once the walk is done: the caller promises nothing reads them.
- *   Default false.
+ * @throws GradError when a tensor a node saved was changed in place after the forward pass
+ *   (its version moved), naming the op, the tensor and both versions; AnomalyError (in
+ *   anomaly mode) when its values changed without a version bump.
  * @example
  * ```ts
  * runBackward(loss, Float64Array.of(1), false);
  * ```
  */
-export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false, releaseActivations = false): void {
+export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false): void {
   const mark = ++epoch;
   const order: Tensor[] = [];
   const stack: Tensor[] = [root];
@@ -119,32 +138,44 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false,
     }
   }
 
+  // Check every saved tensor before any rule runs, so a stale graph changes nothing.
+  const anomaly = isAnomalyEnabled();
+  for (const t of order) if (t._node !== null) checkSaved(t, t._node, anomaly);
+
   try {
-    walk(order, root, seed, retainGraph);
+    walk(order, root, seed, retainGraph, anomaly);
   } catch (e) {
     // An aborted walk (anomaly detection, a throwing backward rule) must not leave partial
     // gradients behind for the next backward() to add to.
     for (const t of order) t._gradBuf = null;
     throw e;
   }
-  if (retainGraph) return;
-  if (releaseActivations) {
-    // Intermediates may share data with a leaf or the root (reshape makes views): keep those.
-    const kept = new Set<FloatArray>([root.data]);
-    for (const t of order) if (!t._freed) kept.add(t.data); // leaves: never freed
-    for (const t of order) if (t._freed && !kept.has(t.data)) recycle(t.data);
-  } else {
-    // Intermediates nothing outside the graph can reach (see nn.Sequential): dead now.
-    for (const t of order) if (t._graphOnly && t._freed && t !== root) recycle(t.data);
-  }
+  if (!retainGraph) releaseDead(order, root);
+}
+
+/**
+ * THE ownership rule of tapegrad's memory, in one place: an array goes back to the pool only
+ * when the library can prove that no user code can reach it. Exactly three kinds qualify:
+ *
+ * 1. gradients flowing between nodes during a walk, which user code never sees unless a
+ *    user-written rule receives them (`external` nodes: their gradients are never recycled
+ *    and what they return is copied before the walk keeps it);
+ * 2. a library op's `scratch`, which only its own backward rule reads;
+ * 3. the data of an intermediate tensor marked `_graphOnly`, which only `nn.Sequential` does,
+ *    for an output that one of the library's own forward functions made and another one
+ *    consumed, with no user code called in between (see `sealIntermediate` in nn/layers.ts).
+ *
+ * Kinds 1 and 2 are recycled by {@link walk} as it frees each node; kind 3 here, once the
+ * walk has freed the node that made the tensor and the node that read it.
+ */
+function releaseDead(order: readonly Tensor[], root: Tensor): void {
+  for (const t of order) if (t._graphOnly && t._freed && t !== root) recycle(t.data);
 }
 
 /** The reverse walk over a topological order: gradients flow from `root` to the leaves. */
-function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGraph: boolean): void {
-  const anomaly = isAnomalyEnabled();
+function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGraph: boolean, anomaly: boolean): void {
   root._gradBuf = seed;
   const handed: FloatArray[] = [];
-  const unused: FloatArray[] = [];
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k];
     const g = t._gradBuf;
@@ -152,7 +183,7 @@ function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGr
     const node = t._node;
     if (g === null) continue;
     if (node === null) {
-      accumulateLeaf(t, g);
+      accumulateLeaf(t, g, anomaly);
       continue;
     }
     const grads = node.backward(g);
@@ -160,26 +191,27 @@ function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGr
     for (let j = 0; j < node.inputs.length; j++) {
       const input = node.inputs[j];
       let gj = grads[j];
-      if (gj === null || gj === undefined) continue;
-      if (!input.requiresGrad) {
-        unused.push(gj); // computed but not wanted (an input that needs no grad)
-        continue;
-      }
+      if (gj === null || gj === undefined || !input.requiresGrad) continue;
       if (anomaly) checkFinite(gj, `${node.op}${where(node.module)}: backward gradient for input ${j}`, input.shape);
       if (input._gradBuf === null) {
-        // Take ownership of gj, unless this node already gave the same array to another input.
-        if (handed.includes(gj)) gj = gj.slice();
+        // The input takes the array over, unless someone else may still hold it: a user's rule
+        // owns what it returns (and saw g), and an array given to an earlier input is taken.
+        if (node.external || handed.includes(gj)) gj = copyOf(gj);
         handed.push(gj);
         input._gradBuf = gj;
       } else {
         addInto(input._gradBuf, gj);
-        if (gj !== g && !handed.includes(gj)) recycle(gj);
       }
     }
-    // g and unwanted gradients were consumed: unless an input took one over, nothing can reach it.
-    if (!handed.includes(g)) recycle(g);
-    for (const a of unused) if (a !== g && !handed.includes(a)) recycle(a);
-    unused.length = 0;
+    if (!node.external) {
+      // g and every array the rule returned are dead now, unless an input took one over.
+      // Each array is recycled once, after all inputs have been served.
+      if (!handed.includes(g)) recycle(g);
+      for (let j = 0; j < grads.length; j++) {
+        const a = grads[j];
+        if (a !== null && a !== undefined && a !== g && !handed.includes(a) && grads.indexOf(a) === j) recycle(a);
+      }
+    }
     if (!retainGraph) {
       t._node = null;
       t._freed = true;
@@ -188,13 +220,63 @@ function walk(order: readonly Tensor[], root: Tensor, seed: FloatArray, retainGr
   }
 }
 
-function accumulateLeaf(t: Tensor, g: FloatArray): void {
+function copyOf(a: FloatArray): FloatArray {
+  const c = allocateUninit(dtypeOf(a), a.length);
+  c.set(a);
+  return c;
+}
+
+/** Refuses to run a node whose saved tensors changed since the forward pass. */
+function checkSaved(t: Tensor, node: Node, anomaly: boolean): void {
+  const n = node.inputs.length;
+  for (let i = 0; i <= n; i++) {
+    const s = i < n ? node.inputs[i] : t;
+    const now = versionOf(s.data);
+    if (now !== node.versions[i]) {
+      throw new GradError(
+        `backward: ${describeSaved(node, i, s)} was changed in place after the forward pass ` +
+          `(saved at version ${node.versions[i]}, now version ${now}; an optimizer step, loadStateDict, ` +
+          `loadCheckpoint or an in-place op such as copy_/fill_ changed it); the gradient would mix old and new ` +
+          `values: recompute the forward pass after the change, or backward before it`,
+      );
+    }
+    if (anomaly && node.sums !== undefined && checksum(s.data) !== node.sums[i]) {
+      throw new AnomalyError(
+        `backward: ${describeSaved(node, i, s)} changed after the forward pass without a version bump ` +
+          `(its values were written by hand, e.g. into .data); its saved values are gone, so the gradient would be wrong`,
+      );
+    }
+  }
+}
+
+function describeSaved(node: Node, i: number, s: Tensor): string {
+  const role = i < node.inputs.length ? `input ${i}` : 'the output';
+  const kind = s._node === null && !s._freed ? (s.requiresGrad ? 'leaf (a parameter?) ' : 'leaf ') : '';
+  return `${role} of '${node.op}'${where(node.module)}, a ${kind}${formatShape(s.shape)} ${dtypeOf(s.data)} tensor,`;
+}
+
+/**
+ * A cheap fingerprint of an array's bits, for anomaly mode's check that saved values did not
+ * change behind the version counter's back.
+ */
+function checksum(data: FloatArray): number {
+  const words = new Int32Array(data.buffer, data.byteOffset, data.byteLength >>> 2);
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  return h;
+}
+
+/** Adds g into a leaf's grad (g becomes the grad when there is none: the user holds it from then on). */
+function accumulateLeaf(t: Tensor, g: FloatArray, anomaly: boolean): void {
   if (t.grad === null) {
     t.grad = new Tensor(g, t.shape);
-  } else {
-    addInto(t.grad.data, g);
-    recycle(g);
+    return;
   }
+  const acc = t.grad.data;
+  addInto(acc, g);
+  recycle(g);
+  bumpVersion(t.grad);
+  if (anomaly) checkFinite(acc, `backward: the accumulated gradient of a leaf ${formatShape(t.shape)} tensor`, t.shape);
 }
 
 /**

@@ -259,10 +259,10 @@ export class Dropout extends Module {
 /**
  * A chain of modules, each fed the previous one's output; children are named '0', '1', ...
  *
- * An output passed between two of the library's own layers (Affine, ReLU, BatchNorm1d,
- * LayerNorm, Dropout; not subclasses, which might keep it) is reachable only through the
- * graph, so the backward pass that frees the graph reuses its memory for later steps. The
- * chain's input and final output are never reused this way.
+ * Memory: an output passed between two of the library's own layers is reused by the backward
+ * pass that frees the graph, when the library can prove nothing else reaches it (see
+ * {@link sealIntermediate}). Any layer replaced, wrapped or patched by user code simply runs
+ * without that reuse; the chain's input and final output are never reused.
  *
  * Shape: the first layer's input -> the last layer's output.
  *
@@ -272,12 +272,8 @@ export class Dropout extends Module {
  * ```
  */
 export class Sequential extends Module {
-  /** The layers, in order. */
-  readonly layers: readonly Module[];
-  /** Each layer's label for error messages ('1:BatchNorm1d'), made once. */
-  private readonly labels: readonly string[];
-  /** Whether each layer is one of {@link OWN_LAYERS}. */
-  private readonly own: readonly boolean[];
+  /** The layers, in order. Replacing one (`seq.layers[1] = other`) takes effect at the next forward. */
+  readonly layers: Module[];
 
   /** @param layers - the modules to chain. */
   constructor(...layers: Module[]) {
@@ -287,25 +283,26 @@ export class Sequential extends Module {
       this.registerModule(String(i), m);
     });
     this.layers = layers;
-    this.labels = layers.map((m, i) => `${i}:${m.constructor.name}`);
-    this.own = layers.map((m) => OWN_LAYERS.has(m.constructor));
   }
 
   /** @param x - input to the first layer. */
   forward(x: Tensor): Tensor {
+    const layers = this.layers;
     let h = x;
-    // Whether h is the fresh output of one of the library's own layers.
-    let hFresh = false;
-    for (let i = 0; i < this.layers.length; i++) {
-      const layer = this.layers[i];
-      const out = withModule(this.labels[i], () => layer.forward(h));
-      const own = this.own[i];
-      const separate = out !== h && out.data.buffer !== h.data.buffer;
-      // h was made by one of our layers and read only by the next one, which keeps no
-      // reference to it beyond the tape and returned something else: nothing outside this
-      // graph can reach h, so the backward pass that frees the graph may reuse h's memory.
-      if (hFresh && own && separate) h._graphOnly = true;
-      hFresh = own && separate && out._node !== null;
+    // Whether h was made by one of the library's own forward functions, called here.
+    let hSealed = false;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i];
+      if (!(layer instanceof Module)) throw new ArgumentError(`Sequential.forward: layers[${i}] must be a Module, got ${describe(layer)}`);
+      // Read forward once, decide on that very function, and call it: a getter, an instance
+      // property or a prototype patch yields a different function and so no reuse.
+      const f = layer.forward;
+      if (typeof f !== 'function') throw new ArgumentError(`Sequential.forward: layers[${i}].forward must be a function, got ${describe(f)}`);
+      const own = SEALED_FORWARDS.has(f);
+      const label = `${i}:${layer.constructor.name}`;
+      const out = withModule(label, () => f.call(layer, h));
+      if (hSealed && own) sealIntermediate(h, out);
+      hSealed = own && out instanceof Tensor && out._node !== null && out !== h && out.data.buffer !== h.data.buffer;
       h = out;
     }
     return h;
@@ -313,7 +310,28 @@ export class Sequential extends Module {
 }
 
 /**
- * The layer classes (exactly these, not subclasses) whose output is a freshly allocated
- * array and which hold their input only in the tape's closures.
+ * The library's own forward functions, captured when this file loads, before any user code
+ * can patch a prototype. Each one hands its input only to tapegrad's ops (which keep it only
+ * in the tape's closures) and returns a freshly allocated output (or its input unchanged,
+ * which {@link Sequential.forward} checks for). `this` lookups they make (weights, training
+ * flag) never see the input, so calling them on a subclass or a Proxy is still sealed.
  */
-const OWN_LAYERS: ReadonlySet<unknown> = new Set<unknown>([Affine, ReLU, BatchNorm1d, LayerNorm, Dropout]);
+const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
+  Affine.prototype.forward,
+  ReLU.prototype.forward,
+  BatchNorm1d.prototype.forward,
+  LayerNorm.prototype.forward,
+  Dropout.prototype.forward,
+]);
+
+/**
+ * Marks `h` as reachable only through the graph, so the backward pass that frees the graph may
+ * reuse its memory (kind 3 of the tape's ownership rule, `releaseDead` in autograd/tape.ts).
+ * The proof, all checked by the caller or here: `h` was made by a sealed forward called by
+ * `Sequential.forward` itself, so no user code received it as a return value; it was handed to
+ * exactly one other sealed forward, so no user code received it as an argument; and that
+ * forward returned a different array, so `h` does not live on in `out`.
+ */
+function sealIntermediate(h: Tensor, out: Tensor): void {
+  if (out instanceof Tensor && out !== h && out.data.buffer !== h.data.buffer) h._graphOnly = true;
+}

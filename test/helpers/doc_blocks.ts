@@ -105,7 +105,6 @@ export async function runSource(source: string): Promise<void> {
   };
   const mod = { exports: {} as Record<string, unknown> };
   const wrapped = `return (async () => {\n${js}\n})();`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const run = new Function('require', 'module', 'exports', wrapped) as (r: typeof req, m: typeof mod, e: unknown) => Promise<void>;
   await run(req, mod, mod.exports);
 }

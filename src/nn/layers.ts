@@ -285,6 +285,17 @@ export class Sequential extends Module {
     this.layers = layers;
   }
 
+  /** Layer labels for error messages ('1:BatchNorm1d'), made once per layer placed at an index. */
+  private readonly labels: { layer: Module; label: string }[] = [];
+
+  private labelOf(i: number, layer: Module): string {
+    const cached = this.labels[i];
+    if (cached !== undefined && cached.layer === layer) return cached.label;
+    const label = `${i}:${layer.constructor.name}`;
+    this.labels[i] = { layer, label };
+    return label;
+  }
+
   /** @param x - input to the first layer. */
   forward(x: Tensor): Tensor {
     const layers = this.layers;
@@ -299,8 +310,7 @@ export class Sequential extends Module {
       const f = layer.forward;
       if (typeof f !== 'function') throw new ArgumentError(`Sequential.forward: layers[${i}].forward must be a function, got ${describe(f)}`);
       const own = SEALED_FORWARDS.has(f);
-      const label = `${i}:${layer.constructor.name}`;
-      const out = withModule(label, () => f.call(layer, h));
+      const out = withModule(this.labelOf(i, layer), () => f.call(layer, h));
       if (hSealed && own) sealIntermediate(h, out);
       hSealed = own && out instanceof Tensor && out._node !== null && out !== h && out.data.buffer !== h.data.buffer;
       h = out;

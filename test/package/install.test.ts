@@ -15,8 +15,14 @@ const root = path.resolve(__dirname, '..', '..');
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const fastCheckVersion = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'fast-check', 'package.json'), 'utf8')) as { version: string }).version;
 
-/** The environment for child processes, without the npm_* variables of an enclosing `npm test`. */
-const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+/**
+ * The environment for child processes, without what an enclosing `npm test` adds about itself
+ * and its package (npm_lifecycle_*, npm_package_*, the prefixes pointing at this checkout):
+ * the npm commands below must act on their own directories. User configuration (registry,
+ * cache, proxy: npm_config_*) stays.
+ */
+const NPM_RUN_VARS = /^(npm_lifecycle_|npm_package_|npm_command$|npm_execpath$|npm_node_execpath$|npm_config_(local_|global_)?prefix$|INIT_CWD$)/;
+const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !NPM_RUN_VARS.test(k)));
 
 /** Runs a command; throws with its output unless it exits 0 (or `allowFail`). */
 function run(cmd: string, args: string[], cwd: string, allowFail = false): { status: number; out: string } {

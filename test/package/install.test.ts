@@ -304,9 +304,10 @@ describe('the npm package, installed into a fresh project', () => {
   describe.each([
     ['commonjs', { module: 'commonjs' }, ['user.ts', 'internals.ts']],
     ['nodenext', { module: 'nodenext' }, ['user.ts', 'user.mts', 'internals.ts']],
+    ['esnext", "moduleResolution": "bundler', { module: 'esnext', moduleResolution: 'bundler' }, ['user.ts', 'internals.ts']],
   ])('strict TypeScript, "module": "%s"', (name, moduleOptions, files) => {
     it('type-checks a user file against the declarations (skipLibCheck off) and hides the internals', () => {
-      const tsconfig = `tsconfig.${name}.json`;
+      const tsconfig = `tsconfig.${name.replace(/\W+/g, '-')}.json`;
       fs.writeFileSync(path.join(project, tsconfig), JSON.stringify({
         compilerOptions: { strict: true, ...moduleOptions, target: 'ES2022', skipLibCheck: false, noEmit: true, types: [] },
         files,

@@ -104,6 +104,7 @@ const FN = 'defineOp';
  * ```
  */
 export function defineOp<A extends unknown[] = NDArray[], C = unknown>(def: OpDefinition<A, C>): (...args: OpArgs<A>) => Tensor {
+  if (def === undefined) throw new ArgumentError(`${FN}: def must be an object { name, forward, backward }, got undefined`);
   const o = checkOptions(FN, def, ['name', 'forward', 'backward'], 'def');
   const name = o.name;
   if (typeof name !== 'string') throw new ArgumentError(`${FN}: def.name must be a non-empty string, got ${describe(name)}`);

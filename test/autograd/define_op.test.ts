@@ -337,7 +337,8 @@ describe('defineOp: errors name the op', () => {
   const ok = { name: 'op', forward: leakyReluForward, backward: leakyReluBackward };
 
   it('checks its own options', () => {
-    expectThrows(() => defineOp(undefined as never), ArgumentError, /^defineOp: def\.name must be a non-empty string, got undefined/);
+    expectThrows(() => defineOp(undefined as never), ArgumentError, /^defineOp: def must be an object \{ name, forward, backward \}, got undefined$/);
+    expectThrows(() => defineOp({ forward: leakyReluForward, backward: leakyReluBackward } as never), ArgumentError, /^defineOp: def\.name must be a non-empty string, got undefined$/);
     expectThrows(() => defineOp(null as never), ArgumentError, /^defineOp: def must be an object of options or undefined, got null/);
     expectThrows(() => defineOp(leakyReluForward as never), ArgumentError, /^defineOp: def must be an object/);
     expectThrows(() => defineOp({ ...ok, backwards: leakyReluBackward } as never), ValueError, /^defineOp: backwards is not an option of defineOp \(expected one of name, forward, backward\)/);

@@ -88,7 +88,8 @@ const FN = 'defineOp';
  * @returns `(...args) => Tensor`: forward's parameters, with a Tensor for every `NDArray` one.
  * @throws ArgumentError / ValueError on a bad definition. Calling the op throws DTypeError when
  *   tensor inputs mix dtypes or `out` has another dtype, ShapeError when out's data does not fit
- *   its shape, ArgumentError when forward returns no `{ out }`; backward() throws GradError when
+ *   its shape, ArgumentError when forward returns no `{ out }` or a Tensor that requires grad
+ *   is hidden inside an array or object argument; backward() throws GradError when
  *   backward returns the wrong number of gradients or one of the wrong kind, length or dtype.
  * @example
  * ```ts

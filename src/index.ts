@@ -9,6 +9,7 @@ export { poolControl, type DType, type FloatArray, type PoolOptions, type PoolSt
 export type { Shape } from './shape';
 export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
 export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';
+export { defineOp, type OpDefinition, type OpForwardResult, type OpGradient, type OpArgs, type NDArray } from './autograd/define_op';
 export { manualSeed, getRngState, setRngState, randperm, shuffleInPlace } from './random';
 export {
   TapegradError,

@@ -46,9 +46,24 @@ export function codeBlocks(markdown: string): CodeBlock[] {
   return blocks;
 }
 
-/** The ts blocks as one program, each preceded by a marker call `__block(i)`. */
+/**
+ * The ts blocks as one program, each preceded by a marker call `__block(i)`. A document's
+ * blocks each carry the imports they need (a reader may copy any one of them), so a name a
+ * later block imports again from the same module is dropped from its import line (the line
+ * stays, empty if nothing new is left, so line numbers hold).
+ */
 function programOf(blocks: readonly CodeBlock[]): string {
-  return blocks.map((b, i) => `__block(${i}); // line ${b.line}\n${b.code}`).join('\n');
+  const imported = new Map<string, Set<string>>();
+  const dedupe = (line: string): string => {
+    const m = /^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)';\s*$/.exec(line);
+    if (m === null) return line;
+    const seen = imported.get(m[3]) ?? new Set<string>();
+    imported.set(m[3], seen);
+    const fresh = m[2].split(',').map((n) => n.trim()).filter((n) => n !== '' && !seen.has(n.replace(/^type\s+/, '')));
+    for (const n of fresh) seen.add(n.replace(/^type\s+/, ''));
+    return fresh.length === 0 ? '' : `import ${m[1] ?? ''}{ ${fresh.join(', ')} } from '${m[3]}';`;
+  };
+  return blocks.map((b, i) => `__block(${i}); // line ${b.line}\n${b.code.split('\n').map(dedupe).join('\n')}`).join('\n');
 }
 
 /**

@@ -786,13 +786,13 @@ function wrap(message: string, cause: unknown): CheckpointError {
  * Accepts null, booleans, strings, finite numbers, arrays and plain objects of those, nested at
  * most {@link CHECKPOINT_MAX_JSON_DEPTH} deep (so this recursion, and JSON.stringify's, stay shallow).
  */
-function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set(), depth = 0): string | null {
+function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set(), depth = 0, root = where): string | null {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return null;
   if (typeof v === 'number') return Number.isFinite(v) ? null : `${where} must be a finite number (JSON has no NaN or Infinity), got ${v}`;
   if (typeof v !== 'object') return `${where} must be a JSON value, got ${typeof v === 'function' ? 'a function' : `${typeof v} ${String(v)}`}`;
   if (seen.has(v)) return `${where} must not contain cycles, got a circular reference`;
   if (depth >= CHECKPOINT_MAX_JSON_DEPTH) {
-    return `${where.split(/[.[]/)[0]} must nest at most ${CHECKPOINT_MAX_JSON_DEPTH} levels deep, got deeper at ${where.length > 120 ? `${where.slice(0, 117)}...` : where}`;
+    return `${root} must nest at most ${CHECKPOINT_MAX_JSON_DEPTH} levels deep, got deeper at ${where.length > 120 ? `${where.slice(0, 117)}...` : where}`;
   }
   const proto = Object.getPrototypeOf(v) as unknown;
   if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
@@ -802,12 +802,12 @@ function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set(), d
   try {
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
-        const p = jsonProblem(v[i], `${where}[${i}]`, seen, depth + 1);
+        const p = jsonProblem(v[i], `${where}[${i}]`, seen, depth + 1, root);
         if (p !== null) return p;
       }
     } else {
       for (const [k, x] of Object.entries(v)) {
-        const p = jsonProblem(x, `${where}.${k}`, seen, depth + 1);
+        const p = jsonProblem(x, `${where}.${k}`, seen, depth + 1, root);
         if (p !== null) return p;
       }
     }

@@ -18,14 +18,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointError } from '../errors';
 import { checkOptions } from '../options';
 import { describe } from '../shape';
 import { ioChunkBytes } from './chunk';
-import { decodeSafetensorsFrom, type DecodedSafetensors, type DecodeSafetensorsOptions } from './safetensors';
 
 /** Error codes a directory fsync may fail with on platforms or file systems that refuse it. */
 const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'EBADF']);
@@ -41,16 +40,19 @@ function tempBase(base: string): string {
   return cps.length > TEMP_BASE_MAX ? cps.slice(0, TEMP_BASE_MAX).join('') : base;
 }
 
-function errCode(e: unknown): string | undefined {
+/** The `code` of a Node system error, if any. */
+export function errCode(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
 
-function errText(e: unknown): string {
+/** An error's message, or the value as text. */
+export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function wrap(message: string, cause: unknown): CheckpointError {
+/** A CheckpointError with `cause` attached. */
+export function wrap(message: string, cause: unknown): CheckpointError {
   const err = new CheckpointError(message);
   err.cause = cause;
   return err;
@@ -170,64 +172,8 @@ export function readFileChecked(path: string): Uint8Array {
   return new Uint8Array(buf); // copy out of a pooled or shared buffer
 }
 
-/**
- * Reads and fully validates a safetensors file piece by piece: the header first, then each
- * tensor straight into its own typed array, so memory holds the tensors and nothing more (no
- * copy of the whole file) and files of any size can be read.
- *
- * @param path - the file to read.
- * @param opts - as for `decodeSafetensors`.
- * @returns as `decodeSafetensors`.
- * @throws CheckpointError naming `path` when the file is missing, unreadable or changes size
- *   while read, and for every problem `decodeSafetensors` reports.
- * @example
- * ```ts
- * const { tensors, metadata } = readSafetensorsFile('runs/model.safetensors');
- * ```
- */
-export function readSafetensorsFile(path: string, opts?: DecodeSafetensorsOptions): DecodedSafetensors {
-  const fn = 'readSafetensorsFile';
-  if (typeof path !== 'string' || path.length === 0) {
-    throw new CheckpointError(`${fn}: path must be a non-empty string, got ${typeof path === 'string' ? "''" : typeof path}`);
-  }
-  let fd: number;
-  let size: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw wrap(`${fn}: could not read '${path}': ${readProblem(e)} (${errText(e)})`, e);
-  }
-  try {
-    try {
-      const st = fstatSync(fd);
-      if (st.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${path}'`), { code: 'EISDIR' });
-      size = st.size;
-    } catch (e) {
-      throw wrap(`${fn}: could not read '${path}': ${readProblem(e)} (${errText(e)})`, e);
-    }
-    const read = (pos: number, dest: Uint8Array): void => {
-      const chunk = ioChunkBytes();
-      let off = 0;
-      while (off < dest.length) {
-        let got: number;
-        try {
-          got = readSync(fd, dest, off, Math.min(chunk, dest.length - off), pos + off);
-        } catch (e) {
-          throw wrap(`${fn}: could not read '${path}' at byte ${pos + off}: ${errText(e)}`, e);
-        }
-        if (got === 0) {
-          throw new CheckpointError(`${fn}: '${path}' must keep its size of ${size} bytes while read, got end of file at byte ${pos + off}`);
-        }
-        off += got;
-      }
-    };
-    return decodeSafetensorsFrom({ size, read }, opts);
-  } finally {
-    try { closeSync(fd); } catch { /* read-only descriptor: nothing to lose */ }
-  }
-}
-
-function readProblem(e: unknown): string {
+/** What a failed open or read means, in words. */
+export function readProblem(e: unknown): string {
   const code = errCode(e);
   return code === 'ENOENT' ? 'file does not exist'
     : code === 'EISDIR' ? 'path is a directory'

@@ -18,5 +18,6 @@ export {
   toSTDType,
 } from './safetensors';
 export type { DecodedSafetensors, DecodeSafetensorsOptions, RawData, RawDType, RawTensor, STDType } from './safetensors';
-export { cleanStaleTemps, readFileChecked, readSafetensorsFile, writeFileAtomic } from './atomic';
+export { cleanStaleTemps, readFileChecked, writeFileAtomic } from './atomic';
+export { readSafetensorsFile } from './read';
 export type { CleanStaleTempsOptions } from './atomic';

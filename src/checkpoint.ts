@@ -26,7 +26,7 @@
  *   - `tapegrad.checksum`: `sha256:<hex>` over every tensor (name, dtype, shape, bytes) and every
  *     other metadata entry, so a flipped bit anywhere that still decodes is caught as well.
  *
- * Every JSON value (meta, schedule state) may nest at most {@link CHECKPOINT_MAX_JSON_DEPTH}
+ * Every JSON value (meta, schedule state) may nest at most 64 (`CHECKPOINT_MAX_JSON_DEPTH`)
  * levels deep, on saving and on loading. Size is bounded only by the disk: the file is written,
  * read and hashed in pieces, never as one buffer.
  *
@@ -259,7 +259,7 @@ export interface CheckpointInfo {
  * @throws ArgumentError when contents is not an object; ValueError for an unknown key in it;
  *   CheckpointError naming the function, the path and the problem: a bad field, a non-float
  *   tensor, meta or schedule state that is not plain JSON (NaN, Infinity, undefined, functions,
- *   class instances, cycles, nesting deeper than {@link CHECKPOINT_MAX_JSON_DEPTH}), a model key
+ *   class instances, cycles, nesting deeper than 64 levels), a model key
  *   that collides with an optimizer slot or trainer name, or a failed write (the cause is kept
  *   on `err.cause`).
  * @example
@@ -589,10 +589,10 @@ export function readCheckpointInfo(path: string): CheckpointInfo {
  * optimizer and schedule, and the global PRNG, so training resumes bit-exactly.
  *
  * Everything is validated before anything changes: the file decodes as safetensors, the format
- * version is `tapegrad-checkpoint/1`, the checksum matches, every metadata entry parses; the
- * model's keys are exactly the file's model keys (none missing, none unexpected), each with the
- * same shape and dtype; the optimizer (if given) is of the saved type with slots of the right
- * lengths and dtypes (its own `validateStateDict`); the schedule (if given) has a saved state
+ * version is `tapegrad-checkpoint/1`, the checksum matches, every metadata entry parses (and
+ * nests at most 64 levels deep); the model's keys are exactly the file's model keys (none
+ * missing, none unexpected), each with the same shape and dtype; the optimizer (if given) is of
+ * the saved type with slots of the right lengths and dtypes (its own `validateStateDict`); the schedule (if given) has a saved state
  * (checked by its `validateStateDict` when it has one); the trainer (if given) trains `model`
  * and its saved state fits it; the PRNG state is well formed (not all zero, a finite spare). On
  * any problem a CheckpointError is thrown and the model, optimizer, schedule, trainer and PRNG

@@ -467,9 +467,11 @@ export class Trainer {
   }
 
   /**
-   * A copy of everything this trainer carries between epochs (see {@link TrainerState}).
+   * Everything this trainer carries between epochs (see {@link TrainerState}). As with
+   * `Module.stateDict`, the tensors are the trainer's own (no copy, so saving a large model
+   * needs no extra memory): clone them to keep a snapshot.
    *
-   * @returns copies: changing them changes nothing here.
+   * @returns the state; its maps are new, its tensors are the trainer's.
    * @example
    * ```ts
    * const s = trainer.stateDict();
@@ -480,8 +482,8 @@ export class Trainer {
       epoch: this.epoch,
       bestValAcc: this.bestValAcc,
       bestEpoch: this.bestEpoch,
-      bestState: this.bestState === null ? null : copyState(this.bestState),
-      lastState: this.lastState === null ? null : copyState(this.lastState),
+      bestState: this.bestState === null ? null : new Map(this.bestState),
+      lastState: this.lastState === null ? null : new Map(this.lastState),
     };
   }
 

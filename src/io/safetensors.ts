@@ -23,6 +23,7 @@
  */
 import { concatUint8Arrays } from 'typed-array-utils';
 import { CheckpointError } from '../errors';
+import { checkOptions } from '../options';
 
 /** The safetensors dtype strings tapegrad reads and writes. */
 export type STDType = 'F64' | 'F32' | 'I32' | 'U8';
@@ -334,8 +335,9 @@ export function encodeSafetensorsParts(
  * @param opts - see {@link DecodeSafetensorsOptions}.
  * @returns the tensors in file order (each `data` a fresh, properly aligned typed array, never a
  *   view into `bytes`) and the metadata (`{}` when absent).
- * @throws CheckpointError for any problem, naming what was expected and what arrived. No other
- *   exception escapes, whatever the input.
+ * @throws CheckpointError for any problem with the bytes, naming what was expected and what
+ *   arrived: no other exception escapes, whatever the bytes. ArgumentError when opts is not an
+ *   object (null, a number), ValueError for an unknown option (`{ maxHeaderByte: 1 }`).
  * @example
  * ```ts
  * const { tensors, metadata } = decodeSafetensors(readFileChecked('model.safetensors'));
@@ -394,8 +396,9 @@ export interface ByteSource {
  * ```
  */
 export function decodeSafetensorsFrom(src: ByteSource, opts?: DecodeSafetensorsOptions): DecodedSafetensors {
+  const o = checkOptions('decodeSafetensors', opts, ['maxHeaderBytes']) as DecodeSafetensorsOptions;
   try {
-    return decodeUnchecked(src, opts);
+    return decodeUnchecked(src, o);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     // Defensive: every failure path above throws CheckpointError; anything else is a bug.
@@ -424,19 +427,16 @@ function bytesAt(src: ByteSource, pos: number, len: number): Uint8Array {
   return out;
 }
 
-function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions | undefined): DecodedSafetensors {
+function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions): DecodedSafetensors {
   const fn = 'decodeSafetensors';
 
   let maxHeader = SAFETENSORS_MAX_HEADER_BYTES;
-  if (opts !== undefined && opts !== null) {
-    if (typeof opts !== 'object') fail(`opts must be an object, got ${describe(opts)}`);
-    const m = opts.maxHeaderBytes;
-    if (m !== undefined) {
-      if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) {
-        fail(`opts.maxHeaderBytes must be a non-negative safe integer, got ${describe(m)}`);
-      }
-      maxHeader = m;
+  const m = opts.maxHeaderBytes;
+  if (m !== undefined) {
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) {
+      fail(`opts.maxHeaderBytes must be a non-negative safe integer, got ${describe(m)}`);
     }
+    maxHeader = m;
   }
 
   if (src.size < 8) {

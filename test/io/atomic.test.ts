@@ -6,6 +6,7 @@ import ts from 'typescript';
 import { compareUint8Arrays } from 'typed-array-utils';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import * as tapegrad from '../../src';
 import { CheckpointError } from '../../src/errors';
 import { cleanStaleTemps, readFileChecked, writeFileAtomic } from '../../src/io/atomic';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors';
@@ -135,6 +136,10 @@ describe('cleanStaleTemps', () => {
     } finally {
       live.kill('SIGKILL');
     }
+  });
+
+  test('is exported from the package', () => {
+    expect(tapegrad.cleanStaleTemps).toBe(cleanStaleTemps);
   });
 
   test('bad arguments: options are checked', () => {

@@ -457,9 +457,9 @@ export class Trainer {
       history.epochs.push(info);
       if (callbacks?.onEpochEnd?.(info) === 'stop') break;
     }
-    // The best state is a copy taken at the end of its epoch; when that epoch is the last one
-    // the model holds exactly those values already.
-    if (this.opts.restoreBest && this.bestState !== null && this.bestEpoch !== this.epoch) {
+    // When the best epoch is the last one the model usually holds exactly the best values
+    // already (unless a callback changed it): then there is nothing to swap or keep.
+    if (this.opts.restoreBest && this.bestState !== null && !sameValues(this.model.stateDict(), this.bestState)) {
       this.lastState = copyState(this.model.stateDict());
       this.model.loadStateDict(this.bestState);
     }
@@ -569,6 +569,19 @@ export class Trainer {
     }
     return { x: xs, y: ys };
   }
+}
+
+/** True when both states hold bit-identical values under the same keys. */
+function sameValues(a: Map<string, Tensor>, b: Map<string, Tensor>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, t] of a) {
+    const u = b.get(k);
+    if (u === undefined || u.data.byteLength !== t.data.byteLength) return false;
+    const x = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const y = new Uint8Array(u.data.buffer, u.data.byteOffset, u.data.byteLength);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  return true;
 }
 
 /** Detached copies of a state's tensors. */

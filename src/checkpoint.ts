@@ -17,9 +17,18 @@
  *   - `tapegrad.scheduler` (when saved): JSON of the schedule's `stateDict()`.
  *   - `tapegrad.rng` (unless `includeRngState: false`): JSON `{ "words": [4 int32], "spare": "<16 hex
  *     digits>" }`, the PRNG's xoroshiro128+ state and its cached normal as raw float64 bits.
+ *   - `tapegrad.trainer` (when a `trainer` is saved): JSON `{ "epoch", "bestValAcc" (null for
+ *     none), "bestEpoch", "best": boolean, "last": boolean }`; with `best`, the best-validation
+ *     parameters and buffers are the tensors `trainer.best.<model key>`, and with `last`, the
+ *     ones training had reached when `restoreBest` swapped the best ones in are
+ *     `trainer.last.<model key>` (see `TrainerState`).
  *   - `tapegrad.meta`: JSON of the user's `meta` (`{}` by default).
  *   - `tapegrad.checksum`: `sha256:<hex>` over every tensor (name, dtype, shape, bytes) and every
  *     other metadata entry, so a flipped bit anywhere that still decodes is caught as well.
+ *
+ * Every JSON value (meta, schedule state) may nest at most 64 (`CHECKPOINT_MAX_JSON_DEPTH`)
+ * levels deep, on saving and on loading. Size is bounded only by the disk: the file is written,
+ * read and hashed in pieces, never as one buffer.
  *
  * @packageDocumentation
  */
@@ -28,12 +37,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FloatArray } from './dtype';
 import { CheckpointError, TapegradError } from './errors';
-import { decodeSafetensors, encodeSafetensors, readFileChecked, writeFileAtomic } from './io';
+import { readSafetensorsFile, writeFileAtomic } from './io';
 import type { RawData, RawTensor } from './io';
+import { ioChunkBytes } from './io/chunk';
+import { encodeSafetensorsParts } from './io/safetensors';
 import { Module } from './nn/module';
 import { Optimizer, type OptimizerState } from './optim/optimizer';
-import { getRngState, setRngState } from './random';
+import { checkOptions } from './options';
+import { getRngState, rngStateProblem, setRngState } from './random';
 import { describe, formatShape, shapesEqual } from './shape';
+import { bumpVersion, Tensor } from './tensor';
+import { Trainer, type TrainerState } from './trainer';
 
 /**
  * The format version written into every checkpoint and required when loading.
@@ -55,11 +69,29 @@ export const CHECKPOINT_FORMAT = 'tapegrad-checkpoint/1';
  */
 export const OPTIMIZER_SLOT_PREFIX = 'optim.';
 
+/** Prefix of the tensors holding a trainer's best and last states: `trainer.best.<key>`, `trainer.last.<key>`. */
+const TRAINER_PREFIX = 'trainer.';
+const TRAINER_BEST = `${TRAINER_PREFIX}best.`;
+const TRAINER_LAST = `${TRAINER_PREFIX}last.`;
+
+/**
+ * The deepest nesting a JSON value in a checkpoint (meta, a schedule's state) may have, on
+ * saving and on loading: deeper values are refused with a CheckpointError rather than
+ * overflowing the stack.
+ *
+ * @example
+ * ```ts
+ * saveCheckpoint(path, { model, meta: { a: { b: { c: 1 } } } }); // depth 3: fine
+ * ```
+ */
+export const CHECKPOINT_MAX_JSON_DEPTH = 64;
+
 const KEY = {
   format: 'tapegrad.format',
   model: 'tapegrad.model',
   optimizer: 'tapegrad.optimizer',
   scheduler: 'tapegrad.scheduler',
+  trainer: 'tapegrad.trainer',
   rng: 'tapegrad.rng',
   meta: 'tapegrad.meta',
   checksum: 'tapegrad.checksum',
@@ -123,7 +155,15 @@ export interface CheckpointContents {
   meta?: Record<string, JSONValue>;
   /** Save the global PRNG state (see `getRngState`), so a resumed run draws the same numbers. Default true. */
   includeRngState?: boolean;
+  /**
+   * The Trainer training `model`: its epoch, best score and best (and last) weights are saved, so
+   * that loading them into a fresh Trainer resumes the run bit-exactly, with any `restoreBest`.
+   */
+  trainer?: Trainer;
 }
+
+const CONTENTS_KEYS = ['model', 'optimizer', 'scheduler', 'meta', 'includeRngState', 'trainer'] as const;
+const TARGET_KEYS = ['model', 'optimizer', 'scheduler', 'restoreRngState', 'trainer'] as const;
 
 /**
  * What {@link loadCheckpoint} restores into.
@@ -145,6 +185,8 @@ export interface CheckpointTarget {
    * file to have one; `false` leaves the PRNG alone.
    */
   restoreRngState?: boolean;
+  /** Receives the trainer state (epoch, best score, best and last weights); the file must hold one. Its model must be `model`. */
+  trainer?: Trainer;
 }
 
 /**
@@ -187,6 +229,8 @@ export interface CheckpointInfo {
   scheduler: Record<string, unknown> | null;
   /** True when the PRNG state was saved. */
   hasRngState: boolean;
+  /** The saved trainer's epoch, best score and epoch, and which weight sets are stored; null when no trainer was saved. */
+  trainer: { epoch: number; bestValAcc: number; bestEpoch: number; hasBestState: boolean; hasLastState: boolean } | null;
   /** The user's metadata. */
   meta: Record<string, unknown>;
 }
@@ -204,13 +248,20 @@ export interface CheckpointInfo {
  * either the complete old checkpoint or the complete new one. Saving reads the model, optimizer,
  * schedule and PRNG without changing any of them.
  *
+ * The file is written piece by piece from the tensors' own memory (no copy of the whole file is
+ * built), so its size is bounded only by the disk. Temp files left next to `path` by earlier
+ * saves that were killed mid-write are removed first.
+ *
  * @param path - the file to create or replace; missing parent directories are created.
  * @param contents - `model` (required); `optimizer`; `scheduler`; `meta` (JSON-serialisable,
- *   default `{}`); `includeRngState` (default true).
- * @throws CheckpointError naming the function, the path and the problem: a bad argument, a
- *   non-float tensor, meta or schedule state that is not plain JSON (NaN, Infinity, undefined,
- *   functions, class instances, cycles), a model key that collides with an optimizer slot name,
- *   or a failed write (the cause is kept on `err.cause`).
+ *   default `{}`); `includeRngState` (default true); `trainer` (the Trainer of `model`, to
+ *   resume it exactly).
+ * @throws ArgumentError when contents is not an object; ValueError for an unknown key in it;
+ *   CheckpointError naming the function, the path and the problem: a bad field, a non-float
+ *   tensor, meta or schedule state that is not plain JSON (NaN, Infinity, undefined, functions,
+ *   class instances, cycles, nesting deeper than 64 levels), a model key
+ *   that collides with an optimizer slot or trainer name, or a failed write (the cause is kept
+ *   on `err.cause`).
  * @example
  * ```ts
  * saveCheckpoint('runs/epoch3.safetensors', { model, optimizer: opt, scheduler: sched, meta: { epoch: 3 } });
@@ -219,10 +270,8 @@ export interface CheckpointInfo {
 export function saveCheckpoint(path: string, contents: CheckpointContents): void {
   const fn = 'saveCheckpoint';
   checkPath(fn, path);
-  if (contents === null || typeof contents !== 'object') {
-    throw new CheckpointError(`${fn}: contents must be an object { model, optimizer?, scheduler?, meta? }, got ${describe(contents)}`);
-  }
-  const { model, optimizer, scheduler, meta, includeRngState } = contents;
+  if (contents === undefined) throw new CheckpointError(`${fn}: contents must be an object { model, optimizer?, scheduler?, meta? }, got undefined`);
+  const { model, optimizer, scheduler, meta, includeRngState, trainer } = checkOptions(fn, contents, CONTENTS_KEYS, 'contents') as unknown as CheckpointContents;
   const at = `'${path}'`;
   if (!(model instanceof Module)) throw new CheckpointError(`${fn}: contents.model must be an nn.Module, got ${describe(model)}`);
   if (optimizer !== undefined && !(optimizer instanceof Optimizer)) {
@@ -233,6 +282,10 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
   }
   if (includeRngState !== undefined && typeof includeRngState !== 'boolean') {
     throw new CheckpointError(`${fn}: contents.includeRngState must be a boolean, got ${describe(includeRngState)}`);
+  }
+  if (trainer !== undefined) {
+    if (!(trainer instanceof Trainer)) throw new CheckpointError(`${fn}: contents.trainer must be a Trainer or undefined, got ${describe(trainer)}`);
+    if (trainer.model !== model) throw new CheckpointError(`${fn}: contents.trainer must train contents.model, got a Trainer of another model`);
   }
   const userMeta = meta === undefined ? {} : meta;
   if (userMeta === null || typeof userMeta !== 'object' || Array.isArray(userMeta)) {
@@ -291,18 +344,45 @@ export function saveCheckpoint(path: string, contents: CheckpointContents): void
     const s = getRngState();
     metadata[KEY.rng] = JSON.stringify({ words: s.slice(0, 4), spare: float64ToHex(s[4]) });
   }
+  if (trainer !== undefined) {
+    const st = trainer.stateDict();
+    for (const [prefix, state] of [[TRAINER_BEST, st.bestState], [TRAINER_LAST, st.lastState]] as const) {
+      if (state === null) continue;
+      for (const [k, t] of state) {
+        const name = prefix + k;
+        if (tensors.has(name)) {
+          throw new CheckpointError(
+            `${fn}: model key '${name}' collides with the trainer's saved state of the same name; rename the submodule, got a model with a '${name}' entry`,
+          );
+        }
+        tensors.set(name, { dtype: t.dtype, shape: [...t.shape], data: t.data });
+      }
+    }
+    for (const k of model.stateDict().keys()) {
+      if (k.startsWith(TRAINER_PREFIX)) {
+        throw new CheckpointError(`${fn}: model keys must not start with '${TRAINER_PREFIX}' when a trainer is saved (its state lives there), got '${k}'; rename the submodule`);
+      }
+    }
+    metadata[KEY.trainer] = JSON.stringify({
+      epoch: st.epoch,
+      bestValAcc: Number.isNaN(st.bestValAcc) ? null : st.bestValAcc,
+      bestEpoch: st.bestEpoch,
+      best: st.bestState !== null,
+      last: st.lastState !== null,
+    });
+  }
   metadata[KEY.checksum] = checksum(tensors, metadata);
 
-  let bytes: Uint8Array;
+  let parts: Uint8Array[];
   try {
-    bytes = encodeSafetensors(tensors, metadata);
+    parts = encodeSafetensorsParts(tensors, metadata);
   } catch (e) {
     throw wrap(`${fn}: the checkpoint for ${at} must encode as safetensors, got: ${errText(e)}`, e);
   }
   try {
     // Like `mkdir -p`: a run directory named in the path is created, as users expect.
     mkdirSync(dirname(path), { recursive: true });
-    writeFileAtomic(path, bytes);
+    writeFileAtomic(path, parts);
   } catch (e) {
     throw wrap(`${fn}: path must be writable, got ${at}: ${errText(e)}`, e);
   }
@@ -318,6 +398,7 @@ interface Parsed {
   model: Map<string, RawTensor>;
   optimizer: { state: OptimizerState; slotKeys: string[] } | null;
   scheduler: Record<string, unknown> | null;
+  trainer: TrainerState | null;
   rng: number[] | null;
   meta: Record<string, unknown>;
 }
@@ -329,17 +410,14 @@ function readAndParse(fn: string, path: string): Parsed {
   const bad = (what: string): never => {
     throw new CheckpointError(`${fn}: ${at} is not a valid ${CHECKPOINT_FORMAT} file: ${what}`);
   };
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileChecked(path);
-  } catch (e) {
-    throw wrap(`${fn}: path must name a readable checkpoint file, got ${at}: ${errText(e)}`, e);
-  }
   let tensors: Map<string, RawTensor>;
   let metadata: Record<string, string>;
   try {
-    ({ tensors, metadata } = decodeSafetensors(bytes));
+    ({ tensors, metadata } = readSafetensorsFile(path));
   } catch (e) {
+    if (e instanceof CheckpointError && e.message.startsWith('readSafetensorsFile')) {
+      throw wrap(`${fn}: path must name a readable checkpoint file, got ${at}: ${errText(e)}`, e);
+    }
     throw wrap(`${fn}: ${at} is not a valid safetensors file, got: ${errText(e)}`, e);
   }
 
@@ -362,6 +440,8 @@ function readAndParse(fn: string, path: string): Parsed {
       if (required) bad(`metadata '${k}' must be present, got none`);
       return undefined;
     }
+    const depth = jsonDepth(text);
+    if (depth > CHECKPOINT_MAX_JSON_DEPTH) bad(`metadata '${k}' must nest at most ${CHECKPOINT_MAX_JSON_DEPTH} levels deep, got ${depth}`);
     try {
       return JSON.parse(text) as unknown;
     } catch (e) {
@@ -414,6 +494,37 @@ function readAndParse(fn: string, path: string): Parsed {
     scheduler = sch as Record<string, unknown>;
   }
 
+  let trainer: TrainerState | null = null;
+  const tr = parse(KEY.trainer, false);
+  if (tr !== undefined) {
+    const nat = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (
+      !isObj(tr) || !nat(tr.epoch) || !nat(tr.bestEpoch) || !(tr.bestValAcc === null || typeof tr.bestValAcc === 'number') ||
+      typeof tr.best !== 'boolean' || typeof tr.last !== 'boolean'
+    ) {
+      bad(`metadata '${KEY.trainer}' must be { "epoch": int, "bestValAcc": number | null, "bestEpoch": int, "best": boolean, "last": boolean }, got ${describe(tr)}`);
+    }
+    const t = tr as { epoch: number; bestValAcc: number | null; bestEpoch: number; best: boolean; last: boolean };
+    const take = (prefix: string, wanted: boolean): Map<string, Tensor> | null => {
+      const out = new Map<string, Tensor>();
+      for (const [name, rt] of model) {
+        if (!name.startsWith(prefix)) continue;
+        if (!wanted) bad(`tensor '${name}' must not be present when '${KEY.trainer}' says "${prefix === TRAINER_BEST ? 'best' : 'last'}": false, got it`);
+        if (!(rt.data instanceof Float64Array) && !(rt.data instanceof Float32Array)) bad(`trainer tensor '${name}' must be F64 or F32, got ${rt.dtype}`);
+        out.set(name.slice(prefix.length), new Tensor(rt.data as FloatArray, rt.shape));
+        model.delete(name);
+      }
+      return wanted ? out : null;
+    };
+    trainer = {
+      epoch: t.epoch,
+      bestValAcc: t.bestValAcc ?? Number.NaN,
+      bestEpoch: t.bestEpoch,
+      bestState: take(TRAINER_BEST, t.best),
+      lastState: take(TRAINER_LAST, t.last),
+    };
+  }
+
   let rng: number[] | null = null;
   const r = parse(KEY.rng, false);
   if (r !== undefined) {
@@ -424,9 +535,11 @@ function readAndParse(fn: string, path: string): Parsed {
     if (!ok) bad(`metadata '${KEY.rng}' must be { "words": [4 int32], "spare": 16 hex digits }, got ${describe(r)}`);
     const rr = r as { words: number[]; spare: string };
     rng = [...rr.words, hexToFloat64(rr.spare)];
+    const problem = rngStateProblem(rng);
+    if (problem !== null) bad(`metadata '${KEY.rng}' ${problem}`);
   }
 
-  return { modelClass: mi.class, dtype: mi.dtype, model, optimizer, scheduler, rng, meta: meta as Record<string, unknown> };
+  return { modelClass: mi.class, dtype: mi.dtype, model, optimizer, scheduler, trainer, rng, meta: meta as Record<string, unknown> };
 }
 
 /**
@@ -457,6 +570,16 @@ export function readCheckpointInfo(path: string): CheckpointInfo {
         : { type: p.optimizer.state.type, hyper: p.optimizer.state.hyper, step: p.optimizer.state.step, slots: p.optimizer.slotKeys },
     scheduler: p.scheduler,
     hasRngState: p.rng !== null,
+    trainer:
+      p.trainer === null
+        ? null
+        : {
+          epoch: p.trainer.epoch,
+          bestValAcc: p.trainer.bestValAcc,
+          bestEpoch: p.trainer.bestEpoch,
+          hasBestState: p.trainer.bestState !== null,
+          hasLastState: p.trainer.lastState !== null,
+        },
     meta: p.meta,
   };
 }
@@ -466,23 +589,30 @@ export function readCheckpointInfo(path: string): CheckpointInfo {
  * optimizer and schedule, and the global PRNG, so training resumes bit-exactly.
  *
  * Everything is validated before anything changes: the file decodes as safetensors, the format
- * version is `tapegrad-checkpoint/1`, the checksum matches, every metadata entry parses; the
- * model's keys are exactly the file's model keys (none missing, none unexpected), each with the
- * same shape and dtype; the optimizer (if given) is of the saved type with slots of the right
- * lengths and dtypes (its own `validateStateDict`); the schedule (if given) has a saved state
- * (checked by its `validateStateDict` when it has one); the PRNG state is well formed. On any
- * problem a CheckpointError is thrown and the model, optimizer, schedule and PRNG are exactly as
- * they were. Then the state is applied: schedule, model, optimizer (its saved learning rate wins
- * over the schedule's), PRNG.
+ * version is `tapegrad-checkpoint/1`, the checksum matches, every metadata entry parses (and
+ * nests at most 64 levels deep); the model's keys are exactly the file's model keys (none
+ * missing, none unexpected), each with the same shape and dtype; the optimizer (if given) is of
+ * the saved type with slots of the right lengths and dtypes (its own `validateStateDict`); the schedule (if given) has a saved state
+ * (checked by its `validateStateDict` when it has one); the trainer (if given) trains `model`
+ * and its saved state fits it; the PRNG state is well formed (not all zero, a finite spare). On
+ * any problem a CheckpointError is thrown and the model, optimizer, schedule, trainer and PRNG
+ * are exactly as they were. Then the state is applied: schedule, optimizer (its saved learning
+ * rate wins over the schedule's), trainer, model (each parameter and buffer written gets a new
+ * version, so a backward pass through a graph built before the load throws), PRNG.
+ *
+ * The file is read piece by piece, each tensor straight into its own array: memory holds the
+ * file's tensors, never a copy of the whole file.
  *
  * Parts of the file that no target asks for (an optimizer state when no optimizer is given) are
  * ignored.
  *
  * @param path - the checkpoint file.
  * @param target - `model` (required); `optimizer`; `scheduler`; `restoreRngState` (default:
- *   restore when the file has it; `true` requires it; `false` skips it).
+ *   restore when the file has it; `true` requires it; `false` skips it); `trainer` (the Trainer
+ *   of `model`; the file must hold a trainer state).
  * @returns the user metadata saved with the checkpoint (`{}` when none was given).
- * @throws CheckpointError naming `loadCheckpoint`, the path and what is wrong; a problem found by
+ * @throws ArgumentError when target is not an object; ValueError for an unknown key in it;
+ *   CheckpointError naming `loadCheckpoint`, the path and what is wrong; a problem found by
  *   the model's, optimizer's or schedule's own validation is wrapped, with the original error on
  *   `err.cause`.
  * @example
@@ -497,10 +627,8 @@ export function loadCheckpoint(path: string, target: CheckpointTarget): Record<s
   const fn = 'loadCheckpoint';
   checkPath(fn, path);
   const at = `'${path}'`;
-  if (target === null || typeof target !== 'object') {
-    throw new CheckpointError(`${fn}: target must be an object { model, optimizer?, scheduler? }, got ${describe(target)}`);
-  }
-  const { model, optimizer, scheduler, restoreRngState } = target;
+  if (target === undefined) throw new CheckpointError(`${fn}: target must be an object { model, optimizer?, scheduler? }, got undefined`);
+  const { model, optimizer, scheduler, restoreRngState, trainer } = checkOptions(fn, target, TARGET_KEYS, 'target') as unknown as CheckpointTarget;
   if (!(model instanceof Module)) throw new CheckpointError(`${fn}: target.model must be an nn.Module, got ${describe(model)}`);
   if (optimizer !== undefined && !(optimizer instanceof Optimizer)) {
     throw new CheckpointError(`${fn}: target.optimizer must be an optim.Optimizer or undefined, got ${describe(optimizer)}`);
@@ -510,6 +638,10 @@ export function loadCheckpoint(path: string, target: CheckpointTarget): Record<s
   }
   if (restoreRngState !== undefined && typeof restoreRngState !== 'boolean') {
     throw new CheckpointError(`${fn}: target.restoreRngState must be a boolean, got ${describe(restoreRngState)}`);
+  }
+  if (trainer !== undefined) {
+    if (!(trainer instanceof Trainer)) throw new CheckpointError(`${fn}: target.trainer must be a Trainer or undefined, got ${describe(trainer)}`);
+    if (trainer.model !== model) throw new CheckpointError(`${fn}: target.trainer must train target.model, got a Trainer of another model`);
   }
 
   const file = readAndParse(fn, path);
@@ -572,12 +704,23 @@ export function loadCheckpoint(path: string, target: CheckpointTarget): Record<s
     }
   }
 
+  // Trainer: present, and its state fits the model.
+  if (trainer !== undefined) {
+    if (file.trainer === null) mismatch('a trainer state must be in the file for target.trainer, got none (saved without contents.trainer)');
+    try {
+      trainer.validateStateDict(file.trainer!);
+    } catch (e) {
+      mismatch(`the trainer state must fit target.trainer, got: ${errText(e)}`, e);
+    }
+  }
+
   // PRNG.
   const restoreRng = restoreRngState !== false && file.rng !== null;
   if (restoreRngState === true && file.rng === null) mismatch('restoreRngState: true needs a PRNG state in the file, got none (saved with includeRngState: false)');
 
-  // Apply, with snapshots to roll back to should anything still fail.
-  const snapModel = new Map([...own].map(([k, t]) => [k, t.data.slice()]));
+  // Apply. The steps that run user or library code that might still fail (schedule, optimizer,
+  // trainer) come first, with snapshots to roll back to; the model and PRNG writes that follow
+  // cannot fail once validated, so the model needs no snapshot (no second copy of its weights).
   const snapOpt = optimizer?.stateDict();
   let snapSched: object | undefined;
   try {
@@ -585,22 +728,23 @@ export function loadCheckpoint(path: string, target: CheckpointTarget): Record<s
   } catch (e) {
     mismatch(`target.scheduler.stateDict() must work, got: ${errText(e)}`, e);
   }
-  const snapRng = getRngState();
   try {
     if (scheduler !== undefined) scheduler.loadStateDict(file.scheduler!);
-    for (const [k, t] of own) t.data.set(file.model.get(k)!.data as FloatArray);
     if (optimizer !== undefined) optimizer.loadStateDict(file.optimizer!.state);
-    if (restoreRng) setRngState(file.rng!);
+    if (trainer !== undefined) trainer.loadStateDict(file.trainer!);
   } catch (e) {
-    setRngState(snapRng);
     if (scheduler !== undefined && snapSched !== undefined) {
       try { scheduler.loadStateDict(snapSched); } catch { /* best effort; the optimizer below restores lr */ }
     }
     if (optimizer !== undefined && snapOpt !== undefined) optimizer.loadStateDict(snapOpt);
-    for (const [k, t] of own) t.data.set(snapModel.get(k)!);
     const kind = e instanceof TapegradError ? '' : ' (unexpected)';
     throw wrap(`${fn}: applying ${at} must succeed once validated, got a failure${kind}: ${errText(e)}; everything was rolled back`, e);
   }
+  for (const [k, t] of own) {
+    t.data.set(file.model.get(k)!.data as FloatArray);
+    bumpVersion(t);
+  }
+  if (restoreRng) setRngState(file.rng!);
   return file.meta;
 }
 
@@ -639,13 +783,17 @@ function wrap(message: string, cause: unknown): CheckpointError {
 
 /**
  * Why `v` would not survive a JSON round trip unchanged, as `where must be ..., got ...`, or null.
- * Accepts null, booleans, strings, finite numbers, arrays and plain objects of those.
+ * Accepts null, booleans, strings, finite numbers, arrays and plain objects of those, nested at
+ * most {@link CHECKPOINT_MAX_JSON_DEPTH} deep (so this recursion, and JSON.stringify's, stay shallow).
  */
-function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set()): string | null {
+function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set(), depth = 0, root = where): string | null {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return null;
   if (typeof v === 'number') return Number.isFinite(v) ? null : `${where} must be a finite number (JSON has no NaN or Infinity), got ${v}`;
   if (typeof v !== 'object') return `${where} must be a JSON value, got ${typeof v === 'function' ? 'a function' : `${typeof v} ${String(v)}`}`;
   if (seen.has(v)) return `${where} must not contain cycles, got a circular reference`;
+  if (depth >= CHECKPOINT_MAX_JSON_DEPTH) {
+    return `${root} must nest at most ${CHECKPOINT_MAX_JSON_DEPTH} levels deep, got deeper at ${where.length > 120 ? `${where.slice(0, 117)}...` : where}`;
+  }
   const proto = Object.getPrototypeOf(v) as unknown;
   if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
     return `${where} must be a plain object, array or JSON primitive, got ${describe(v)}`;
@@ -654,12 +802,12 @@ function jsonProblem(v: unknown, where: string, seen: Set<object> = new Set()): 
   try {
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
-        const p = jsonProblem(v[i], `${where}[${i}]`, seen);
+        const p = jsonProblem(v[i], `${where}[${i}]`, seen, depth + 1, root);
         if (p !== null) return p;
       }
     } else {
       for (const [k, x] of Object.entries(v)) {
-        const p = jsonProblem(x, `${where}.${k}`, seen);
+        const p = jsonProblem(x, `${where}.${k}`, seen, depth + 1, root);
         if (p !== null) return p;
       }
     }
@@ -691,7 +839,10 @@ function checksum(tensors: Map<string, RawTensor>, metadata: Record<string, stri
   for (const name of names) {
     const t = tensors.get(name)!;
     h.update(JSON.stringify([name, t.dtype, t.shape]));
-    h.update(leBytes(t.data));
+    // In pieces: hash.update refuses 2 GiB or more at once.
+    const bytes = leBytes(t.data);
+    const chunk = ioChunkBytes();
+    for (let off = 0; off < bytes.length; off += chunk) h.update(bytes.subarray(off, Math.min(off + chunk, bytes.length)));
   }
   const entries = Object.keys(metadata)
     .filter((k) => k !== KEY.checksum)
@@ -699,6 +850,23 @@ function checksum(tensors: Map<string, RawTensor>, metadata: Record<string, stri
     .map((k) => [k, metadata[k]]);
   h.update(JSON.stringify(entries));
   return `sha256:${h.digest('hex')}`;
+}
+
+/** How deeply JSON text nests (arrays and objects), by one pass over it that skips strings. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return max;
 }
 
 function float64ToHex(x: number): string {

@@ -54,3 +54,5 @@ export {
   type JSONValue,
   type AnyOptimizer,
 } from './checkpoint';
+export { cleanStaleTemps, type CleanStaleTempsOptions } from './io/atomic';
+export type { TrainerState, NonFiniteLossPolicy } from './trainer';

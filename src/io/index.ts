@@ -19,4 +19,5 @@ export {
 } from './safetensors';
 export type { DecodedSafetensors, DecodeSafetensorsOptions, RawData, RawDType, RawTensor, STDType } from './safetensors';
 export { cleanStaleTemps, readFileChecked, writeFileAtomic } from './atomic';
+export { readSafetensorsFile } from './read';
 export type { CleanStaleTempsOptions } from './atomic';

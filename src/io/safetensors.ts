@@ -23,6 +23,7 @@
  */
 import { concatUint8Arrays } from 'typed-array-utils';
 import { CheckpointError } from '../errors';
+import { checkOptions } from '../options';
 
 /** The safetensors dtype strings tapegrad reads and writes. */
 export type STDType = 'F64' | 'F32' | 'I32' | 'U8';
@@ -193,6 +194,29 @@ export function encodeSafetensors(
   tensors: Map<string, RawTensor> | Record<string, RawTensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
+  return concatUint8Arrays(...encodeSafetensorsParts(tensors, metadata));
+}
+
+/**
+ * {@link encodeSafetensors} without the final concatenation: the header (length prefix and
+ * JSON) followed by each tensor's little-endian bytes, in file order. On a little-endian host
+ * the tensor parts are views of the tensors' own memory (no copy), so a file of any size can
+ * be written piece by piece; concatenated, the parts are exactly `encodeSafetensors`' output.
+ *
+ * @internal
+ * @param tensors - as for {@link encodeSafetensors}.
+ * @param metadata - as for {@link encodeSafetensors}.
+ * @returns the parts, to write in order (views: write them before changing the tensors).
+ * @throws as {@link encodeSafetensors}.
+ * @example
+ * ```ts
+ * writeFileAtomic(path, encodeSafetensorsParts(tensors, metadata));
+ * ```
+ */
+export function encodeSafetensorsParts(
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const fn = 'encodeSafetensors';
   if (tensors === null || typeof tensors !== 'object') {
     throw new CheckpointError(`${fn}: tensors must be a Map or an object, got ${describe(tensors)}`);
@@ -287,7 +311,7 @@ export function encodeSafetensors(
   view.setUint32(0, padded % 0x1_0000_0000, true);
   view.setUint32(4, Math.floor(padded / 0x1_0000_0000), true);
   header.set(json, 8);
-  return concatUint8Arrays(header, ...prepared.map((p) => p.bytes));
+  return [header, ...prepared.map((p) => p.bytes)];
 }
 
 /**
@@ -311,8 +335,9 @@ export function encodeSafetensors(
  * @param opts - see {@link DecodeSafetensorsOptions}.
  * @returns the tensors in file order (each `data` a fresh, properly aligned typed array, never a
  *   view into `bytes`) and the metadata (`{}` when absent).
- * @throws CheckpointError for any problem, naming what was expected and what arrived. No other
- *   exception escapes, whatever the input.
+ * @throws CheckpointError for any problem with the bytes, naming what was expected and what
+ *   arrived: no other exception escapes, whatever the bytes. ArgumentError when opts is not an
+ *   object (null, a number), ValueError for an unknown option (`{ maxHeaderByte: 1 }`).
  * @example
  * ```ts
  * const { tensors, metadata } = decodeSafetensors(readFileChecked('model.safetensors'));
@@ -323,8 +348,57 @@ export function decodeSafetensors(
   bytes: Uint8Array,
   opts?: DecodeSafetensorsOptions,
 ): DecodedSafetensors {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new CheckpointError(`decodeSafetensors: bytes must be a Uint8Array, got ${describe(bytes)}`);
+  }
+  return decodeSafetensorsFrom(
+    {
+      size: bytes.length,
+      read: (pos, dest) => dest.set(bytes.subarray(pos, pos + dest.length)),
+      view: (pos, len) => bytes.subarray(pos, pos + len),
+    },
+    opts,
+  );
+}
+
+/**
+ * Random access to the bytes of a safetensors file: a buffer in memory, or an open file read
+ * piece by piece (see `readSafetensorsFile`).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const src: ByteSource = { size: bytes.length, read: (pos, dest) => dest.set(bytes.subarray(pos, pos + dest.length)) };
+ * ```
+ */
+export interface ByteSource {
+  /** Total length in bytes. */
+  readonly size: number;
+  /** Fills `dest` with the bytes at [pos, pos + dest.length); throws CheckpointError if it cannot. */
+  read(pos: number, dest: Uint8Array): void;
+  /** Optionally, the bytes at [pos, pos + len) without a copy. */
+  view?(pos: number, len: number): Uint8Array;
+}
+
+/**
+ * {@link decodeSafetensors} over any {@link ByteSource}: the same checks in the same order, and
+ * each tensor read straight into its own freshly allocated typed array, so no buffer larger
+ * than the header or one tensor is ever built.
+ *
+ * @internal
+ * @param src - the file's bytes.
+ * @param opts - see {@link DecodeSafetensorsOptions}.
+ * @returns as {@link decodeSafetensors}.
+ * @throws CheckpointError for any problem, as {@link decodeSafetensors}.
+ * @example
+ * ```ts
+ * const { tensors } = decodeSafetensorsFrom(src);
+ * ```
+ */
+export function decodeSafetensorsFrom(src: ByteSource, opts?: DecodeSafetensorsOptions): DecodedSafetensors {
+  const o = checkOptions('decodeSafetensors', opts, ['maxHeaderBytes']) as DecodeSafetensorsOptions;
   try {
-    return decodeUnchecked(bytes, opts);
+    return decodeUnchecked(src, o);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     // Defensive: every failure path above throws CheckpointError; anything else is a bug.
@@ -346,41 +420,46 @@ function fail(msg: string): never {
 
 interface Entry { name: string; info: DTypeInfo; shape: number[]; begin: number; end: number }
 
-function decodeUnchecked(bytes: Uint8Array, opts: DecodeSafetensorsOptions | undefined): DecodedSafetensors {
+function bytesAt(src: ByteSource, pos: number, len: number): Uint8Array {
+  if (src.view !== undefined) return src.view(pos, len);
+  const out = new Uint8Array(len);
+  src.read(pos, out);
+  return out;
+}
+
+function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions): DecodedSafetensors {
   const fn = 'decodeSafetensors';
-  if (!(bytes instanceof Uint8Array)) fail(`bytes must be a Uint8Array, got ${describe(bytes)}`);
 
   let maxHeader = SAFETENSORS_MAX_HEADER_BYTES;
-  if (opts !== undefined && opts !== null) {
-    if (typeof opts !== 'object') fail(`opts must be an object, got ${describe(opts)}`);
-    const m = opts.maxHeaderBytes;
-    if (m !== undefined) {
-      if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) {
-        fail(`opts.maxHeaderBytes must be a non-negative safe integer, got ${describe(m)}`);
-      }
-      maxHeader = m;
+  const m = opts.maxHeaderBytes;
+  if (m !== undefined) {
+    if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) {
+      fail(`opts.maxHeaderBytes must be a non-negative safe integer, got ${describe(m)}`);
     }
+    maxHeader = m;
   }
 
-  if (bytes.length < 8) {
-    fail(`file must be at least 8 bytes (the header length prefix), got ${bytes.length}`);
+  if (src.size < 8) {
+    fail(`file must be at least 8 bytes (the header length prefix), got ${src.size}`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  const prefix = bytesAt(src, 0, 8);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const lo = dv.getUint32(0, true);
   const hi = dv.getUint32(4, true);
   const n = hi * 0x1_0000_0000 + lo; // exact up to 2^53; beyond that only "too large" matters
   if (n > maxHeader) {
     fail(`header length must be at most ${maxHeader} bytes, got ${hi === 0 ? n : `~${n.toExponential(3)}`}`);
   }
-  const rest = bytes.length - 8;
+  const rest = src.size - 8;
   if (n > rest) {
     fail(`header length ${n} exceeds the ${rest} bytes that follow the length prefix`);
   }
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
-  } catch {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytesAt(src, 8, n));
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     return fail(`header must be valid UTF-8, got invalid byte sequences`);
   }
   if (!text.startsWith('{')) {
@@ -489,12 +568,15 @@ function decodeUnchecked(bytes: Uint8Array, opts: DecodeSafetensorsOptions | und
     );
   }
 
-  // Copy out.
+  // Copy out, each tensor straight into its own typed array.
   const base = 8 + n;
   const tensors = new Map<string, RawTensor>();
   for (const e of entries) {
-    const src = bytes.subarray(base + e.begin, base + e.end);
-    tensors.set(e.name, { dtype: e.info.raw, shape: e.shape, data: fromLittleEndian(src, e.info) });
+    const out = new CTORS[e.info.raw]((e.end - e.begin) / e.info.size);
+    const raw = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    src.read(base + e.begin, raw);
+    if (!LITTLE_ENDIAN_HOST && e.info.size > 1) swapBytes(raw, e.info.size);
+    tensors.set(e.name, { dtype: e.info.raw, shape: e.shape, data: out });
   }
   return { tensors, metadata };
 }
@@ -542,22 +624,15 @@ function findDuplicateKey(text: string): string | undefined {
   return undefined;
 }
 
-function fromLittleEndian(src: Uint8Array, info: DTypeInfo): RawData {
-  const count = src.length / info.size;
-  const out = new CTORS[info.raw](count);
-  if (LITTLE_ENDIAN_HOST || info.size === 1) {
-    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(src);
-    return out;
+/** Reverses the byte order of each `size`-byte element in place (little- to big-endian or back). */
+function swapBytes(b: Uint8Array, size: number): void {
+  for (let i = 0; i < b.length; i += size) {
+    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
+      const t = b[lo];
+      b[lo] = b[hi];
+      b[hi] = t;
+    }
   }
-  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  for (let i = 0; i < count; i++) {
-    const o = i * info.size;
-    out[i] =
-      info.raw === 'float64' ? dv.getFloat64(o, true)
-        : info.raw === 'float32' ? dv.getFloat32(o, true)
-          : dv.getInt32(o, true);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

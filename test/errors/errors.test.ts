@@ -674,14 +674,16 @@ describe('gradcheck, PRNG, modes, checkpoints', () => {
     const model = new nn.Affine(2, 2);
     const cases = fc.oneof(
       fc.constantFrom<unknown>('', null, 3, undefined).map((p): BadCall => ({ label: `save path ${String(p)}`, call: () => saveCheckpoint(p as string, { model }), fns: ['saveCheckpoint'], kind: CheckpointError })),
-      fc.constantFrom<unknown>(null, 3, {}, { model: 3 }, { model, optimizer: 3 }, { model, scheduler: {} }, { model, meta: [1] }, { model, meta: { x: NaN } }, { model, meta: { f: () => 1 } }, { model, includeRngState: 'yes' }).map((c): BadCall => ({
+      fc.constantFrom<unknown>(null, 3).map((c): BadCall => ({ label: `save contents ${String(c)}`, call: () => saveCheckpoint('/nonexistent-dir/x.safetensors', c as never), fns: ['saveCheckpoint'], kind: ArgumentError })),
+      fc.constantFrom<unknown>({}, { model: 3 }, { model, optimizer: 3 }, { model, scheduler: {} }, { model, meta: [1] }, { model, meta: { x: NaN } }, { model, meta: { f: () => 1 } }, { model, includeRngState: 'yes' }).map((c): BadCall => ({
         label: `save contents ${String(c)}`,
         call: () => saveCheckpoint('/nonexistent-dir/x.safetensors', c as never),
         fns: ['saveCheckpoint'],
         kind: CheckpointError,
       })),
       fc.constantFrom<unknown>('', null, 3, '/nonexistent-dir/x.safetensors').map((p): BadCall => ({ label: `load path ${String(p)}`, call: () => loadCheckpoint(p as string, { model }), fns: ['loadCheckpoint'], kind: CheckpointError })),
-      fc.constantFrom<unknown>(null, 3, {}, { model: 3 }, { model, optimizer: {} }, { model, restoreRngState: 'no' }).map((t): BadCall => ({
+      fc.constantFrom<unknown>(null, 3).map((t): BadCall => ({ label: `load target ${String(t)}`, call: () => loadCheckpoint('/nonexistent-dir/x.safetensors', t as never), fns: ['loadCheckpoint'], kind: ArgumentError })),
+      fc.constantFrom<unknown>({}, { model: 3 }, { model, optimizer: {} }, { model, restoreRngState: 'no' }).map((t): BadCall => ({
         label: `load target ${String(t)}`,
         call: () => loadCheckpoint('/nonexistent-dir/x.safetensors', t as never),
         fns: ['loadCheckpoint'],

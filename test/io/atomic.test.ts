@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { compareUint8Arrays } from 'typed-array-utils';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import * as tapegrad from '../../src';
 import { CheckpointError } from '../../src/errors';
 import { cleanStaleTemps, readFileChecked, writeFileAtomic } from '../../src/io/atomic';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors';
@@ -110,6 +111,44 @@ describe('cleanStaleTemps', () => {
     expect(cleanStaleTemps(dir)).toEqual([join(dir, otherBase)]);
     expect(() => cleanStaleTemps(join(root, 'nope'))).toThrow(CheckpointError);
   });
+
+  test('the next save to a path removes the temps its dead writers left, and never a live writer\'s', () => {
+    const dir = freshDir('clean-on-save');
+    const target = join(dir, 'model.safetensors');
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!; // has exited by now
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      const name = (pid: number, hex: string) => `.model.safetensors.${pid}.${hex}.tmp`;
+      const dead = [name(deadPid, '0123456789ab'), name(deadPid, 'ba9876543210')];
+      const liveTemp = name(live.pid!, 'aaaaaaaaaaaa');
+      const mineNow = name(process.pid, 'bbbbbbbbbbbb'); // as if another thread of this process were writing
+      const mineOld = name(process.pid, 'cccccccccccc'); // left by an earlier process with this same id
+      const otherTarget = `.other.safetensors.${deadPid}.0123456789ab.tmp`;
+      const big = new Uint8Array(1 << 20);
+      for (const f of [...dead, liveTemp, mineNow, mineOld, otherTarget]) writeFileSync(join(dir, f), big);
+      const longAgo = (Date.now() - process.uptime() * 1000 - 3_600_000) / 1000;
+      utimesSync(join(dir, mineOld), longAgo, longAgo);
+
+      writeFileAtomic(target, new Uint8Array([1, 2, 3]));
+      expect(readdirSync(dir).sort()).toEqual([liveTemp, mineNow, otherTarget, 'model.safetensors'].sort());
+      expect(statSync(join(dir, liveTemp)).size).toBe(1 << 20);
+      expect(Array.from(readFileSync(target))).toEqual([1, 2, 3]);
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
+  test('is exported from the package', () => {
+    expect(tapegrad.cleanStaleTemps).toBe(cleanStaleTemps);
+  });
+
+  test('bad arguments: options are checked', () => {
+    const dir = freshDir('clean-args');
+    expect(() => cleanStaleTemps(dir, null as never)).toThrow(/^cleanStaleTemps: opts must be an object of options or undefined, got null/);
+    expect(() => cleanStaleTemps(dir, { bsae: 'x' } as never)).toThrow(/^cleanStaleTemps: bsae is not an option of cleanStaleTemps/);
+    expect(() => cleanStaleTemps(dir, { minAgeMs: -1 })).toThrow(/^cleanStaleTemps: opts\.minAgeMs must be a number >= 0, got/);
+    expect(() => cleanStaleTemps('' as never)).toThrow(/^cleanStaleTemps: dir must be a non-empty string/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -148,7 +187,7 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface RunResult { signal: NodeJS.Signals | null; code: number | null; saved: number; stderr: string }
+interface RunResult { signal: NodeJS.Signals | null; code: number | null; saved: number; stderr: string; pid: number }
 
 /** Spawns the save loop, kills it with SIGKILL per `schedule`, resolves when it has exited. */
 async function runAndKill(script: string, args: string[], delayMs: number, afterReady: boolean): Promise<RunResult> {
@@ -163,7 +202,7 @@ async function runAndKill(script: string, args: string[], delayMs: number, after
   });
   child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
   const exited = new Promise<RunResult>((res) => {
-    child.on('close', (code, signal) => res({ code, signal, saved: (out.match(/^saved \d+$/gm) ?? []).length, stderr }));
+    child.on('close', (code, signal) => res({ code, signal, saved: (out.match(/^saved \d+$/gm) ?? []).length, stderr, pid: child.pid! }));
   });
   if (afterReady) await Promise.race([ready, exited]);
   await sleep(delayMs);
@@ -223,18 +262,19 @@ describe('writeFileAtomic survives SIGKILL at random moments', () => {
         seen.absent++;
       }
 
-      // A killed child leaves at most its one in-flight temp file; nothing else accumulates.
-      const now = temps(outDir).length;
-      expect(now - prevTemps).toBeLessThanOrEqual(1);
-      expect(now).toBeLessThanOrEqual(i + 1);
-      if (now > prevTemps) killsLeavingTemp++;
-      prevTemps = now;
+      // A killed child leaves at most its one in-flight temp file, and its first save removed
+      // the ones earlier children left: temps never accumulate.
+      const left = temps(outDir);
+      expect({ i, left: left.length }).toEqual({ i, left: Math.min(left.length, 1) });
+      if (left.some((f) => f.includes(`.${r.pid}.`))) killsLeavingTemp++;
+      prevTemps = left.length;
     }
 
-    // The schedule really exercised the loop: saves completed, and some kills landed mid-write.
+    // The schedule really exercised the loop: saves completed, and kills landed mid-write often
+    // enough that, without the cleaning, temps would have piled up.
     expect(completedSaves).toBeGreaterThan(0);
     expect(seen.A + seen.B).toBeGreaterThan(0);
-    expect(killsLeavingTemp).toBeGreaterThan(0);
+    expect(killsLeavingTemp).toBeGreaterThan(1);
 
     // Leftover temps belong to dead children: cleanStaleTemps removes exactly those.
     const removed = cleanStaleTemps(outDir, { base: 'model.safetensors' });

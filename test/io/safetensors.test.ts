@@ -1,5 +1,5 @@
 import { bytesToHexString, compareUint8Arrays, hexStringToBytes } from 'typed-array-utils';
-import { CheckpointError } from '../../src/errors';
+import { ArgumentError, CheckpointError, ValueError } from '../../src/errors';
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -339,6 +339,11 @@ describe('decodeSafetensors rejects crafted bad files with CheckpointError', () 
 
   test('bad options', () => {
     expectCheckpointError(() => decodeSafetensors(craft('{}'), { maxHeaderBytes: -1 }), /maxHeaderBytes/);
+    // The options object itself is checked like every other one in tapegrad.
+    expect(() => decodeSafetensors(craft('{}'), null as never)).toThrow(ArgumentError);
+    expect(() => decodeSafetensors(craft('{}'), null as never)).toThrow(/^decodeSafetensors: opts must be an object of options or undefined, got null/);
+    expect(() => decodeSafetensors(craft('{}'), { maxHeaderByte: 1 } as never)).toThrow(ValueError);
+    expect(() => decodeSafetensors(craft('{}'), { maxHeaderByte: 1 } as never)).toThrow(/^decodeSafetensors: maxHeaderByte is not an option of decodeSafetensors \(expected one of maxHeaderBytes\)/);
   });
 
   test('accepted leniencies: trailing JSON whitespace, unpadded header, 2.0 spelled as a number', () => {

@@ -49,10 +49,12 @@ export const MAX_ELEMENTS = 2 ** 32;
  * ```
  */
 export function assertSizeFits(fn: string, arg: string, shape: Shape): void {
-  const size = sizeOf(shape);
-  if (size > MAX_ELEMENTS) {
+  if (sizeOf(shape) > MAX_ELEMENTS) {
+    // The exact count, which a float64 product of large dimensions cannot always hold.
+    let exact = 1n;
+    for (const d of shape) exact *= BigInt(d);
     throw new ShapeError(
-      `${fn}: ${arg} must hold at most ${MAX_ELEMENTS} elements (the largest typed array), got ${formatShape(shape)} (${size} elements)`,
+      `${fn}: ${arg} must hold at most ${MAX_ELEMENTS} elements (the largest typed array), got ${formatShape(shape)} (${exact} elements)`,
     );
   }
 }

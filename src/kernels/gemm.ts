@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
-import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
+import { DTypeError, ShapeError, ValueError } from '../errors';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe } from '../shape';
 import { gemmUnchecked as gemmWasm, wasmAvailable } from './wasm';

@@ -245,6 +245,23 @@ export function setGemmMemoryLimit(bytes: number): number {
   return prev;
 }
 
+/** Number of products that ran in tiles since the module loaded. */
+let tiledProducts = 0;
+
+/**
+ * How many products ran in tiles ({@link gemmUnchecked}) since the module loaded, so tests can
+ * tell the tiled path ran.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const before = gemmTiledCount(); gemm(...); gemmTiledCount() > before;
+ * ```
+ */
+export function gemmTiledCount(): number {
+  return tiledProducts;
+}
+
 /** Grows `ar` to hold [0, end) if allowed and possible; false (nothing changed) otherwise. */
 function fits(ar: Arena, end: number): boolean {
   return end <= ar.maxBytes && end <= memoryLimit && tryEnsureMemory(ar, end);
@@ -341,6 +358,7 @@ function gemmTiled<T extends FloatArray>(
   }
   // C is written block by block while A and B are still being read: when C shares memory
   // with one of them (allowed, as the whole-product path copies first), read from a copy.
+  tiledProducts++;
   if (overlaps(a, c)) a = a.slice() as T;
   if (overlaps(b, c)) b = b.slice() as T;
   const make = (len: number): T => (f64 ? new Float64Array(len) : new Float32Array(len)) as T;

@@ -5,6 +5,7 @@
  */
 import { ArgumentError, DTypeError, kernels, nn, ops, ShapeError, Tensor, tensor, TapegradError, ValueError } from '../../src';
 import { describe as describeValue, MAX_ELEMENTS } from '../../src/shape';
+import { gemm as wasmGemm, wasmAvailable } from '../../src/kernels/wasm';
 import { expectThrows } from '../helpers/errors';
 
 /** Calls a constructor with arguments TypeScript would reject, as JavaScript callers can. */
@@ -238,6 +239,30 @@ describe('kernel options objects', () => {
     const c = new Float64Array(4).fill(7);
     expectThrows(() => kernels.gemm(a, b, c, 2, 2, 2, opts as never), cls, pattern);
     expect(Array.from(c)).toEqual([7, 7, 7, 7]); // nothing written
+  });
+
+  (wasmAvailable() ? it : it.skip)('the WebAssembly gemm checks its options the same way', () => {
+    const c = new Float64Array(4).fill(7);
+    expectThrows(() => wasmGemm(a, b, c, 2, 2, 2, { rel: true } as never), ValueError, /^gemm: rel is not an option of gemm \(expected one of transA, transB, accumulate, bias, relu\)/);
+    expectThrows(() => wasmGemm(a, b, c, 2, 2, 2, { relu: 1 } as never), ArgumentError, /^gemm: opts\.relu must be a boolean, got 1$/);
+    expectThrows(() => wasmGemm(a, b, c, 2, 2, 2, null as never), ArgumentError, /^gemm: opts must be an object/);
+    expect(Array.from(c)).toEqual([7, 7, 7, 7]);
+    wasmGemm(a, b, c, 2, 2, 2, Object.create({ transA: true }) as never);
+    expect(Array.from(c)).toEqual([19, 22, 43, 50]);
+  });
+
+  it('affineGrads checks which gradients it is asked for', () => {
+    const x = { shape: [2, 2], data: Float64Array.of(1, 2, 3, 4) };
+    const w = { shape: [2, 2], data: Float64Array.of(1, 0, 0, 1) };
+    const bb = { shape: [2], data: Float64Array.of(0, 0) };
+    const { out, cache } = kernels.affineForward(x, w, bb);
+    expectThrows(() => kernels.affineGrads(out, cache, { dx: true, dW: true } as never), ValueError, /^affineGrads: dW is not an option of affineGrads/);
+    expectThrows(() => kernels.affineGrads(out, cache, { dx: 'yes' } as never), ArgumentError, /^affineGrads: want\.dx must be a boolean, got "yes"$/);
+    expectThrows(() => kernels.affineGrads(out, cache, null as never), ArgumentError, /^affineGrads: want must be an object/);
+    const g = kernels.affineGrads(out, cache, { dw: true } as never);
+    expect(g.dx).toBeNull();
+    expect(g.db).toBeNull();
+    expect(Array.from(g.dw!.data)).toEqual([10, 14, 14, 20]);
   });
 
   it('gemm reads its flags from own keys only', () => {

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import { checkOptions, optionalBoolean } from '../../options';
 import { findWasmFile } from '../wasm_file';
 import { variantFile } from './variant';
 export { gemmVariant, type GemmVariant } from './variant';
@@ -136,7 +137,8 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * @throws Error if {@link wasmAvailable} is false; DTypeError on mixed dtypes; ShapeError if
  *   an array is too short; ValueError if m, n or k is not a non-negative integer, or if the
  *   wasm memory cannot grow to hold even a small tile of the product (a product too large to
- *   fit at once, wasm32 caps the memory at 4 GiB, runs in tiles).
+ *   fit at once, wasm32 caps the memory at 4 GiB, runs in tiles), or if opts has an unknown
+ *   key; ArgumentError if opts is not an object or a flag not a boolean.
  * @example
  * ```ts
  * // dW += Xᵀ @ dY for a dense layer, without materializing Xᵀ
@@ -144,7 +146,7 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * ```
  */
 export function gemm<T extends FloatArray>(
-  a: T, b: T, c: T, m: number, n: number, k: number, opts: GemmOptions<T> = {},
+  a: T, b: T, c: T, m: number, n: number, k: number, opts?: GemmOptions<T>,
 ): void {
   if (load() === null) throw new Error('gemm: the WebAssembly GEMM is unavailable (build/gemm.wasm missing or no SIMD)');
   checkDim('m', m);
@@ -154,7 +156,17 @@ export function gemm<T extends FloatArray>(
   if (!f64 && !(a instanceof Float32Array)) {
     throw new DTypeError(`gemm: a must be a Float32Array or Float64Array, got ${Object.prototype.toString.call(a)}`);
   }
-  const bias = opts.bias ?? null;
+  // Own keys only, none unknown, flags boolean: the product runs on this checked copy.
+  const o = checkOptions('gemm', opts, ['transA', 'transB', 'accumulate', 'bias', 'relu']);
+  const checked: GemmOptions<T> = {
+    bias: (o.bias ?? null) as T | null,
+    transA: optionalBoolean('gemm', 'opts.transA', o.transA, false),
+    transB: optionalBoolean('gemm', 'opts.transB', o.transB, false),
+    accumulate: optionalBoolean('gemm', 'opts.accumulate', o.accumulate, false),
+    relu: optionalBoolean('gemm', 'opts.relu', o.relu, false),
+  };
+  opts = checked;
+  const bias = checked.bias ?? null;
   checkDtype('b', b, f64);
   checkDtype('c', c, f64);
   if (bias !== null) checkDtype('bias', bias, f64);

@@ -20,8 +20,43 @@ export type Shape = readonly number[];
  */
 export function sizeOf(shape: Shape): number {
   let n = 1;
-  for (let i = 0; i < shape.length; i++) n *= shape[i];
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    // A zero anywhere means no elements, even after a product of huge dimensions overflowed to Infinity.
+    if (d === 0) return 0;
+    n *= d;
+  }
   return n;
+}
+
+/**
+ * The most elements one tensor can hold: the longest typed array the engine makes (2^32 in
+ * Node's V8). A shape beyond it can never be allocated, so it is refused with a ShapeError
+ * instead of the engine's RangeError.
+ */
+export const MAX_ELEMENTS = 2 ** 32;
+
+/**
+ * Checks that a tensor of `shape` could exist: at most {@link MAX_ELEMENTS} elements.
+ *
+ * @param fn - calling function, for the message.
+ * @param arg - what `shape` is the shape of, for the message (e.g. 'shape', 'the result').
+ * @param shape - a shape of non-negative integers.
+ * @throws ShapeError naming `fn`, `arg`, the shape and its element count.
+ * @example
+ * ```ts
+ * assertSizeFits('matmul', 'the result', [m, n]);
+ * ```
+ */
+export function assertSizeFits(fn: string, arg: string, shape: Shape): void {
+  if (sizeOf(shape) > MAX_ELEMENTS) {
+    // The exact count, which a float64 product of large dimensions cannot always hold.
+    let exact = 1n;
+    for (const d of shape) exact *= BigInt(d);
+    throw new ShapeError(
+      `${fn}: ${arg} must hold at most ${MAX_ELEMENTS} elements (the largest typed array), got ${formatShape(shape)} (${exact} elements)`,
+    );
+  }
 }
 
 /**
@@ -54,7 +89,8 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
 }
 
 /**
- * Checks that `shape` is a valid tensor shape: an array of non-negative safe integers.
+ * Checks that `shape` is a valid tensor shape: an array of non-negative safe integers holding
+ * at most {@link MAX_ELEMENTS} elements in all.
  *
  * @param fn - calling function, for the message.
  * @param arg - argument name, for the message.
@@ -66,11 +102,18 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
  * ```
  */
 export function assertValidShape(fn: string, arg: string, shape: unknown): asserts shape is number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+  let ok: boolean;
+  try {
+    ok = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+  } catch {
+    ok = false; // a Proxy whose traps throw is not a shape
+  }
+  if (!ok) {
     throw new ShapeError(
       `${fn}: ${arg} must be an array of non-negative integers, got ${describe(shape)}`,
     );
   }
+  assertSizeFits(fn, arg, shape as number[]);
 }
 
 /**
@@ -143,6 +186,7 @@ export function broadcastShapes(fn: string, a: Shape, b: Shape): number[] {
     }
     out[i] = da === 1 ? db : da;
   }
+  assertSizeFits(fn, 'the broadcast result', out);
   return out;
 }
 
@@ -185,27 +229,94 @@ export function normalizeAxis(fn: string, axis: number, rank: number): number {
 }
 
 /**
- * A short description of any value for error messages: arrays and typed arrays show their
- * length, other values their type and value.
+ * A short description of any value for error messages: arrays show their elements (or their
+ * length when long), typed arrays their length, other values their type and value. Total: it
+ * never throws, whatever it is given (BigInts, symbols, cyclic arrays, objects whose getters
+ * or traps throw, revoked Proxies), so building a message can never hide the error.
  *
  * @param v - anything.
  * @example
  * ```ts
  * describe(new Float32Array(3)); // 'Float32Array(3)'
+ * describe([1, NaN]);            // '[1,NaN]'
+ * describe(3n);                  // 'bigint 3n'
  * ```
  */
 export function describe(v: unknown): string {
+  try {
+    return describeValue(v);
+  } catch {
+    return `${typeof v} (that cannot be displayed)`;
+  }
+}
+
+/** Longest array rendering shown in full; longer ones show as `array(length)`. */
+const MAX_SHOWN = 60;
+
+function describeValue(v: unknown): string {
   if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<number>).length})`;
-  if (Array.isArray(v)) {
-    const s = JSON.stringify(v);
-    return s !== undefined && s.length <= 60 ? s : `array(${v.length})`;
+  switch (typeof v) {
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      return quote(v);
+    case 'bigint':
+      return `bigint ${v}n`;
+    case 'symbol':
+      return `symbol ${v.description === undefined ? 'Symbol()' : `Symbol(${v.description})`}`;
+    case 'function':
+      return `function ${typeof v.name === 'string' && v.name !== '' ? v.name : '(anonymous)'}`;
+    case 'object':
+      break;
+    default:
+      return `${typeof v} ${String(v)}`;
   }
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'object') {
-    const name = (v as object).constructor?.name;
-    return name && name !== 'Object' ? name : 'object';
+  if (ArrayBuffer.isView(v)) {
+    const length = v instanceof DataView ? v.byteLength : (v as unknown as ArrayLike<number>).length;
+    return `${className(v) ?? 'ArrayBufferView'}(${length})`;
   }
-  return `${typeof v} ${String(v)}`;
+  if (Array.isArray(v)) return formatArray(v, 0, new Set()) ?? `array(${v.length})`;
+  const name = className(v);
+  return name && name !== 'Object' ? name : 'object';
+}
+
+/** JSON quoting, shortened past MAX_SHOWN characters. */
+function quote(s: string): string {
+  return s.length <= MAX_SHOWN ? JSON.stringify(s) : `${JSON.stringify(s.slice(0, MAX_SHOWN))}... (${s.length} characters)`;
+}
+
+/** The name of an object's class, read through its prototype (not an own `constructor` key). */
+function className(v: object): string | undefined {
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === null || typeof proto !== 'object') return undefined;
+  const ctor: unknown = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value;
+  const name: unknown = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/**
+ * `[1,2,[3]]` as JSON writes it (but NaN, Infinity, undefined and BigInts as themselves), or
+ * undefined when it would exceed MAX_SHOWN characters. `seen` holds the arrays being written,
+ * so a cycle shows as `[...]`.
+ */
+function formatArray(a: readonly unknown[], depth: number, seen: Set<unknown>): string | undefined {
+  if (seen.has(a) || depth > 8) return '[...]';
+  const n = a.length;
+  if (n > MAX_SHOWN / 2) return undefined;
+  seen.add(a);
+  let out = '[';
+  for (let i = 0; i < n; i++) {
+    const e = a[i];
+    let s: string | undefined;
+    if (typeof e === 'number' || typeof e === 'boolean') s = String(e);
+    else if (typeof e === 'bigint') s = `${e}n`;
+    else if (typeof e === 'string') s = JSON.stringify(e);
+    else if (Array.isArray(e)) s = formatArray(e, depth + 1, seen);
+    else s = e === null ? 'null' : e === undefined ? 'undefined' : describeValue(e);
+    if (s === undefined) return undefined;
+    out += (i > 0 ? ',' : '') + s;
+    if (out.length > MAX_SHOWN) return undefined;
+  }
+  seen.delete(a);
+  return `${out}]`;
 }

@@ -5,6 +5,7 @@
  */
 import { allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
+import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape, assertShape, sizeOf } from '../shape';
 import { gemm } from './gemm';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
@@ -69,7 +70,9 @@ export function affineBackward(
  *
  * @param dout - upstream gradient (N, M).
  * @param cache - from {@link affineForward}.
- * @param want - which of dx, dw, db to compute.
+ * @param want - which of dx, dw, db to compute (each a boolean; an omitted one is false).
+ * @throws ArgumentError when want is not an object or holds a non-boolean; ValueError on an
+ *   unknown key; ShapeError / DTypeError when dout does not match the cache.
  * @example
  * ```ts
  * const { dw, db } = affineGrads(dout, cache, { dx: false, dw: true, db: true });
@@ -81,6 +84,13 @@ export function affineGrads(
   want: { dx: boolean; dw: boolean; db: boolean },
 ): { dx: OwnedArray | null; dw: OwnedArray | null; db: OwnedArray | null } {
   const fn = 'affineBackward';
+  if (want === null || typeof want !== 'object') {
+    throw new ArgumentError(`affineGrads: want must be an object { dx, dw, db } of booleans, got ${describe(want)}`);
+  }
+  const w8 = checkOptions('affineGrads', want, ['dx', 'dw', 'db'], 'want');
+  const wantDx = optionalBoolean('affineGrads', 'want.dx', w8.dx, false);
+  const wantDw = optionalBoolean('affineGrads', 'want.dw', w8.dw, false);
+  const wantDb = optionalBoolean('affineGrads', 'want.db', w8.db, false);
   if (typeof cache !== 'object' || cache === null) {
     throw new ArgumentError(`${fn}: cache must be the cache affineForward returned, got ${describe(cache)}`);
   }
@@ -97,17 +107,17 @@ export function affineGrads(
   let dx: OwnedArray | null = null;
   let dw: OwnedArray | null = null;
   let db: OwnedArray | null = null;
-  if (want.dx) {
+  if (wantDx) {
     const data = allocateUninit(dt, n * d);
     gemm(dout.data, w.data, data, n, d, m, { transB: true });
     dx = { shape: [...x.shape], data };
   }
-  if (want.dw) {
+  if (wantDw) {
     const data = allocateUninit(dt, d * m);
     gemm(x.data, dout.data, data, d, m, n, { transA: true });
     dw = { shape: [d, m], data };
   }
-  if (want.db) {
+  if (wantDb) {
     const data = allocateUninit(dt, m);
     sumRows(dout.data, data, n, m);
     db = { shape: [m], data };

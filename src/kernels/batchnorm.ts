@@ -6,6 +6,7 @@
  */
 import { allocate, allocateUninit, assertSameDType, dtypeOf, recycle, type FloatArray } from '../dtype';
 import { ArgumentError, ShapeError, ValueError } from '../errors';
+import { checkOptions } from '../options';
 import { assertShape, describe, formatShape } from '../shape';
 import { useSimd } from './backend';
 import { simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward } from './simd';
@@ -69,6 +70,8 @@ export interface BatchnormCache {
  * @param gamma - scale.
  * @param beta - shift.
  * @param bnParam - mode, eps (1e-5), momentum (0.9), runningMean/runningVar (zeros); updated in place.
+ * @throws ShapeError / DTypeError on shapes and dtypes; ArgumentError when bnParam is not an
+ *   object; ValueError on a bad mode, eps or momentum, or a key bnParam does not have.
  * @example
  * ```ts
  * const bnParam: BatchnormParam = { mode: 'train' };
@@ -93,10 +96,11 @@ export function batchnormForward(
   assertShape(fn, 'beta', beta.shape, [d], () => `(D = ${d} from x ${formatShape(x.shape)})`);
   assertSameDType(fn, 'x', x.data, 'gamma', gamma.data);
   assertSameDType(fn, 'x', x.data, 'beta', beta.data);
-  const { mode, eps, momentum } = checkBnParam(fn, bnParam, x.data, d);
+  const bn = checkBnParam(fn, bnParam, x.data, d);
+  const { mode, eps, momentum } = bn;
   const dt = dtypeOf(x.data);
-  const runningMean = bnParam.runningMean ?? allocate(dt, d);
-  const runningVar = bnParam.runningVar ?? allocate(dt, d);
+  const runningMean = bn.runningMean ?? allocate(dt, d);
+  const runningVar = bn.runningVar ?? allocate(dt, d);
   const xs = x.data;
   const g = gamma.data;
   const bt = beta.data;
@@ -339,11 +343,12 @@ function checkBnParam(
   bnParam: unknown,
   x: FloatArray,
   d: number,
-): { mode: BatchnormMode; eps: number; momentum: number } {
-  if (typeof bnParam !== 'object' || bnParam === null) {
-    throw new ValueError(`${fn}: bnParam must be an object { mode: 'train' | 'test', ... }, got ${describe(bnParam)}`);
+): { mode: BatchnormMode; eps: number; momentum: number; runningMean?: FloatArray; runningVar?: FloatArray } {
+  if (bnParam === null || typeof bnParam !== 'object' || Array.isArray(bnParam) || ArrayBuffer.isView(bnParam)) {
+    throw new ArgumentError(`${fn}: bnParam must be an object { mode: 'train' | 'test', ... }, got ${describe(bnParam)}`);
   }
-  const p = bnParam as BatchnormParam;
+  // Own keys only, and no unknown ones: `{ momentun: 0.1 }` is an error, not momentum 0.9.
+  const p = checkOptions(fn, bnParam, ['mode', 'eps', 'momentum', 'runningMean', 'runningVar'], 'bnParam');
   if (p.mode !== 'train' && p.mode !== 'test') {
     throw new ValueError(`${fn}: bnParam.mode must be 'train' or 'test', got ${describe(p.mode)}`);
   }
@@ -355,6 +360,7 @@ function checkBnParam(
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
     throw new ValueError(`${fn}: bnParam.momentum must be a number in [0, 1], got ${describe(momentum)}`);
   }
+  const running: { runningMean?: FloatArray; runningVar?: FloatArray } = {};
   for (const key of ['runningMean', 'runningVar'] as const) {
     const r = p[key];
     if (r === undefined) continue;
@@ -363,6 +369,7 @@ function checkBnParam(
     }
     assertShape(fn, `bnParam.${key}`, [r.length], [d], '(one value per feature)');
     assertSameDType(fn, 'x', x, `bnParam.${key}`, r);
+    running[key] = r;
   }
-  return { mode: p.mode, eps, momentum };
+  return { mode: p.mode, eps, momentum, ...running };
 }

@@ -6,25 +6,45 @@
  * @packageDocumentation
  */
 import type { FloatArray } from '../dtype';
-import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
+import { DTypeError, ShapeError, ValueError } from '../errors';
+import { checkOptions, optionalBoolean } from '../options';
 import { describe } from '../shape';
 import { gemmUnchecked as gemmWasm, wasmAvailable } from './wasm';
 
-/** Checks gemm's arguments (O(1), allocation-free): float arrays of one dtype, long enough, integer sizes. */
-function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown, opts: unknown): void {
+/** The checked options of one call, read once from the user's object's own keys. */
+interface GemmFlags {
+  bias: FloatArray | null;
+  transA: boolean;
+  transB: boolean;
+  accumulate: boolean;
+}
+
+const GEMM_OPTIONS = ['bias', 'transA', 'transB', 'accumulate'] as const;
+
+/**
+ * Checks gemm's arguments (O(1)): float arrays of one dtype, long enough, integer sizes, and
+ * an options object with only known keys and boolean flags.
+ */
+function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown, opts: unknown): GemmFlags {
   checkSize(fn, 'm', m);
   checkSize(fn, 'n', n);
   checkSize(fn, 'k', k);
   if (!(a instanceof Float64Array) && !(a instanceof Float32Array)) {
     throw new DTypeError(`${fn}: a must be a Float64Array or Float32Array, got ${describe(a)}`);
   }
-  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${fn}: opts must be an object, got ${describe(opts)}`);
+  const o = checkOptions(fn, opts, GEMM_OPTIONS);
+  const flags: GemmFlags = {
+    bias: (o.bias ?? null) as FloatArray | null,
+    transA: optionalBoolean(fn, 'opts.transA', o.transA, false),
+    transB: optionalBoolean(fn, 'opts.transB', o.transB, false),
+    accumulate: optionalBoolean(fn, 'opts.accumulate', o.accumulate, false),
+  };
   const mm = m as number, nn = n as number, kk = k as number;
   checkOperand(fn, 'a', a, a, mm * kk, mm, nn, kk);
   checkOperand(fn, 'b', b, a, kk * nn, mm, nn, kk);
   checkOperand(fn, 'c', c, a, mm * nn, mm, nn, kk);
-  const bias = (opts as GemmOptions).bias ?? null;
-  if (bias !== null) checkOperand(fn, 'opts.bias', bias, a, nn, mm, nn, kk);
+  if (flags.bias !== null) checkOperand(fn, 'opts.bias', flags.bias, a, nn, mm, nn, kk);
+  return flags;
 }
 
 function checkSize(fn: string, name: string, v: unknown): void {
@@ -100,6 +120,9 @@ export function setGemmBackend(mode: GemmBackend): GemmBackend {
  * @param n - columns of C.
  * @param k - the inner dimension.
  * @param opts - transA, transB, accumulate (default false), bias (none).
+ * @throws DTypeError when the arrays are not one float dtype; ShapeError when one is too short;
+ *   ValueError when m, n or k is not a non-negative integer or opts has an unknown key;
+ *   ArgumentError when opts is not an object or a flag is not a boolean.
  * @example
  * ```ts
  * const c = new Float64Array(4);
@@ -115,20 +138,24 @@ export function gemm(
   k: number,
   opts: GemmOptions = {},
 ): void {
-  checkGemm('gemm', a, b, c, m, n, k, opts);
-  if (backend !== 'js' && (backend === 'wasm' || m * n * k >= WASM_MIN_WORK) && wasmAvailable()) {
-    gemmWasm(a, b, c, m, n, k, opts);
+  const flags = checkGemm('gemm', a, b, c, m, n, k, opts);
+  // The WebAssembly GEMM declines (returns false, C untouched) only when its memory cannot grow
+  // to hold even a small tile of the product: the loops below then give the same result.
+  if (backend !== 'js' && (backend === 'wasm' || m * n * k >= WASM_MIN_WORK) && wasmAvailable() && gemmWasm(a, b, c, m, n, k, flags)) {
     return;
   }
-  gemmLoops(a, b, c, m, n, k, opts);
-  const bias = opts.bias;
+  gemmLoops(a, b, c, m, n, k, flags);
+  addBias(c, flags.bias, m, n);
+}
+
+/** C[i, j] += bias[j] for every row (nothing without a bias). */
+function addBias(c: FloatArray, bias: FloatArray | null, m: number, n: number): void {
   if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j] += bias[j];
 }
 
 /**
- * The readable reference GEMM in plain TypeScript (no bias): C[M, N] = op(A) @ op(B),
- * optionally accumulated into C. All arrays are tight row-major and
- * of one dtype.
+ * The readable reference GEMM in plain TypeScript: C[M, N] = op(A) @ op(B) (+ bias per row),
+ * optionally accumulated into C. All arrays are tight row-major and of one dtype.
  *
  * Shape: op(A) is [M, K] (A is [M, K], or [K, M] with `transA`); op(B) is [K, N] (B is
  * [K, N], or [N, K] with `transB`); C is [M, N].
@@ -139,7 +166,8 @@ export function gemm(
  * @param m - rows of C.
  * @param n - columns of C.
  * @param k - the inner dimension.
- * @param opts - transA, transB, accumulate (all default false).
+ * @param opts - transA, transB, accumulate (all default false), bias (none).
+ * @throws as {@link gemm}.
  * @example
  * ```ts
  * const c = new Float64Array(4);
@@ -155,14 +183,14 @@ export function gemmReference(
   k: number,
   opts: GemmOptions = {},
 ): void {
-  checkGemm('gemmReference', a, b, c, m, n, k, opts);
-  gemmLoops(a, b, c, m, n, k, opts);
+  const flags = checkGemm('gemmReference', a, b, c, m, n, k, opts);
+  gemmLoops(a, b, c, m, n, k, flags);
+  addBias(c, flags.bias, m, n);
 }
 
 /** The reference loops, arguments already checked. */
-function gemmLoops(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number, opts: GemmOptions): void {
-  const transA = opts.transA === true;
-  const transB = opts.transB === true;
+function gemmLoops(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number, opts: GemmFlags): void {
+  const { transA, transB } = opts;
   if (!opts.accumulate) c.fill(0);
   if (transB && !transA) {
     // C[i, j] = sum_k A[i, k] * B[j, k]: both rows contiguous, a dot product per element.

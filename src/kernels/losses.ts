@@ -34,9 +34,26 @@ function checkScores(fn: string, scores: unknown): { n: number; c: number } {
  * ```
  */
 export function softmaxLoss(scores: NDArray, y: Labels): { loss: number; dx: OwnedArray } {
-  const fn = 'softmaxLoss';
+  return softmaxLossAs('softmaxLoss', 'y', scores, y);
+}
+
+/**
+ * {@link softmaxLoss} reporting errors as `fn`: the loss ops name what the user called
+ * (`nn.softmaxCrossEntropy`), not this kernel.
+ *
+ * @internal
+ * @param fn - the name error messages start with.
+ * @param yArg - the labels' name in messages ('labels').
+ * @param scores - as {@link softmaxLoss}.
+ * @param y - as {@link softmaxLoss}.
+ * @example
+ * ```ts
+ * softmaxLossAs('nn.softmaxCrossEntropy', 'labels', scores, labels);
+ * ```
+ */
+export function softmaxLossAs(fn: string, yArg: string, scores: NDArray, y: Labels): { loss: number; dx: OwnedArray } {
   const { n, c } = checkScores(fn, scores);
-  const labels = checkLabels(fn, 'y', y, n, c);
+  const labels = checkLabels(fn, yArg, y, n, c);
   const s = scores.data;
   const dx = allocateUninit(dtypeOf(s), n * c); // every element is assigned below
   let loss = 0;
@@ -75,9 +92,25 @@ export function softmaxLoss(scores: NDArray, y: Labels): { loss: number; dx: Own
  * ```
  */
 export function svmLoss(scores: NDArray, y: Labels): { loss: number; dx: OwnedArray } {
-  const fn = 'svmLoss';
+  return svmLossAs('svmLoss', 'y', scores, y);
+}
+
+/**
+ * {@link svmLoss} reporting errors as `fn` (`nn.svmLoss`).
+ *
+ * @internal
+ * @param fn - the name error messages start with.
+ * @param yArg - the labels' name in messages ('labels').
+ * @param scores - as {@link svmLoss}.
+ * @param y - as {@link svmLoss}.
+ * @example
+ * ```ts
+ * svmLossAs('nn.svmLoss', 'labels', scores, labels);
+ * ```
+ */
+export function svmLossAs(fn: string, yArg: string, scores: NDArray, y: Labels): { loss: number; dx: OwnedArray } {
   const { n, c } = checkScores(fn, scores);
-  const labels = checkLabels(fn, 'y', y, n, c);
+  const labels = checkLabels(fn, yArg, y, n, c);
   const s = scores.data;
   const dx = allocate(dtypeOf(s), n * c);
   let loss = 0;

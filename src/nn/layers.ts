@@ -4,11 +4,12 @@
  *
  * @packageDocumentation
  */
-import { withModule } from '../autograd/mode';
+import { currentModule, withModule } from '../autograd/mode';
 import { resolveDType, type DType } from '../dtype';
-import { ArgumentError, ValueError } from '../errors';
+import { ArgumentError, ShapeError, ValueError } from '../errors';
 import { affine, batchnorm, dropout, layernorm, relu } from '../ops/layers';
-import { describe } from '../shape';
+import { checkOptions, optionalBoolean } from '../options';
+import { describe, formatShape, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { kaimingUniform } from './init';
 import { Module } from './module';
@@ -16,6 +17,18 @@ import { Module } from './module';
 function checkCount(fn: string, arg: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`${fn}: ${arg} must be a positive integer, got ${describe(v)}`);
   return v as number;
+}
+
+/**
+ * What an error of `layer` calls it: its label inside a Sequential ('0:Affine', 'Sequential >
+ * 1:Affine') when that label is this layer's, else its class name (under the running module's
+ * label, if any).
+ */
+function layerLabel(layer: Module): string {
+  const name = layer.constructor.name;
+  const running = currentModule();
+  if (running === undefined) return name;
+  return running.endsWith(`:${name}`) ? running : `${running} > ${name}`;
 }
 
 function checkInRange(fn: string, arg: string, v: unknown, lo: number, hi: number, hiIncluded: boolean): number {
@@ -56,24 +69,36 @@ export class Affine extends Module {
    * @param inFeatures - input size D.
    * @param outFeatures - output size M.
    * @param opts - bias (default true), dtype (default 'float64').
+   * @throws ValueError on a count that is not a positive integer or an unknown option;
+   *   ArgumentError when opts is not an object or bias not a boolean; DTypeError on a bad dtype.
    */
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    opts: AffineOptions = {},
+    opts?: AffineOptions,
   ) {
     super();
     checkCount('Affine', 'inFeatures', inFeatures);
     checkCount('Affine', 'outFeatures', outFeatures);
-    const dtype = resolveDType('Affine', opts.dtype);
+    const o = checkOptions('Affine', opts, ['bias', 'dtype']);
+    const useBias = optionalBoolean('Affine', 'opts.bias', o.bias, true);
+    const dtype = resolveDType('Affine', o.dtype);
     this.weight = this.registerParameter('weight', kaimingUniform([inFeatures, outFeatures], inFeatures, dtype));
-    const useBias = opts.bias ?? true;
     this.bias = useBias ? this.registerParameter('bias', Tensor.zeros([outFeatures], { dtype })) : null;
     this.zeroBias = useBias ? null : Tensor.zeros([outFeatures], { dtype });
   }
 
-  /** @param x - input (N, d1..dk). */
+  /**
+   * @param x - input (N, d1..dk) with d1 * ... * dk = inFeatures.
+   * @throws ShapeError naming this layer (its label inside a Sequential, e.g. '0:Affine') when
+   *   x does not have inFeatures features per row.
+   */
   forward(x: Tensor): Tensor {
+    if (x instanceof Tensor && (x.shape.length < 1 || sizeOf(x.shape.slice(1)) !== this.inFeatures)) {
+      throw new ShapeError(
+        `${layerLabel(this)}: expected x of shape (N, d1..dk) with ${this.inFeatures} features (inFeatures), got x of shape ${formatShape(x.shape)}`,
+      );
+    }
     return affine(x, this.weight, this.bias ?? this.zeroBias!);
   }
 
@@ -93,6 +118,15 @@ export class Affine extends Module {
  * ```
  */
 export class ReLU extends Module {
+  /**
+   * @param opts - none exist; any given is an error (PyTorch's `inplace` is not supported).
+   * @throws ArgumentError when opts is not an object; ValueError for any option.
+   */
+  constructor(opts?: Record<string, never>) {
+    super();
+    checkOptions('ReLU', opts, []);
+  }
+
   /** @param x - input. */
   forward(x: Tensor): Tensor {
     return relu(x);
@@ -142,16 +176,19 @@ export class BatchNorm1d extends Module {
   /**
    * @param numFeatures - D.
    * @param opts - eps (1e-5), momentum (0.9), dtype ('float64').
+   * @throws ValueError on a bad count, eps, momentum or an unknown option; ArgumentError when
+   *   opts is not an object; DTypeError on a bad dtype.
    */
   constructor(
     readonly numFeatures: number,
-    opts: BatchNormOptions = {},
+    opts?: BatchNormOptions,
   ) {
     super();
     checkCount('BatchNorm1d', 'numFeatures', numFeatures);
-    this.eps = checkInRange('BatchNorm1d', 'opts.eps', opts.eps ?? 1e-5, 0, Infinity, false);
-    this.momentum = checkInRange('BatchNorm1d', 'opts.momentum', opts.momentum ?? 0.9, 0, 1, true);
-    const dtype = resolveDType('BatchNorm1d', opts.dtype);
+    const o = checkOptions('BatchNorm1d', opts, ['eps', 'momentum', 'dtype']);
+    this.eps = checkInRange('BatchNorm1d', 'opts.eps', o.eps ?? 1e-5, 0, Infinity, false);
+    this.momentum = checkInRange('BatchNorm1d', 'opts.momentum', o.momentum ?? 0.9, 0, 1, true);
+    const dtype = resolveDType('BatchNorm1d', o.dtype);
     this.weight = this.registerParameter('weight', Tensor.ones([numFeatures], { dtype }));
     this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures], { dtype }));
     this.runningMean = this.registerBuffer('runningMean', Tensor.zeros([numFeatures], { dtype }));
@@ -204,15 +241,18 @@ export class LayerNorm extends Module {
   /**
    * @param numFeatures - D.
    * @param opts - eps (1e-5), dtype ('float64').
+   * @throws ValueError on a bad count, eps or an unknown option; ArgumentError when opts is not
+   *   an object; DTypeError on a bad dtype.
    */
   constructor(
     readonly numFeatures: number,
-    opts: LayerNormOptions = {},
+    opts?: LayerNormOptions,
   ) {
     super();
     checkCount('LayerNorm', 'numFeatures', numFeatures);
-    this.eps = checkInRange('LayerNorm', 'opts.eps', opts.eps ?? 1e-5, 0, Infinity, false);
-    const dtype = resolveDType('LayerNorm', opts.dtype);
+    const o = checkOptions('LayerNorm', opts, ['eps', 'dtype']);
+    this.eps = checkInRange('LayerNorm', 'opts.eps', o.eps ?? 1e-5, 0, Infinity, false);
+    const dtype = resolveDType('LayerNorm', o.dtype);
     this.weight = this.registerParameter('weight', Tensor.ones([numFeatures], { dtype }));
     this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures], { dtype }));
   }
@@ -239,10 +279,19 @@ export class LayerNorm extends Module {
  * ```
  */
 export class Dropout extends Module {
-  /** @param p - drop probability in [0, 1). Default 0.5. */
-  constructor(readonly p = 0.5) {
+  /**
+   * @param p - drop probability in [0, 1). Default 0.5.
+   * @param opts - none exist; any given is an error (PyTorch's `inplace` is not supported).
+   * @throws ValueError when p is out of range or an option is given; ArgumentError when opts is
+   *   not an object.
+   */
+  constructor(
+    readonly p = 0.5,
+    opts?: Record<string, never>,
+  ) {
     super();
     checkInRange('Dropout', 'p', p, 0, 1, false);
+    checkOptions('Dropout', opts, []);
   }
 
   /** @param x - input. */

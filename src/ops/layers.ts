@@ -13,7 +13,7 @@ import { allocateUninit, dtypeOf } from '../dtype';
 import { ValueError } from '../errors';
 import { randomUniform } from '../random';
 import { describe } from '../shape';
-import { Tensor } from '../tensor';
+import { bumpVersion, Tensor } from '../tensor';
 import { assertTensor } from './util';
 
 /**
@@ -66,7 +66,8 @@ export function relu(x: Tensor): Tensor {
 
 /**
  * Batch normalization on the seed's kernels; `bnParam` (mode, eps, momentum, running
- * statistics) is updated in place exactly as the seed's `bn_param`.
+ * statistics) is updated in place exactly as the seed's `bn_param`, and in train mode the
+ * running statistics' version goes up (see {@link bumpVersion}).
  *
  * Shape: x (N, D), gamma (D), beta (D) -> (N, D).
  *
@@ -85,6 +86,11 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
   assertTensor('batchnorm', 'gamma', gamma);
   assertTensor('batchnorm', 'beta', beta);
   const { out, cache } = batchnormForward(x, gamma, beta, bnParam);
+  if (cache.mode === 'train') {
+    // The running statistics were updated in place: a graph that read them must see that.
+    bumpVersion(bnParam.runningMean!);
+    bumpVersion(bnParam.runningVar!);
+  }
   return record(
     new Tensor(out.data, out.shape),
     'batchnorm',

@@ -7,9 +7,10 @@
 import { record } from '../autograd/tape';
 import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ShapeError, ValueError } from '../errors';
-import { softmaxLoss, svmLoss as svmLossKernel } from '../kernels/losses';
+import { softmaxLossAs, svmLossAs } from '../kernels/losses';
 import type { Labels } from '../kernels/types';
 import { assertShape, describe, formatShape } from '../shape';
+import { checkOptions } from '../options';
 import { Tensor } from '../tensor';
 import { assertTensor } from './util';
 
@@ -23,27 +24,28 @@ export interface LossOptions {
 }
 
 function resolveReduction(fn: string, opts: LossOptions | undefined): Reduction {
-  const r = opts?.reduction ?? 'mean';
+  const r = checkOptions(fn, opts, ['reduction']).reduction ?? 'mean';
   if (r !== 'mean' && r !== 'sum') throw new ValueError(`${fn}: opts.reduction must be 'mean' or 'sum', got ${describe(r)}`);
   return r;
 }
 
 function scalarLoss(
   fn: string,
+  op: string,
   scores: Tensor,
-  kernel: (s: Tensor, y: Labels) => { loss: number; dx: { data: FloatArray } },
+  kernel: (fn: string, yArg: string, s: Tensor, y: Labels) => { loss: number; dx: { data: FloatArray } },
   labels: Labels,
   opts: LossOptions | undefined,
 ): Tensor {
   assertTensor(fn, 'scores', scores);
   const reduction = resolveReduction(fn, opts);
-  const { loss, dx } = kernel(scores, labels);
+  const { loss, dx } = kernel(fn, 'labels', scores, labels);
   const scale = reduction === 'sum' ? scores.shape[0] : 1;
   const od = allocate(dtypeOf(scores.data), 1);
   od[0] = loss * scale;
   return record(
     new Tensor(od, []),
-    fn,
+    op,
     [scores],
     (g) => {
       const k = g[0] * scale;
@@ -63,14 +65,15 @@ function scalarLoss(
  * @param scores - unnormalized scores (logits).
  * @param labels - class indices in [0, C), as number[] or Int32Array.
  * @param opts - reduction: 'mean' (default) or 'sum'.
- * @throws ShapeError on shapes, ValueError on a non-integer or out-of-range label.
+ * @throws ShapeError on shapes, ValueError on a non-integer or out-of-range label or a bad
+ *   option, ArgumentError when opts is not an object; messages start `nn.softmaxCrossEntropy:`.
  * @example
  * ```ts
  * const loss = softmaxCrossEntropy(model.forward(x), [3, 1, 4]);
  * ```
  */
 export function softmaxCrossEntropy(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
-  return scalarLoss('softmaxCrossEntropy', scores, softmaxLoss, labels, opts);
+  return scalarLoss('nn.softmaxCrossEntropy', 'softmaxCrossEntropy', scores, softmaxLossAs, labels, opts);
 }
 
 /**
@@ -81,13 +84,14 @@ export function softmaxCrossEntropy(scores: Tensor, labels: Labels, opts?: LossO
  * @param scores - class scores.
  * @param labels - class indices in [0, C).
  * @param opts - reduction: 'mean' (default) or 'sum'.
+ * @throws as {@link softmaxCrossEntropy}, with messages starting `nn.svmLoss:`.
  * @example
  * ```ts
  * const loss = svmLoss(scores, Int32Array.of(0, 2));
  * ```
  */
 export function svmLoss(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
-  return scalarLoss('svmLoss', scores, svmLossKernel, labels, opts);
+  return scalarLoss('nn.svmLoss', 'svmLoss', scores, svmLossAs, labels, opts);
 }
 
 /**
@@ -98,14 +102,15 @@ export function svmLoss(scores: Tensor, labels: Labels, opts?: LossOptions): Ten
  * @param prediction - the model's output.
  * @param target - the values to match (no gradient flows into it unless it requires grad).
  * @param opts - reduction: 'mean' (default) or 'sum'.
- * @throws ShapeError when the shapes differ or hold no element, DTypeError on mixed dtypes.
+ * @throws ShapeError when the shapes differ or hold no element, DTypeError on mixed dtypes,
+ *   ValueError or ArgumentError on bad options; messages start `nn.mseLoss:`.
  * @example
  * ```ts
  * const loss = mseLoss(model.forward(x), y);
  * ```
  */
 export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions): Tensor {
-  const fn = 'mseLoss';
+  const fn = 'nn.mseLoss';
   assertTensor(fn, 'prediction', prediction);
   assertTensor(fn, 'target', target);
   assertShape(fn, 'target', target.shape, prediction.shape, 'like prediction');
@@ -125,7 +130,7 @@ export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions):
   }
   const od = allocate(dtypeOf(p), 1);
   od[0] = s * scale;
-  return record(new Tensor(od, []), fn, [prediction, target], (g) => {
+  return record(new Tensor(od, []), 'mseLoss', [prediction, target], (g) => {
     const k = 2 * g[0] * scale;
     const dp = allocate(dtypeOf(p), n);
     for (let i = 0; i < n; i++) dp[i] = k * (p[i] - t[i]);

@@ -6,7 +6,7 @@
 import { record } from '../autograd/tape';
 import { allocateUninit, assertSameDType, dtypeOf } from '../dtype';
 import { ShapeError } from '../errors';
-import { formatShape } from '../shape';
+import { assertSizeFits, formatShape } from '../shape';
 import { Tensor } from '../tensor';
 import { gemm } from '../kernels/gemm';
 import { assertTensor } from './util';
@@ -19,7 +19,8 @@ import { assertTensor } from './util';
  *
  * @param a - left matrix.
  * @param b - right matrix.
- * @throws ShapeError when either is not 2-D or the inner dimensions differ.
+ * @throws ShapeError when either is not 2-D, the inner dimensions differ, or the result would
+ *   hold more elements than a typed array can.
  * @example
  * ```ts
  * matmul(tensor([[1, 2]]), tensor([[3], [4]])); // [[11]]
@@ -39,6 +40,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
   }
   assertSameDType(fn, 'a', a.data, 'b', b.data);
+  assertSizeFits(fn, 'the result (M, N)', [m, n]);
   const dt = dtypeOf(a.data);
   const c = allocateUninit(dt, m * n); // gemm overwrites C
   gemm(a.data, b.data, c, m, n, k);

@@ -5,6 +5,7 @@
  */
 import { record } from '../autograd/tape';
 import { allocate, dtypeOf, type FloatArray } from '../dtype';
+import { optionalBoolean } from '../options';
 import { normalizeAxis, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { assertTensor } from './util';
@@ -14,8 +15,9 @@ function split(shape: readonly number[], axis: number): { outer: number; size: n
   return { outer: sizeOf(shape.slice(0, axis)), size: shape[axis], inner: sizeOf(shape.slice(axis + 1)) };
 }
 
-function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
+function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDimsArg: unknown): Tensor {
   assertTensor(fn, 'x', x);
+  const keepDims = optionalBoolean(fn, 'keepDims', keepDimsArg, false);
   const xd = x.data;
   const dt = dtypeOf(xd);
   if (axis === undefined || axis === null) {
@@ -64,7 +66,7 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
  * @param x - input.
  * @param axis - axis to reduce (negative counts from the end); all axes when undefined.
  * @param keepDims - keep reduced axes as size 1. Default false.
- * @throws ShapeError when the axis is out of range.
+ * @throws ShapeError when the axis is out of range; ArgumentError when keepDims is not a boolean.
  * @example
  * ```ts
  * sum(tensor([[1, 2], [3, 4]]), 0); // [4, 6]
@@ -82,6 +84,7 @@ export function sum(x: Tensor, axis?: number, keepDims = false): Tensor {
  * @param x - input.
  * @param axis - axis to reduce; all axes when undefined.
  * @param keepDims - keep reduced axes as size 1. Default false.
+ * @throws ShapeError when the axis is out of range; ArgumentError when keepDims is not a boolean.
  * @example
  * ```ts
  * mean(tensor([[1, 2], [3, 4]]), 1); // [1.5, 3.5]

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { ArgumentError, ValueError } from '../errors';
+import { checkOptions } from '../options';
 import { describe } from '../shape';
 import { formatValue, Optimizer } from './optimizer';
 
@@ -29,16 +30,13 @@ const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Numb
 const isFiniteAtLeast0 = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 const isFinitePositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 
-function checkOpts(type: string, opts: unknown, known: readonly string[]): Record<string, unknown> {
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new ArgumentError(`${type}: options must be an object, got ${describe(opts)}`);
-  }
-  for (const key of Object.keys(opts)) {
-    if (!known.includes(key)) {
-      throw new ValueError(`${type}: ${key} is not an option of ${type} (expected one of ${known.join(', ')}), got ${formatValue((opts as Record<string, unknown>)[key])}`);
-    }
-  }
-  return opts as Record<string, unknown>;
+/**
+ * The schedule's options as a record of their own keys (see checkOptions); a schedule has a
+ * required option, so `undefined` is refused like any other non-object.
+ */
+function checkOpts(type: string, opts: unknown, known: readonly string[]): Readonly<Record<string, unknown>> {
+  if (opts === undefined) throw new ArgumentError(`${type}: opts must be an object of options, got undefined`);
+  return checkOptions(type, opts, known);
 }
 
 /**

@@ -6,8 +6,9 @@
  */
 import { allocate, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, TapegradError, ValueError } from '../errors';
+import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape } from '../shape';
-import { Tensor } from '../tensor';
+import { bumpVersion, Tensor } from '../tensor';
 
 /** The value of one hyper-parameter: a number (lr, eps), a flag (nesterov) or a tuple (betas). */
 export type HyperValue = number | boolean | number[];
@@ -139,25 +140,32 @@ const LR_RULE = nonNegative();
 /**
  * Checks `given` against `spec`. With `useDefaults`, omitted (undefined) options take their
  * defaults; without, every name is required (a state dict must be complete). Arrays are copied.
+ * Only own keys count, on both sides: a name inherited from `Object.prototype` (`constructor`,
+ * `toString`, an own `__proto__` key) is unknown, and no value is read from a prototype chain.
  */
 function resolveHyper<H extends HyperParams>(
   spec: HyperSpec<H>,
-  given: Record<string, unknown>,
+  given: object,
   useDefaults: boolean,
   prefix: string,
 ): { hyper: H; problems: string[] } {
   const problems: string[] = [];
   const rules = spec.rules as Record<string, HyperRule>;
   const names = Object.keys(rules);
-  for (const key of Object.keys(given)) {
-    if (!(key in rules)) {
-      problems.push(`${prefix}${key} is not a hyper-parameter of this optimizer (expected one of ${names.join(', ')}), got ${formatValue(given[key])}`);
+  const own = (key: string): unknown => {
+    const d = Object.getOwnPropertyDescriptor(given, key);
+    return d === undefined ? undefined : 'value' in d ? d.value : (given as Record<string, unknown>)[key];
+  };
+  for (const key of Reflect.ownKeys(given)) {
+    if (typeof key !== 'string' || !Object.prototype.hasOwnProperty.call(rules, key)) {
+      const value = typeof key === 'string' ? own(key) : (given as Record<symbol, unknown>)[key];
+      problems.push(`${prefix}${String(key)} is not a hyper-parameter of this optimizer (expected one of ${names.join(', ')}), got ${formatValue(value)}`);
     }
   }
   const out: Record<string, HyperValue> = {};
   for (const key of names) {
     const rule = rules[key];
-    let v = given[key];
+    let v = own(key);
     if (v === undefined && useDefaults && rule.default !== undefined) v = rule.default;
     if (!rule.ok(v)) {
       problems.push(`${prefix}${key} must be ${rule.expect}, got ${formatValue(v)}`);
@@ -208,20 +216,22 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
    *
    * @param type - the class name, for messages and {@link OptimizerState.type}.
    * @param params - the tensors to optimize: at least one, each a leaf Tensor with
-   *   `requiresGrad: true`, none repeated (nor two sharing one data array).
+   *   `requiresGrad: true`, none repeated, and no two whose data share memory (the same
+   *   array, or overlapping views of one buffer).
    * @param opts - the options; omitted ones take the defaults in `spec`.
    * @param spec - the rules the options must follow.
-   * @throws ArgumentError when params is not iterable, holds a non-Tensor, or opts is not an object;
-   *   ValueError when params is empty, holds a tensor that does not require grad, is not a leaf,
-   *   or is repeated, or when a hyper-parameter is out of range or unknown.
+   * @throws ArgumentError when params is not iterable, holds a non-Tensor or two tensors whose
+   *   data share memory, or opts is not an object; ValueError when params is empty, holds a
+   *   tensor that does not require grad, is not a leaf, or is repeated, or when a
+   *   hyper-parameter is out of range or unknown.
    */
   protected constructor(type: string, params: Iterable<Tensor>, opts: object, spec: HyperSpec<H>) {
     this.type = type;
     this.spec = spec as unknown as HyperSpec<HyperParams>;
-    if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    if (opts === null || typeof opts !== 'object' || Array.isArray(opts) || ArrayBuffer.isView(opts)) {
       throw new ArgumentError(`${type}: options must be an object, got ${describe(opts)}`);
     }
-    const { hyper, problems } = resolveHyper(this.spec, opts as Record<string, unknown>, true, '');
+    const { hyper, problems } = resolveHyper(this.spec, opts, true, '');
     if (problems.length > 0) throw new ValueError(`${type}: ${problems.join('; ')}`);
     this.hyper = hyper as H;
     this.params = Object.freeze(checkParams(type, params));
@@ -244,27 +254,38 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
   }
 
   /**
-   * Clears every parameter's gradient before the next backward pass.
+   * Clears every parameter's gradient before the next backward pass. Zeroing in place counts as
+   * an in-place change of each gradient (its {@link Tensor.version} goes up).
    *
    * @param opts - setToNone (default false): drop each gradient (`grad = null`, so `step()` skips the
    *   parameter until it gets a new one) instead of zeroing its buffer in place (no allocation).
+   * @throws ArgumentError when opts is not an object or setToNone not a boolean; ValueError on an
+   *   unknown option.
    * @example
    * ```ts
    * opt.zeroGrad(); loss.backward(); opt.step();
    * ```
    */
-  zeroGrad(opts: ZeroGradOptions = {}): void {
-    const setToNone = opts.setToNone === true;
+  zeroGrad(opts?: ZeroGradOptions): void {
+    const fn = `${this.type}.zeroGrad`;
+    const o = checkOptions(fn, opts, ['setToNone']);
+    const setToNone = optionalBoolean(fn, 'opts.setToNone', o.setToNone, false);
     for (const p of this.params) {
       if (p.grad === null) continue;
-      if (setToNone) p.grad = null;
-      else p.grad.data.fill(0);
+      if (setToNone) {
+        p.grad = null;
+      } else {
+        p.grad.data.fill(0);
+        bumpVersion(p.grad);
+      }
     }
   }
 
   /**
    * Updates, in place, every parameter whose gradient is not null; parameters with a null
-   * gradient keep their values and state. The step count advances by one either way.
+   * gradient keep their values and state. The step count advances by one either way. Each
+   * updated parameter's {@link Tensor.version} goes up, so a backward pass through a graph that
+   * saved its old values throws instead of using the new ones.
    *
    * @throws ArgumentError, ShapeError or DTypeError, before anything changes, when a gradient is
    *   not a Tensor, does not have its parameter's number of elements, or has another dtype.
@@ -292,6 +313,7 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
         this.slots[i] = bufs;
       }
       this.update(p.data, p.grad.data, bufs, fresh);
+      bumpVersion(p);
     }
   }
 
@@ -419,7 +441,7 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
     if (h === null || typeof h !== 'object' || Array.isArray(h)) {
       bad(ValueError, `state.hyper must be an object of hyper-parameters, got ${describe(h)}`);
     } else {
-      const r = resolveHyper(this.spec, h as Record<string, unknown>, false, 'state.hyper.');
+      const r = resolveHyper(this.spec, h, false, 'state.hyper.');
       for (const p of r.problems) bad(ValueError, p);
       if (r.problems.length === 0) hyper = r.hyper;
     }
@@ -504,7 +526,8 @@ function checkParams(fn: string, params: Iterable<Tensor>): Tensor[] {
   const list = [...params];
   if (list.length === 0) throw new ValueError(`${fn}: params must hold at least one Tensor, got an empty iterable`);
   const seen = new Map<Tensor, number>();
-  const seenData = new Map<FloatArray, number>();
+  /** Per backing buffer, the byte ranges of the parameters seen so far in it. */
+  const ranges = new Map<ArrayBufferLike, { start: number; end: number; i: number }[]>();
   for (let i = 0; i < list.length; i++) {
     const p: unknown = list[i];
     if (!(p instanceof Tensor)) throw new ArgumentError(`${fn}: params[${i}] must be a Tensor, got ${describe(p)}`);
@@ -517,12 +540,24 @@ function checkParams(fn: string, params: Iterable<Tensor>): Tensor[] {
     }
     const j = seen.get(p);
     if (j !== undefined) throw new ValueError(`${fn}: params[${i}] must appear once, got the same tensor as params[${j}]`);
-    const k = seenData.get(p.data);
-    if (k !== undefined) {
-      throw new ValueError(`${fn}: params[${i}] must have its own data, got a ${desc} sharing its data array with params[${k}] (it would be updated twice)`);
-    }
     seen.set(p, i);
-    seenData.set(p.data, i);
+    // Two parameters whose data share memory would be updated twice per step, each update
+    // reading values the other just wrote: refuse any overlap, not only the same array.
+    const start = p.data.byteOffset;
+    const end = start + p.data.byteLength;
+    if (end === start) continue; // an empty tensor shares no element with anything
+    const inBuffer = ranges.get(p.data.buffer);
+    const k = inBuffer?.find((r) => r.start < end && start < r.end);
+    if (k !== undefined) {
+      const same = k.start === start && k.end === end;
+      throw new ArgumentError(
+        `${fn}: params[${i}] must have memory of its own (it would be updated twice per step), got a ${desc} whose data ` +
+          `${same ? 'is the same memory as' : 'overlaps'} the data of params[${k.i}] ` +
+          `(bytes ${start}..${end} and ${k.start}..${k.end} of one buffer)`,
+      );
+    }
+    if (inBuffer === undefined) ranges.set(p.data.buffer, [{ start, end, i }]);
+    else inBuffer.push({ start, end, i });
   }
   return list;
 }

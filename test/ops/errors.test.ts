@@ -58,10 +58,10 @@ describe('shape mismatches name the op and both shapes', () => {
   });
 
   it('losses: scores rank and label count, mse shapes', () => {
-    expectError(() => ops.softmaxCrossEntropy(f64([3]), [0, 1, 2]), ShapeError, /^softmaxLoss: scores must be 2-D \(N, C\)/);
+    expectError(() => ops.softmaxCrossEntropy(f64([3]), [0, 1, 2]), ShapeError, /^nn\.softmaxCrossEntropy: scores must be 2-D \(N, C\)/);
     expectError(() => ops.softmaxCrossEntropy(f64([0, 3]), []), ShapeError, /N >= 1/);
-    expectError(() => ops.softmaxCrossEntropy(f64([2, 3]), [0]), ShapeError, /^softmaxLoss: y must hold 2 labels/);
-    expectError(() => ops.mseLoss(f64([2, 3]), f64([3, 2])), ShapeError, /^mseLoss: target must have shape \[2, 3\] like prediction, got \[3, 2\]/);
+    expectError(() => ops.softmaxCrossEntropy(f64([2, 3]), [0]), ShapeError, /^nn\.softmaxCrossEntropy: labels must hold 2 labels/);
+    expectError(() => ops.mseLoss(f64([2, 3]), f64([3, 2])), ShapeError, /^nn\.mseLoss: target must have shape \[2, 3\] like prediction, got \[3, 2\]/);
   });
 });
 

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import { checkOptions, optionalBoolean } from '../../options';
 import { findWasmFile } from '../wasm_file';
 import { variantFile } from './variant';
 export { gemmVariant, type GemmVariant } from './variant';
@@ -134,8 +135,10 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * @param k - inner dimension (may be 0: the product is then all zeros).
  * @param opts - {@link GemmOptions}: `transA`, `transB`, `accumulate`, `bias`, `relu`.
  * @throws Error if {@link wasmAvailable} is false; DTypeError on mixed dtypes; ShapeError if
- *   an array is too short; ValueError if m, n or k is not a non-negative integer; RangeError
- *   if the wasm memory cannot grow to hold the operands (wasm32 caps it at 4 GiB).
+ *   an array is too short; ValueError if m, n or k is not a non-negative integer, or if the
+ *   wasm memory cannot grow to hold even a small tile of the product (a product too large to
+ *   fit at once, wasm32 caps the memory at 4 GiB, runs in tiles), or if opts has an unknown
+ *   key; ArgumentError if opts is not an object or a flag not a boolean.
  * @example
  * ```ts
  * // dW += Xᵀ @ dY for a dense layer, without materializing Xᵀ
@@ -143,7 +146,7 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
  * ```
  */
 export function gemm<T extends FloatArray>(
-  a: T, b: T, c: T, m: number, n: number, k: number, opts: GemmOptions<T> = {},
+  a: T, b: T, c: T, m: number, n: number, k: number, opts?: GemmOptions<T>,
 ): void {
   if (load() === null) throw new Error('gemm: the WebAssembly GEMM is unavailable (build/gemm.wasm missing or no SIMD)');
   checkDim('m', m);
@@ -153,7 +156,17 @@ export function gemm<T extends FloatArray>(
   if (!f64 && !(a instanceof Float32Array)) {
     throw new DTypeError(`gemm: a must be a Float32Array or Float64Array, got ${Object.prototype.toString.call(a)}`);
   }
-  const bias = opts.bias ?? null;
+  // Own keys only, none unknown, flags boolean: the product runs on this checked copy.
+  const o = checkOptions('gemm', opts, ['transA', 'transB', 'accumulate', 'bias', 'relu']);
+  const checked: GemmOptions<T> = {
+    bias: (o.bias ?? null) as T | null,
+    transA: optionalBoolean('gemm', 'opts.transA', o.transA, false),
+    transB: optionalBoolean('gemm', 'opts.transB', o.transB, false),
+    accumulate: optionalBoolean('gemm', 'opts.accumulate', o.accumulate, false),
+    relu: optionalBoolean('gemm', 'opts.relu', o.relu, false),
+  };
+  opts = checked;
+  const bias = checked.bias ?? null;
   checkDtype('b', b, f64);
   checkDtype('c', c, f64);
   if (bias !== null) checkDtype('bias', bias, f64);
@@ -161,13 +174,22 @@ export function gemm<T extends FloatArray>(
   checkLen('b', b, k * n, opts.transB === true ? `[n, k] = [${n}, ${k}]` : `[k, n] = [${k}, ${n}]`);
   checkLen('c', c, m * n, `[m, n] = [${m}, ${n}]`);
   if (bias !== null) checkLen('bias', bias, n, `[n] = [${n}]`);
-  gemmUnchecked(a, b, c, m, n, k, opts);
+  if (!gemmUnchecked(a, b, c, m, n, k, opts)) {
+    throw new ValueError(
+      `gemm: the WebAssembly memory must grow to hold at least a ${MIN_TILE} x ${MIN_TILE} tile of the product, got no room (the engine refused to grow it)`,
+    );
+  }
 }
 
 /**
  * {@link gemm} without its argument checks, for callers that have made the same checks
  * already (src/kernels/gemm.ts): the per-call cost matters for small layers, where a
  * 64 x 64 x 64 product takes about 20 µs in all.
+ *
+ * A product whose operands do not fit in the module's memory at once (wasm32 caps it at 4 GiB,
+ * and the engine may refuse to grow it sooner) runs as a sequence of tiles that do (see
+ * {@link gemmTiled}); the result is the same up to rounding (the inner sums are split at tile
+ * boundaries). Only when the memory cannot hold even a small tile does it give up.
  *
  * @param a - as {@link gemm}; the module must be available ({@link wasmAvailable}).
  * @param b - as {@link gemm}.
@@ -176,23 +198,95 @@ export function gemm<T extends FloatArray>(
  * @param n - as {@link gemm}.
  * @param k - as {@link gemm}.
  * @param opts - as {@link gemm}.
+ * @returns true when C holds the result; false, with C untouched, when the WebAssembly memory
+ *   cannot hold even a small tile (the caller then computes the product another way).
  * @example
  * ```ts
- * if (wasmAvailable()) gemmUnchecked(x, w, out, n, m, d, { bias });
+ * if (!(wasmAvailable() && gemmUnchecked(x, w, out, n, m, d, { bias }))) loops(x, w, out, n, m, d, bias);
  * ```
  */
 export function gemmUnchecked<T extends FloatArray>(
   a: T, b: T, c: T, m: number, n: number, k: number, opts: GemmOptions<T>,
-): void {
-  const w = load()!;
-  if (m === 0 || n === 0) return;
+): boolean {
+  if (m === 0 || n === 0) return true;
   const f64 = a instanceof Float64Array;
-  const bias = opts.bias ?? null;
-  const transA = opts.transA === true;
-  const transB = opts.transB === true;
-  const accumulate = opts.accumulate === true;
-  const relu = opts.relu === true;
+  const call: Flags<T> = {
+    bias: opts.bias ?? null,
+    transA: opts.transA === true,
+    transB: opts.transB === true,
+    accumulate: opts.accumulate === true,
+    relu: opts.relu === true,
+  };
+  if (runWhole(a, b, c, m, n, k, f64, call)) return true;
+  return gemmTiled(a, b, c, m, n, k, f64, call);
+}
 
+/** The options of one product, read once. */
+interface Flags<T extends FloatArray> {
+  bias: T | null;
+  transA: boolean;
+  transB: boolean;
+  accumulate: boolean;
+  relu: boolean;
+}
+
+/**
+ * The bytes of wasm memory the single-thread module may use, for tests that force the tiled
+ * path on small products; Infinity (the default) leaves the engine's limit as the only one.
+ */
+let memoryLimit = Infinity;
+
+/**
+ * Caps the wasm memory a GEMM may use at `bytes` (Infinity: no cap), so that tests can force
+ * the tiled path, and the fallback beyond it, on small products. Not for production use.
+ *
+ * @internal
+ * @param bytes - the cap in bytes, or Infinity.
+ * @returns the previous cap.
+ * @example
+ * ```ts
+ * const prev = setGemmMemoryLimit(1 << 20); try { ... } finally { setGemmMemoryLimit(prev); }
+ * ```
+ */
+export function setGemmMemoryLimit(bytes: number): number {
+  if (typeof bytes !== 'number' || !(bytes > 0)) {
+    throw new ValueError(`setGemmMemoryLimit: bytes must be a positive number or Infinity, got ${String(bytes)}`);
+  }
+  const prev = memoryLimit;
+  memoryLimit = bytes;
+  return prev;
+}
+
+/** Number of products that ran in tiles since the module loaded. */
+let tiledProducts = 0;
+
+/**
+ * How many products ran in tiles ({@link gemmUnchecked}) since the module loaded, so tests can
+ * tell the tiled path ran.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const before = gemmTiledCount(); gemm(...); gemmTiledCount() > before;
+ * ```
+ */
+export function gemmTiledCount(): number {
+  return tiledProducts;
+}
+
+/** Grows `ar` to hold [0, end) if allowed and possible; false (nothing changed) otherwise. */
+function fits(ar: Arena, end: number): boolean {
+  return end <= ar.maxBytes && end <= memoryLimit && tryEnsureMemory(ar, end);
+}
+
+/**
+ * Runs the whole product in wasm memory (two threads when large and available, else one);
+ * false, with C untouched, when the operands do not fit.
+ */
+function runWhole<T extends FloatArray>(
+  a: T, b: T, c: T, m: number, n: number, k: number, f64: boolean, o: Flags<T>,
+): boolean {
+  const { bias, transA, transB, accumulate, relu } = o;
   // Large products run on two threads when enabled and the worker is up (threads.ts); the
   // shared arena caps at 1 GiB, so anything bigger (or a failed grow) stays on the
   // single-thread module.
@@ -204,7 +298,7 @@ export function gemmUnchecked<T extends FloatArray>(
     // After the two scratch regions: room for all of B packed once for both threads.
     const packedB = lay.end;
     const end = packedB + align64(f64 ? mt.w.packedBBytesF64(n, k) : mt.w.packedBBytesF32(n, k));
-    if (end <= mt.maxBytes && tryEnsureMemory(mt, end)) {
+    if (fits(mt, end)) {
       run(mt, lay, a, b, c, bias, f64, m, n, k, accumulate, transA, transB, relu, (call) => {
         if (runThreaded(call, lay.scratch, lay.scratch + align64(scratch), packedB)) return;
         // The worker failed mid-call: C in wasm memory may be half updated. Restore it from
@@ -214,18 +308,138 @@ export function gemmUnchecked<T extends FloatArray>(
           m, n, k, call.a, call.b, call.c, call.transA, call.transB, call.accumulate, call.bias, call.relu, lay.scratch,
         );
       });
-      return;
+      return true;
     }
   }
   // One thread: the copies of run(), without its call record and closure.
-  const scratch = f64 ? w.w.scratchBytesF64(m, n) : w.w.scratchBytesF32(m, n);
-  const lay = layout(w.base, m, n, k, sz, bias !== null, scratch, 1);
-  ensureMemory(w, lay.end);
+  const w = load()!;
+  const lay = singleLayout(w, m, n, k, f64, bias !== null);
+  if (!fits(w, lay.end)) return false;
   copyOperands(w, lay, a, b, c, bias, f64, m, n, k, accumulate);
   (f64 ? w.w.gemmF64 : w.w.gemmF32)(
     m, n, k, lay.a, lay.b, lay.c, +transA, +transB, +accumulate, bias === null ? 0 : lay.bias, +relu, lay.scratch,
   );
   copyResult(w, lay, c, f64, m, n);
+  return true;
+}
+
+/** The single-thread module's layout of an m x n x k product. */
+function singleLayout(w: Arena, m: number, n: number, k: number, f64: boolean, hasBias: boolean): Layout {
+  const scratch = f64 ? w.w.scratchBytesF64(m, n) : w.w.scratchBytesF32(m, n);
+  return layout(w.base, m, n, k, f64 ? 8 : 4, hasBias, scratch, 1);
+}
+
+/**
+ * Tiles of up to this many bytes of wasm memory when a product does not fit whole: large
+ * enough that the copies are a small part of the time (each tile does t^3 multiply-adds for
+ * t^2 copied elements), small enough not to pin much memory (the memory never shrinks).
+ */
+const TILE_BYTES = 256 * 1024 * 1024;
+
+/** Smallest tile side worth trying before giving up. */
+const MIN_TILE = 16;
+
+/**
+ * The product as a sequence of tiles that each fit in wasm memory: for each block of C's
+ * rows and columns, the partial products over blocks of the inner dimension are accumulated
+ * into that block of C (bias and ReLU applied with the last one). Every tile copies its
+ * blocks of A and B (rows of the stored matrices, so the transposes carry over) into
+ * contiguous arrays and runs through {@link runWhole}, on two threads when they are up.
+ *
+ * @returns false, with C untouched, when not even a MIN_TILE tile fits.
+ */
+function gemmTiled<T extends FloatArray>(
+  a: T, b: T, c: T, m: number, n: number, k: number, f64: boolean, o: Flags<T>,
+): boolean {
+  const w = load()!;
+  const hasBias = o.bias !== null;
+  // The largest tile side (balanced over each dimension's blocks) whose layout fits the budget
+  // and for which the memory can actually grow; halve on failure.
+  const budget = Math.max(TILE_BYTES, w.w.memory.buffer.byteLength);
+  let side = Math.max(m, n, k);
+  let tm = 0, tn = 0, tk = 0;
+  for (;;) {
+    if (side < MIN_TILE && side < Math.max(m, n, k)) return false;
+    tm = balanced(m, side);
+    tn = balanced(n, side);
+    tk = balanced(k, side);
+    const end = singleLayout(w, tm, tn, tk, f64, hasBias).end;
+    if (end <= budget && fits(w, end)) break;
+    if (side <= 1) return false;
+    side = Math.floor(side / 2);
+  }
+  // C is written block by block while A and B are still being read: when C shares memory
+  // with one of them (allowed, as the whole-product path copies first), read from a copy.
+  tiledProducts++;
+  if (overlaps(a, c)) a = a.slice() as T;
+  if (overlaps(b, c)) b = b.slice() as T;
+  const make = (len: number): T => (f64 ? new Float64Array(len) : new Float32Array(len)) as T;
+  const ta = make(tm * tk);
+  const tb = make(tk * tn);
+  const tc = make(tm * tn);
+  for (let i0 = 0; i0 < m; i0 += tm) {
+    const mb = Math.min(tm, m - i0);
+    for (let j0 = 0; j0 < n; j0 += tn) {
+      const nb = Math.min(tn, n - j0);
+      const cBlock = tc.subarray(0, mb * nb) as T;
+      if (o.accumulate) copyBlock(c, n, i0, j0, mb, nb, cBlock);
+      for (let p0 = 0; p0 < k; p0 += tk) {
+        const kb = Math.min(tk, k - p0);
+        const last = p0 + kb >= k;
+        // The stored blocks: op(A)[i0.., p0..] is A[i0.., p0..] or, transposed, A[p0.., i0..].
+        const aBlock = ta.subarray(0, mb * kb) as T;
+        if (o.transA) copyBlock(a, m, p0, i0, kb, mb, aBlock);
+        else copyBlock(a, k, i0, p0, mb, kb, aBlock);
+        const bBlock = tb.subarray(0, kb * nb) as T;
+        if (o.transB) copyBlock(b, k, j0, p0, nb, kb, bBlock);
+        else copyBlock(b, n, p0, j0, kb, nb, bBlock);
+        const tile: Flags<T> = {
+          bias: last && o.bias !== null ? (o.bias.subarray(j0, j0 + nb) as T) : null,
+          transA: o.transA,
+          transB: o.transB,
+          accumulate: o.accumulate || p0 > 0,
+          relu: last && o.relu,
+        };
+        if (!runWhole(aBlock, bBlock, cBlock, mb, nb, kb, f64, tile)) {
+          // Cannot happen: the memory was grown for the largest tile and never shrinks.
+          throw new ValueError(`gemm: a ${mb} x ${nb} x ${kb} tile no longer fits in the WebAssembly memory, got ${w.w.memory.buffer.byteLength} bytes`);
+        }
+      }
+      if (k === 0) {
+        // No inner blocks: C = bias (+ C), then ReLU, as the kernel defines an empty sum.
+        runWhole(ta.subarray(0, 0) as T, tb.subarray(0, 0) as T, cBlock, mb, nb, 0, f64, {
+          ...o, bias: o.bias === null ? null : (o.bias.subarray(j0, j0 + nb) as T),
+        });
+      }
+      pasteBlock(cBlock, c, n, i0, j0, mb, nb);
+    }
+  }
+  return true;
+}
+
+/** Whether two arrays share at least one byte of memory. */
+function overlaps(x: FloatArray, y: FloatArray): boolean {
+  return x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
+}
+
+/** A block size for `d` with at most `side` per block, the blocks as equal as possible. */
+function balanced(d: number, side: number): number {
+  if (d <= side) return Math.max(d, 1);
+  const blocks = Math.ceil(d / side);
+  return Math.ceil(d / blocks);
+}
+
+/** Copies rows r0..r0+rows, columns c0..c0+cols of a row-major matrix with `stride` columns into `dst` (tight). */
+function copyBlock(src: FloatArray, stride: number, r0: number, c0: number, rows: number, cols: number, dst: FloatArray): void {
+  for (let r = 0; r < rows; r++) {
+    const from = (r0 + r) * stride + c0;
+    dst.set(src.subarray(from, from + cols), r * cols);
+  }
+}
+
+/** Writes the tight `rows` x `cols` block back into rows r0.., columns c0.. of `dst`. */
+function pasteBlock(src: FloatArray, dst: FloatArray, stride: number, r0: number, c0: number, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * cols, (r + 1) * cols), (r0 + r) * stride + c0);
 }
 
 /** ensureMemory that reports failure (the engine could not grow the memory) instead of throwing. */

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { DTypeError, ValueError } from './errors';
+import { DTypeError, OutOfMemoryError, ValueError } from './errors';
 import { checkOptions, optionalBoolean } from './options';
 import { describe } from './shape';
 
@@ -71,14 +71,16 @@ let nextSweep = SWEEP_EVERY;
  *
  * @param dtype - element type.
  * @param n - length.
+ * @param fn - what the user called, for the message if the memory cannot be had. Default 'allocate'.
+ * @throws OutOfMemoryError when the engine cannot allocate the array.
  * @example
  * ```ts
  * allocate('float32', 4); // Float32Array(4)
  * ```
  */
-export function allocate(dtype: DType, n: number): FloatArray {
+export function allocate(dtype: DType, n: number, fn?: string): FloatArray {
   const a = fromPool(dtype, n);
-  return a === null ? make(dtype, n) : a.fill(0);
+  return a === null ? make(dtype, n, fn) : a.fill(0);
 }
 
 /**
@@ -98,9 +100,19 @@ export function allocateUninit(dtype: DType, n: number): FloatArray {
 }
 
 /** A fresh zeroed array; counted when the pool could have served it. */
-function make(dtype: DType, n: number): FloatArray {
+function make(dtype: DType, n: number, fn = 'allocate'): FloatArray {
+  let a: FloatArray;
+  try {
+    a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const bytes = n * (dtype === 'float32' ? 4 : 8);
+    throw new OutOfMemoryError(
+      `${fn}: cannot allocate ${n} ${dtype} elements (${(bytes / 2 ** 30).toFixed(2)} GiB): ${e.message}`,
+    );
+  }
   if (n >= POOL_MIN_LENGTH) fresh++;
-  return dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  return a;
 }
 
 function fromPool(dtype: DType, n: number): FloatArray | null {

@@ -109,3 +109,14 @@ export class ArgumentError extends TapegradError {}
  * ```
  */
 export class StateDictError extends TapegradError {}
+
+/**
+ * The memory a tensor needs could not be allocated (the process or the machine has too little
+ * left). The message names the function, the dtype, the element count and the bytes.
+ *
+ * @example
+ * ```ts
+ * throw new OutOfMemoryError('Tensor.zeros: cannot allocate 4294967296 float64 elements (32 GiB): Array buffer allocation failed');
+ * ```
+ */
+export class OutOfMemoryError extends TapegradError {}

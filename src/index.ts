@@ -21,6 +21,7 @@ export {
   AnomalyError,
   ArgumentError,
   StateDictError,
+  OutOfMemoryError,
 } from './errors';
 export * as kernels from './kernels';
 export * as ops from './ops';

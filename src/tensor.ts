@@ -148,7 +148,7 @@ export class Tensor {
     const { dtype, requiresGrad } = tensorOptions(fn, opts);
     assertValidShape(fn, 'shape', shape);
     if (typeof value !== 'number') throw new ValueError(`${fn}: value must be a number, got ${describe(value)}`);
-    const data = allocate(dtype, sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape), fn);
     if (value !== 0) data.fill(value);
     return new Tensor(data, shape, { requiresGrad });
   }
@@ -166,7 +166,7 @@ export class Tensor {
   static randn(shape: Shape, opts?: TensorOptions): Tensor {
     const { dtype, requiresGrad } = tensorOptions('Tensor.randn', opts);
     assertValidShape('Tensor.randn', 'shape', shape);
-    const data = allocate(dtype, sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape), 'Tensor.randn');
     for (let i = 0; i < data.length; i++) data[i] = randomNormal();
     return new Tensor(data, shape, { requiresGrad });
   }
@@ -189,7 +189,7 @@ export class Tensor {
     for (const [arg, v] of [['low', low], ['high', high]] as const) {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`Tensor.rand: ${arg} must be a finite number, got ${describe(v)}`);
     }
-    const data = allocate(dtype, sizeOf(shape));
+    const data = allocate(dtype, sizeOf(shape), 'Tensor.rand');
     for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * randomUniform();
     return new Tensor(data, shape, { requiresGrad });
   }
@@ -627,7 +627,7 @@ export function tensor(values: NestedArray | FloatArray | readonly number[], opt
     shape.push(probe.length);
     probe = probe[0];
   }
-  const data = allocate(dtype, sizeOf(shape));
+  const data = allocate(dtype, sizeOf(shape), 'tensor');
   let pos = 0;
   const fill = (v: unknown, dim: number, path: string): void => {
     if (dim === shape.length) {

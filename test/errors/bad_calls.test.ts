@@ -3,7 +3,7 @@
  * crash with a raw TypeError/RangeError, or that were accepted silently, now throw a
  * TapegradError whose message names what the user called.
  */
-import { ArgumentError, DTypeError, kernels, nn, ops, ShapeError, Tensor, tensor, TapegradError, ValueError } from '../../src';
+import { ArgumentError, DTypeError, kernels, nn, ops, OutOfMemoryError, ShapeError, Tensor, tensor, TapegradError, ValueError } from '../../src';
 import { describe as describeValue, MAX_ELEMENTS } from '../../src/shape';
 import { gemm as wasmGemm, wasmAvailable } from '../../src/kernels/wasm';
 import { expectThrows } from '../helpers/errors';
@@ -116,6 +116,15 @@ describe('shapes that cannot exist are ShapeErrors, not RangeErrors', () => {
     const row = Tensor.zeros([1, 2 ** 17]);
     expectThrows(() => col.add(row), ShapeError, /^add: the broadcast result must hold at most 4294967296 elements .*got \[131072, 131072\]/);
     expectThrows(() => col.matmul(row), ShapeError, /^matmul: the result \(M, N\) must hold at most 4294967296 elements .*got \[131072, 131072\]/);
+  });
+});
+
+describe('memory that cannot be had', () => {
+  it('a shape that is valid but larger than the machine gives an OutOfMemoryError naming the function', () => {
+    // 2^32 float64 elements are 32 GiB: within a typed array's length limit, beyond this
+    // 24 GiB machine and V8's largest ArrayBuffer.
+    expect(() => Tensor.zeros([2 ** 32])).toThrow(OutOfMemoryError);
+    expect(() => Tensor.randn([2 ** 16, 2 ** 16])).toThrow(/^Tensor.randn: cannot allocate 4294967296 float64 elements \(32.00 GiB\)/);
   });
 });
 

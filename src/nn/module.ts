@@ -175,7 +175,7 @@ export abstract class Module {
    */
   protected registerParameter(name: string, t: Tensor): Tensor {
     this.checkName('registerParameter', name);
-    if (!(t instanceof Tensor)) throw new ArgumentError(`${this.constructor.name}.registerParameter: parameter '${name}' must be a Tensor, got ${describe(t)}`);
+    if (!(t instanceof Tensor)) throw new ArgumentError(`registerParameter: parameter '${name}' must be a Tensor, got ${describe(t)}`);
     t.requiresGrad = true;
     this.#params.set(name, t);
     return t;
@@ -195,7 +195,7 @@ export abstract class Module {
    */
   protected registerBuffer(name: string, t: Tensor): Tensor {
     this.checkName('registerBuffer', name);
-    if (!(t instanceof Tensor)) throw new ArgumentError(`${this.constructor.name}.registerBuffer: buffer '${name}' must be a Tensor, got ${describe(t)}`);
+    if (!(t instanceof Tensor)) throw new ArgumentError(`registerBuffer: buffer '${name}' must be a Tensor, got ${describe(t)}`);
     this.#buffers.set(name, t);
     return t;
   }
@@ -214,7 +214,7 @@ export abstract class Module {
    */
   protected registerModule<M extends Module>(name: string, m: M): M {
     this.checkName('registerModule', name);
-    if (!(m instanceof Module)) throw new ArgumentError(`${this.constructor.name}.registerModule: module '${name}' must be a Module, got ${describe(m)}`);
+    if (!(m instanceof Module)) throw new ArgumentError(`registerModule: module '${name}' must be a Module, got ${describe(m)}`);
     this.#children.set(name, m);
     return m;
   }
@@ -357,7 +357,7 @@ export abstract class Module {
    * ```
    */
   train(mode = true): this {
-    const m = optionalBoolean(`${this.constructor.name}.train`, 'mode', mode, true);
+    const m = optionalBoolean('train', 'mode', mode, true);
     for (const [, sub] of this.namedModules()) sub.training = m;
     return this;
   }
@@ -386,7 +386,7 @@ export abstract class Module {
    * ```
    */
   zeroGrad(opts?: ModuleZeroGradOptions): void {
-    const fn = `${this.constructor.name}.zeroGrad`;
+    const fn = 'zeroGrad';
     const o = checkOptions(fn, opts, ['setToNone']);
     const setToNone = optionalBoolean(fn, 'opts.setToNone', o.setToNone, false);
     for (const p of this.parameters()) p.zeroGrad({ setToNone });
@@ -424,7 +424,7 @@ export abstract class Module {
    * ```
    */
   loadStateDict(state: StateDictInput, opts?: LoadStateDictOptions): LoadStateDictResult {
-    const fn = `${this.constructor.name}.loadStateDict`;
+    const fn = 'loadStateDict';
     if (typeof state !== 'object' || state === null || Array.isArray(state) || ArrayBuffer.isView(state)) {
       throw new ArgumentError(`${fn}: state must be a Map or record of name -> Tensor, got ${describe(state)}`);
     }
@@ -528,12 +528,11 @@ export abstract class Module {
   }
 
   private checkName(fn: string, name: string): void {
-    const where = `${this.constructor.name}.${fn}`;
     if (typeof name !== 'string' || name === '' || name.includes('.')) {
-      throw new ArgumentError(`${where}: name must be a non-empty string without '.', got ${describe(name)}`);
+      throw new ArgumentError(`${fn}: name must be a non-empty string without '.', got ${describe(name)}`);
     }
     if (this.#params.has(name) || this.#buffers.has(name) || this.#children.has(name)) {
-      throw new ArgumentError(`${where}: name '${name}' is already registered on ${this.constructor.name}`);
+      throw new ArgumentError(`${fn}: name '${name}' is already registered on ${this.constructor.name}`);
     }
   }
 }

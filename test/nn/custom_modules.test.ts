@@ -210,7 +210,7 @@ describe('a Module subclass with fields', () => {
     for (const bad of ['yes', 1, null]) {
       expect(() => net.train(bad as unknown as boolean)).toThrow(ArgumentError);
     }
-    expect(() => net.train('yes' as unknown as boolean)).toThrow(/^Net\.train: mode must be a boolean, got "yes"$/);
+    expect(() => net.train('yes' as unknown as boolean)).toThrow(/^train: mode must be a boolean, got "yes"$/);
     expect(net.training).toBe(true);
   });
 
@@ -225,7 +225,7 @@ describe('a Module subclass with fields', () => {
     expect(net.parameters().every((p) => p.grad === null)).toBe(true);
     expect(() => net.zeroGrad(null as unknown as undefined)).toThrow(ArgumentError);
     expect(() => net.zeroGrad({ setToNon: true } as unknown as undefined)).toThrow(ValueError);
-    expect(() => net.zeroGrad({ setToNone: 'yes' } as unknown as undefined)).toThrow(/^Net\.zeroGrad: opts\.setToNone must be a boolean/);
+    expect(() => net.zeroGrad({ setToNone: 'yes' } as unknown as undefined)).toThrow(/^zeroGrad: opts\.setToNone must be a boolean/);
   });
 
   it('prints its tree by field name', () => {
@@ -328,7 +328,7 @@ describe('state dicts of a field module', () => {
     }
     expect(err).toBeInstanceOf(StateDictError);
     const msg = (err as Error).message;
-    expect(msg).toMatch(/^Net\.loadStateDict: the state must fit Net, got mismatched /);
+    expect(msg).toMatch(/^loadStateDict: the state must fit Net, got mismatched /);
     expect(msg).toMatch(/'fc1\.bias': data\[3\] must be a number \(or 'NaN', 'Infinity', '-Infinity'\), got "oops"/);
     expect(msg).toMatch(/'fc2\.bias': expected shape \[3\], got \[4\]/);
     expect(msg).toMatch(/'scale': expected dtype 'float64', got "int8"/);
@@ -360,7 +360,7 @@ describe('state dicts of a field module', () => {
     expect(net.loadStateDict(new Net().stateDict())).toEqual({ missingKeys: [], unexpectedKeys: [] });
     expect(() => net.loadStateDict(state, null as unknown as undefined)).toThrow(ArgumentError);
     expect(() => net.loadStateDict(state, { strct: false } as unknown as undefined)).toThrow(ValueError);
-    expect(() => net.loadStateDict(state, { strict: 'no' } as unknown as undefined)).toThrow(/^Net\.loadStateDict: opts\.strict must be a boolean/);
+    expect(() => net.loadStateDict(state, { strict: 'no' } as unknown as undefined)).toThrow(/^loadStateDict: opts\.strict must be a boolean/);
     expect(() => net.loadStateDict([] as unknown as nn.StateDictJSON)).toThrow(ArgumentError);
   });
 });

@@ -248,7 +248,9 @@ export function checkModuleGradients(module: Module, opts: CheckModuleOptions): 
   if (result.failed) {
     if (result.errorInstance instanceof TapegradError && !(result.errorInstance instanceof GradError)) throw result.errorInstance;
     const ce = result.counterexample?.[0];
-    const msg = (failure?.message ?? String(result.errorInstance)).replace(/input (\d+)/, (_, i: string) => `'${names[Number(i)]}'`);
+    const msg = (failure?.message ?? String(result.errorInstance))
+      .replace(`${fn}: `, '')
+      .replace(/input (\d+)/, (_, i: string) => `'${names[Number(i)]}'`);
     const batch = ce
       ? `x ${formatShape([ce.n, ...inputShape])} = [${uniforms(ce.seed, ce.n * perSample, min, max, awayFrom).map((t) => +t.toPrecision(6)).join(', ')}]`
       : 'unknown';

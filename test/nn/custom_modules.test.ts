@@ -165,6 +165,38 @@ describe('a Module subclass with fields', () => {
     expect(String(p)).toBe(['Parent(', '  (child): Child(', '    (parent): Parent()', '    (fc): Affine(inFeatures=1, outFeatures=1, bias=true)', '  )', ')'].join('\n'));
   });
 
+  it('namedChildrenOwn is the one place children come from: an override renames them for every walk', () => {
+    class Pair extends nn.Module {
+      constructor(
+        readonly a: nn.Module,
+        readonly b: nn.Module,
+      ) {
+        super();
+      }
+      protected override namedChildrenOwn(): [string, nn.Module][] {
+        return [
+          ['first', this.a],
+          ['second', this.b],
+        ];
+      }
+      forward(x: Tensor): Tensor {
+        return this.b.forward(this.a.forward(x));
+      }
+    }
+    const p = new Pair(new nn.Affine(2, 2), new nn.BatchNorm1d(2));
+    expect(p.namedChildren().map(([k]) => k)).toEqual(['first', 'second']);
+    expect(p.namedParameters().map(([k]) => k)).toEqual(['first.weight', 'first.bias', 'second.weight', 'second.bias']);
+    expect([...p.stateDict().keys()].slice(-2)).toEqual(['second.runningMean', 'second.runningVar']);
+    expect(p.eval().b.training).toBe(false);
+    expect(String(p).split('\n')[1]).toBe('  (first): Affine(inFeatures=2, outFeatures=2, bias=true)');
+  });
+
+  it('nn.Sequential: its layers array field adds no second name for the registered children', () => {
+    const s = new nn.Sequential(new nn.Affine(2, 2), new nn.ReLU());
+    expect(s.namedChildren().map(([k]) => k)).toEqual(['0', '1']);
+    expect(s.namedModules().map(([k]) => k)).toEqual(['', '0', '1']);
+  });
+
   it('plain objects and Maps of modules are children named field.key', () => {
     class Heads extends nn.Module {
       heads = { a: new nn.Affine(2, 1), b: new nn.Affine(2, 1) };

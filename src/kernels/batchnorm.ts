@@ -114,7 +114,7 @@ export function batchnormForward(
   if (mode === 'train') {
     if (n < 2) {
       throw new ShapeError(
-        `${fn}: x must have at least 2 rows in 'train' mode (batch statistics of one row are degenerate), got ${formatShape(x.shape)}`,
+        `${fn}: x must have at least 2 rows in 'train' mode (batch statistics of fewer are degenerate), got ${n} row${n === 1 ? '' : 's'}, x ${formatShape(x.shape)}`,
       );
     }
     if (useSimd(n * d)) {

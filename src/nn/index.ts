@@ -3,7 +3,17 @@
  *
  * @packageDocumentation
  */
-export { Module, type StateDict, type StateDictInput } from './module';
+export {
+  Module,
+  StateDict,
+  type StateDictInput,
+  type StateDictEntry,
+  type StateDictJSON,
+  type StateDictEntryJSON,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+  type ModuleZeroGradOptions,
+} from './module';
 export {
   Affine,
   ReLU,

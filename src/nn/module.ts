@@ -1,41 +1,158 @@
 /**
- * Module: the base of every layer. Parameters, buffers and submodules are registered
- * explicitly, so `parameters()`, `train()/eval()`, `stateDict()` and `loadStateDict()` can
- * walk the tree by dotted name, as in PyTorch.
+ * Module: the base of every layer. A module's parameters, buffers and submodules are found
+ * either from explicit registrations (`registerParameter`, `registerBuffer`, `registerModule`)
+ * or, as in PyTorch, from its fields (`this.fc1 = new Affine(2, 8)`), so `parameters()`,
+ * `train()/eval()`, `stateDict()` and `loadStateDict()` walk the tree by dotted name.
  *
  * @packageDocumentation
  */
-import type { FloatArray } from '../dtype';
+import { dtypeOf, type DType, type FloatArray } from '../dtype';
 import { ArgumentError, StateDictError } from '../errors';
-import { describe, formatShape, shapesEqual } from '../shape';
-import { Tensor } from '../tensor';
+import { checkOptions, optionalBoolean } from '../options';
+import { describe, formatShape, shapesEqual, sizeOf } from '../shape';
+import { bumpVersion, Tensor } from '../tensor';
 
-/** A state dict: dotted name -> tensor (or any `{ shape, data }` array when loading). */
-export type StateDict = Map<string, Tensor>;
+/** One tensor of a state dict as JSON holds it: `JSON.stringify` cannot write NaN or ±Infinity, so those are strings. */
+export interface StateDictEntryJSON {
+  /** The tensor's shape. */
+  shape: number[];
+  /** The tensor's dtype. */
+  dtype: DType;
+  /** The values, row-major; 'NaN', 'Infinity' and '-Infinity' stand for the non-finite ones. */
+  data: (number | 'NaN' | 'Infinity' | '-Infinity')[];
+}
 
-/** What {@link Module.loadStateDict} accepts: a Map or a plain record of named arrays. */
-export type StateDictInput =
-  | Map<string, { readonly shape: readonly number[]; readonly data: FloatArray }>
-  | Record<string, { readonly shape: readonly number[]; readonly data: FloatArray }>;
+/** What `JSON.stringify(model.stateDict())` writes: dotted name -> `{ shape, dtype, data }`. */
+export type StateDictJSON = Record<string, StateDictEntryJSON>;
 
 /**
- * Base class of all layers. Subclasses register their parameters, buffers and submodules in
- * the constructor and implement `forward`.
+ * A state dict: a Map from dotted name to the module's own tensor (no copy), in the order of
+ * `namedParameters()` then `namedBuffers()`. `JSON.stringify` writes it as
+ * {@link StateDictJSON}, which `loadStateDict` accepts back once parsed.
  *
  * @example
  * ```ts
- * class Scale extends Module {
- *   readonly weight = this.registerParameter('weight', Tensor.ones([1]));
- *   forward(x: Tensor): Tensor { return x.mul(this.weight); }
+ * const json = JSON.stringify(model.stateDict());
+ * other.loadStateDict(JSON.parse(json));
+ * ```
+ */
+export class StateDict extends Map<string, Tensor> {
+  /**
+   * The state as plain JSON data: `{ name: { shape, dtype, data: number[] } }`. Every value is
+   * written exactly (float32 values as the doubles they are); NaN and ±Infinity as strings.
+   *
+   * @example
+   * ```ts
+   * model.stateDict().toJSON()['0.bias']; // { shape: [64], dtype: 'float64', data: [0, 0, ...] }
+   * ```
+   */
+  toJSON(): StateDictJSON {
+    const out: StateDictJSON = {};
+    for (const [name, t] of this) {
+      const data: StateDictEntryJSON['data'] = new Array(t.data.length);
+      for (let i = 0; i < t.data.length; i++) {
+        const v = t.data[i];
+        data[i] = Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+      }
+      out[name] = { shape: [...t.shape], dtype: t.dtype, data };
+    }
+    return out;
+  }
+}
+
+/**
+ * One entry {@link Module.loadStateDict} accepts: a Tensor, any `{ shape, data }` with a typed
+ * array, or a parsed {@link StateDictEntryJSON} (`data` a number array, `dtype` checked when given).
+ */
+export interface StateDictEntry {
+  /** Must equal the target tensor's shape. */
+  readonly shape: readonly number[];
+  /** The values: a Float64Array/Float32Array (its type is the dtype) or numbers (and 'NaN', '±Infinity'). */
+  readonly data: FloatArray | readonly (number | string)[];
+  /** When given, must equal the target tensor's dtype. */
+  readonly dtype?: DType;
+}
+
+/** What {@link Module.loadStateDict} accepts: a Map or a plain record of named entries. */
+export type StateDictInput = ReadonlyMap<string, StateDictEntry> | Readonly<Record<string, StateDictEntry>>;
+
+/** Options of {@link Module.loadStateDict}. */
+export interface LoadStateDictOptions {
+  /**
+   * Require the keys to match exactly (default true). With false, missing and unexpected keys
+   * are returned instead of thrown; a wrong shape or dtype still throws.
+   */
+  strict?: boolean;
+}
+
+/** What {@link Module.loadStateDict} returns: the keys it could not match (empty when strict). */
+export interface LoadStateDictResult {
+  /** The module's keys the state did not have. */
+  missingKeys: string[];
+  /** The state's keys the module does not have. */
+  unexpectedKeys: string[];
+}
+
+/** Options of {@link Module.zeroGrad}. */
+export interface ModuleZeroGradOptions {
+  /** Set each gradient to null instead of zeroing it in place. Default false. */
+  setToNone?: boolean;
+}
+
+const SPECIAL_VALUES: ReadonlyMap<unknown, number> = new Map([
+  ['NaN', Number.NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+]);
+
+/**
+ * Base class of all layers: subclasses hold their parameters and submodules, and implement
+ * `forward`.
+ *
+ * How a module finds what it holds (as PyTorch does, with these rules):
+ * - **Registered** entries (`registerParameter`, `registerBuffer`, `registerModule`) come first,
+ *   in registration order, under their registered names.
+ * - **Fields** come next, in the order `Object.keys` gives (the order they were first assigned:
+ *   declaration order for class fields). They are read anew on every walk (`parameters()`,
+ *   `stateDict()`, `train()`, `toString()`, ...), never cached, so a field assigned after the
+ *   constructor, or reassigned to another module, is seen by the next walk. A field holding
+ *   - a Module is a child named by the field (`fc1`, so `fc1.weight`);
+ *   - an array of Modules gives a child per Module element, named `field.index` (`blocks.0.weight`);
+ *     a plain object or a Map of Modules likewise gives `field.key`;
+ *   - a Tensor is a parameter named by the field only when it is a leaf with
+ *     `requiresGrad === true`. A tensor made by an op (an activation a forward keeps, like
+ *     `this.last = x.mul(2)`) or one that does not require grad is neither a parameter nor a
+ *     buffer: buffers are only ever registered (`registerBuffer`).
+ *   Anything else (numbers, strings, tensors inside arrays, modules deeper inside objects) is
+ *   not looked at, nor are `#private` fields or names containing '.'.
+ * - An object is listed once: a field holding something already registered (or listed by an
+ *   earlier field) on the same module is skipped, and a module or tensor reachable under two
+ *   names in the tree appears once, under the first name met (parents before children).
+ * - A field named like a registration must hold the registered object (or something that is
+ *   neither a Module nor a Tensor): reassigning it to another Module or Tensor is an
+ *   ArgumentError on the next walk, since a registration keeps the object it was given. Use
+ *   fields alone for entries you mean to replace.
+ *
+ * The direct children of a module all come from one place, {@link Module.namedChildrenOwn},
+ * which a subclass may override (nn.Sequential lists its layers as '0', '1', ...).
+ *
+ * @example
+ * ```ts
+ * class Net extends nn.Module {
+ *   fc1 = new nn.Affine(2, 16);
+ *   act = new nn.ReLU();
+ *   fc2 = new nn.Affine(16, 2);
+ *   forward(x: Tensor): Tensor { return this.fc2.forward(this.act.forward(this.fc1.forward(x))); }
  * }
+ * new Net().namedParameters().map(([n]) => n); // ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
  * ```
  */
 export abstract class Module {
   /** True in training mode (the default); false after `eval()`. */
   training = true;
-  private readonly paramsByName = new Map<string, Tensor>();
-  private readonly buffersByName = new Map<string, Tensor>();
-  private readonly children = new Map<string, Module>();
+  readonly #params = new Map<string, Tensor>();
+  readonly #buffers = new Map<string, Tensor>();
+  readonly #children = new Map<string, Module>();
 
   /**
    * Runs the layer.
@@ -45,48 +162,106 @@ export abstract class Module {
   abstract forward(x: Tensor): Tensor;
 
   /**
-   * Registers a trainable parameter under `name` (it is set to require grad).
+   * Registers a trainable parameter under `name` (it is set to require grad). Not needed for
+   * a leaf tensor with requiresGrad kept in a field, which is found by itself.
    *
    * @param name - the parameter's name, e.g. 'weight'.
    * @param t - the tensor.
    * @returns `t`.
+   * @example
+   * ```ts
+   * readonly weight = this.registerParameter('weight', Tensor.ones([1]));
+   * ```
    */
   protected registerParameter(name: string, t: Tensor): Tensor {
     this.checkName('registerParameter', name);
+    if (!(t instanceof Tensor)) throw new ArgumentError(`registerParameter: parameter '${name}' must be a Tensor, got ${describe(t)}`);
     t.requiresGrad = true;
-    this.paramsByName.set(name, t);
+    this.#params.set(name, t);
     return t;
   }
 
   /**
    * Registers a buffer: state saved in the state dict but not trained (running statistics).
+   * Buffers are never found from fields: register them.
    *
    * @param name - the buffer's name.
    * @param t - the tensor.
    * @returns `t`.
+   * @example
+   * ```ts
+   * readonly count = this.registerBuffer('count', Tensor.zeros([1]));
+   * ```
    */
   protected registerBuffer(name: string, t: Tensor): Tensor {
     this.checkName('registerBuffer', name);
-    this.buffersByName.set(name, t);
+    if (!(t instanceof Tensor)) throw new ArgumentError(`registerBuffer: buffer '${name}' must be a Tensor, got ${describe(t)}`);
+    this.#buffers.set(name, t);
     return t;
   }
 
   /**
-   * Registers a submodule under `name`; its parameters appear as `name.param`.
+   * Registers a submodule under `name`; its parameters appear as `name.param`. Not needed for
+   * a module kept in a field, which is found by itself.
    *
    * @param name - the child's name ('0', 'encoder', ...).
    * @param m - the module.
    * @returns `m`.
+   * @example
+   * ```ts
+   * this.registerModule('0', new Affine(2, 3));
+   * ```
    */
   protected registerModule<M extends Module>(name: string, m: M): M {
     this.checkName('registerModule', name);
     if (!(m instanceof Module)) throw new ArgumentError(`registerModule: module '${name}' must be a Module, got ${describe(m)}`);
-    this.children.set(name, m);
+    this.#children.set(name, m);
     return m;
   }
 
   /**
-   * Direct submodules with their names.
+   * This module's direct children with their names: the one place every walk (namedChildren,
+   * namedModules, parameters, buffers, stateDict, train/eval, zeroGrad, toString) gets them
+   * from. The default lists the registered children in registration order, then the
+   * children found in fields (see {@link Module}), each module once and never this module
+   * itself.
+   *
+   * Contract for overrides: return fresh `[name, module]` pairs, computed at call time, with
+   * distinct non-empty names ('.' only as the container separator, e.g. `blocks.0`), each
+   * module at most once; the walkers prefix the names with the parent's path.
+   *
+   * @example
+   * ```ts
+   * class Pair extends Module {
+   *   constructor(readonly a: Module, readonly b: Module) { super(); }
+   *   protected override namedChildrenOwn(): [string, Module][] { return [['first', this.a], ['second', this.b]]; }
+   *   forward(x: Tensor): Tensor { return this.b.forward(this.a.forward(x)); }
+   * }
+   * ```
+   */
+  protected namedChildrenOwn(): [string, Module][] {
+    const out: [string, Module][] = [...this.#children];
+    const seen = new Set<Module>([this, ...this.#children.values()]);
+    const add = (name: string, v: unknown): void => {
+      if (v instanceof Module && !seen.has(v)) {
+        seen.add(v);
+        out.push([name, v]);
+      }
+    };
+    for (const [key, v] of this.fields()) {
+      if (v instanceof Module) add(key, v);
+      else if (Array.isArray(v)) v.forEach((m, i) => add(`${key}.${i}`, m));
+      else if (v instanceof Map) {
+        for (const [k, m] of v) if (typeof k === 'string' && k !== '' && !k.includes('.')) add(`${key}.${k}`, m);
+      } else if (isPlainObject(v)) {
+        for (const k of Object.keys(v)) if (!k.includes('.')) add(`${key}.${k}`, v[k]);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Direct submodules with their names (registered ones first, then fields).
    *
    * @example
    * ```ts
@@ -94,11 +269,12 @@ export abstract class Module {
    * ```
    */
   namedChildren(): [string, Module][] {
-    return [...this.children];
+    return this.namedChildrenOwn();
   }
 
   /**
-   * This module and all its descendants, with dotted names ('' for this one).
+   * This module and all its descendants, with dotted names ('' for this one), parents before
+   * children; a module reachable under two names appears once, under the first.
    *
    * @example
    * ```ts
@@ -107,19 +283,22 @@ export abstract class Module {
    */
   namedModules(): [string, Module][] {
     const out: [string, Module][] = [];
+    const seen = new Set<Module>();
     const stack: [string, Module][] = [['', this]];
     while (stack.length > 0) {
       const [prefix, m] = stack.pop()!;
+      if (seen.has(m)) continue;
+      seen.add(m);
       out.push([prefix, m]);
-      const kids = [...m.children];
+      const kids = m.namedChildrenOwn();
       for (let i = kids.length - 1; i >= 0; i--) stack.push([prefix ? `${prefix}.${kids[i][0]}` : kids[i][0], kids[i][1]]);
     }
     return out;
   }
 
   /**
-   * All parameters with dotted names, in registration order; a tensor shared by two layers
-   * appears once.
+   * All parameters with dotted names: each module's registered parameters then its parameter
+   * fields, parents before children; a tensor shared by two layers appears once.
    *
    * @example
    * ```ts
@@ -127,7 +306,7 @@ export abstract class Module {
    * ```
    */
   namedParameters(): [string, Tensor][] {
-    return this.collect((m) => m.paramsByName);
+    return collect(this, (m) => m.ownParameters());
   }
 
   /**
@@ -143,7 +322,7 @@ export abstract class Module {
   }
 
   /**
-   * All buffers with dotted names ('1.runningMean', ...).
+   * All registered buffers with dotted names ('1.runningMean', ...).
    *
    * @example
    * ```ts
@@ -151,7 +330,7 @@ export abstract class Module {
    * ```
    */
   namedBuffers(): [string, Tensor][] {
-    return this.collect((m) => m.buffersByName);
+    return collect(this, (m) => m.#buffers);
   }
 
   /**
@@ -169,15 +348,17 @@ export abstract class Module {
   /**
    * Sets training mode on this module and every descendant.
    *
-   * @param mode - true for training (default), false for evaluation.
+   * @param mode - true for training (default), false for evaluation; must be a boolean.
    * @returns this module.
+   * @throws ArgumentError when mode is not a boolean.
    * @example
    * ```ts
    * model.train();
    * ```
    */
   train(mode = true): this {
-    for (const [, m] of this.namedModules()) m.training = mode;
+    const m = optionalBoolean('train', 'mode', mode, true);
+    for (const [, sub] of this.namedModules()) sub.training = m;
     return this;
   }
 
@@ -198,72 +379,81 @@ export abstract class Module {
    * Clears the gradients of all parameters (zeroed in place, or set to null).
    *
    * @param opts - setToNone (default false).
+   * @throws ArgumentError when opts is not an object or setToNone not a boolean; ValueError on an unknown option.
    * @example
    * ```ts
    * model.zeroGrad();
    * ```
    */
-  zeroGrad(opts: { setToNone?: boolean } = {}): void {
-    for (const p of this.parameters()) p.zeroGrad(opts);
+  zeroGrad(opts?: ModuleZeroGradOptions): void {
+    const fn = 'zeroGrad';
+    const o = checkOptions(fn, opts, ['setToNone']);
+    const setToNone = optionalBoolean(fn, 'opts.setToNone', o.setToNone, false);
+    for (const p of this.parameters()) p.zeroGrad({ setToNone });
   }
 
   /**
    * Parameters and buffers by dotted name. The tensors are the module's own (no copy): clone
-   * them to keep a snapshot.
+   * them to keep a snapshot. `JSON.stringify` writes it as `{ name: { shape, dtype, data } }`.
    *
    * @example
    * ```ts
    * const snapshot = new Map([...model.stateDict()].map(([k, t]) => [k, t.clone()]));
+   * const json = JSON.stringify(model.stateDict());
    * ```
    */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    return new StateDict([...this.namedParameters(), ...this.namedBuffers()]);
   }
 
   /**
    * Copies values into the parameters and buffers by dotted name. Checks every key, shape
-   * and dtype first; on any mismatch throws a StateDictError listing all missing, unexpected
-   * and mismatched keys, and changes nothing.
+   * and dtype first; on any problem throws a StateDictError listing all missing, unexpected
+   * and mismatched keys, and changes nothing. Each tensor written gets its version bumped, so
+   * a backward through a graph that saved its old values throws.
    *
-   * @param state - a Map or record of name -> Tensor (or `{ shape, data }`).
-   * @throws StateDictError listing every problem.
+   * @param state - a Map or record of name -> Tensor, `{ shape, data }` with a typed array, or
+   *   the parsed JSON of a state dict (`{ shape, dtype, data: number[] }`; dtype must match when given).
+   * @param opts - strict (default true): with false, missing and unexpected keys are returned, not thrown.
+   * @returns the missing and unexpected keys (both empty when strict).
+   * @throws StateDictError listing every problem; ArgumentError when state or opts is not an object.
    * @example
    * ```ts
    * model.loadStateDict(snapshot);
+   * model.loadStateDict(JSON.parse(json));
    * ```
    */
-  loadStateDict(state: StateDictInput): void {
+  loadStateDict(state: StateDictInput, opts?: LoadStateDictOptions): LoadStateDictResult {
     const fn = 'loadStateDict';
-    if (typeof state !== 'object' || state === null) {
+    if (typeof state !== 'object' || state === null || Array.isArray(state) || ArrayBuffer.isView(state)) {
       throw new ArgumentError(`${fn}: state must be a Map or record of name -> Tensor, got ${describe(state)}`);
     }
-    const entries = state instanceof Map ? [...state] : Object.entries(state);
-    const given = new Map(entries);
+    const o = checkOptions(fn, opts, ['strict']);
+    const strict = optionalBoolean(fn, 'opts.strict', o.strict, true);
+    const given = new Map<string, unknown>(state instanceof Map ? [...(state as ReadonlyMap<string, unknown>)] : Object.entries(state));
     const own = this.stateDict();
     const missing = [...own.keys()].filter((k) => !given.has(k));
     const unexpected = [...given.keys()].filter((k) => !own.has(k));
     const mismatched: string[] = [];
+    const writes: [Tensor, ArrayLike<number>][] = [];
     for (const [k, t] of own) {
-      const v = given.get(k);
-      if (v === undefined) continue;
-      const shape = (v as { shape?: unknown }).shape;
-      const data = (v as { data?: unknown }).data;
-      if (!Array.isArray(shape) || !(data instanceof Float64Array || data instanceof Float32Array)) {
-        mismatched.push(`'${k}': expected a Tensor, got ${describe(v)}`);
-      } else if (!shapesEqual(shape, t.shape) || data.length !== t.data.length) {
-        mismatched.push(`'${k}': expected shape ${formatShape(t.shape)}, got ${formatShape(shape)}`);
-      } else if ((data instanceof Float32Array) !== (t.data instanceof Float32Array)) {
-        mismatched.push(`'${k}': expected dtype '${t.dtype}', got '${data instanceof Float32Array ? 'float32' : 'float64'}'`);
-      }
+      if (!given.has(k)) continue;
+      const problem = entryProblem(given.get(k), t);
+      if (typeof problem === 'string') mismatched.push(`'${k}': ${problem}`);
+      else writes.push([t, problem]);
     }
-    if (missing.length + unexpected.length + mismatched.length > 0) {
+    if ((strict && missing.length + unexpected.length > 0) || mismatched.length > 0) {
       const parts: string[] = [];
-      if (missing.length) parts.push(`missing keys [${missing.map((k) => `'${k}'`).join(', ')}]`);
-      if (unexpected.length) parts.push(`unexpected keys [${unexpected.map((k) => `'${k}'`).join(', ')}]`);
+      if (strict && missing.length) parts.push(`missing keys [${missing.map((k) => `'${k}'`).join(', ')}]`);
+      if (strict && unexpected.length) parts.push(`unexpected keys [${unexpected.map((k) => `'${k}'`).join(', ')}]`);
       if (mismatched.length) parts.push(`mismatched ${mismatched.join('; ')}`);
       throw new StateDictError(`${fn}: the state must fit ${this.constructor.name}, got ${parts.join('; ')}; nothing was loaded`);
     }
-    for (const [k, t] of own) t.data.set(given.get(k)!.data);
+    for (const [t, values] of writes) {
+      t.data.set(values);
+      bumpVersion(t);
+    }
+    return { missingKeys: strict ? [] : missing, unexpectedKeys: strict ? [] : unexpected };
   }
 
   /**
@@ -279,10 +469,7 @@ export abstract class Module {
    * ```
    */
   toString(): string {
-    const head = `${this.constructor.name}(${this.extraRepr()}`;
-    if (this.children.size === 0) return `${head})`;
-    const lines = [...this.children].map(([name, m]) => `  (${name}): ${String(m).split('\n').join('\n  ')}`);
-    return `${head}\n${lines.join('\n')}\n)`;
+    return this.repr(new Set());
   }
 
   /** The layer's settings for toString, e.g. `inFeatures=784, outFeatures=256`. */
@@ -290,15 +477,52 @@ export abstract class Module {
     return '';
   }
 
-  private collect(pick: (m: Module) => Map<string, Tensor>): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
-    const seen = new Set<Tensor>();
-    for (const [prefix, m] of this.namedModules()) {
-      for (const [name, t] of pick(m)) {
-        if (seen.has(t)) continue;
-        seen.add(t);
-        out.push([prefix ? `${prefix}.${name}` : name, t]);
+  /** toString with the modules on the current path, so a field pointing back up prints once. */
+  private repr(path: Set<Module>): string {
+    const head = `${this.constructor.name}(${this.extraRepr()}`;
+    const kids = this.namedChildrenOwn();
+    if (kids.length === 0 || path.has(this)) return `${head})`;
+    path.add(this);
+    const lines = kids.map(([name, m]) => `  (${name}): ${m.repr(path).split('\n').join('\n  ')}`);
+    path.delete(this);
+    return `${head}\n${lines.join('\n')}\n)`;
+  }
+
+  /** This module's own parameters: registered ones, then leaf tensors with requiresGrad in fields. */
+  private ownParameters(): Map<string, Tensor> {
+    const out = new Map(this.#params);
+    const taken = new Set<Tensor>([...this.#params.values(), ...this.#buffers.values()]);
+    for (const [key, v] of this.fields()) {
+      if (v instanceof Tensor && !taken.has(v) && v.requiresGrad === true && v.isLeaf) {
+        taken.add(v);
+        out.set(key, v);
       }
+    }
+    return out;
+  }
+
+  /**
+   * The own enumerable fields that may hold a Module or Tensor, minus names containing '.'.
+   * A field named like a registration is left out; it must hold the registered object.
+   */
+  private fields(): [string, unknown][] {
+    const out: [string, unknown][] = [];
+    const self = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(this)) {
+      if (key.includes('.')) continue;
+      const v = self[key];
+      if (typeof v !== 'object' || v === null) continue;
+      const registered = this.#params.get(key) ?? this.#buffers.get(key) ?? this.#children.get(key);
+      if (registered !== undefined) {
+        if ((v instanceof Module || v instanceof Tensor) && v !== registered) {
+          throw new ArgumentError(
+            `${this.constructor.name}: field '${key}' holds ${describe(v)} but '${key}' is registered as another ${describe(registered)}; ` +
+              'a registration keeps the object it was given, so keep such a field unregistered (it is found by itself) to reassign it',
+          );
+        }
+        continue;
+      }
+      out.push([key, v]);
     }
     return out;
   }
@@ -307,8 +531,60 @@ export abstract class Module {
     if (typeof name !== 'string' || name === '' || name.includes('.')) {
       throw new ArgumentError(`${fn}: name must be a non-empty string without '.', got ${describe(name)}`);
     }
-    if (this.paramsByName.has(name) || this.buffersByName.has(name) || this.children.has(name)) {
+    if (this.#params.has(name) || this.#buffers.has(name) || this.#children.has(name)) {
       throw new ArgumentError(`${fn}: name '${name}' is already registered on ${this.constructor.name}`);
     }
   }
+}
+
+/** Every module's own tensors with dotted names, each tensor once (first name met wins). */
+function collect(root: Module, pick: (m: Module) => ReadonlyMap<string, Tensor>): [string, Tensor][] {
+  const out: [string, Tensor][] = [];
+  const seen = new Set<Tensor>();
+  for (const [prefix, m] of root.namedModules()) {
+    for (const [name, t] of pick(m)) {
+      if (seen.has(t)) continue;
+      seen.add(t);
+      out.push([prefix ? `${prefix}.${name}` : name, t]);
+    }
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * What is wrong with loading `v` into `t` (a message), or the values to write.
+ */
+function entryProblem(v: unknown, t: Tensor): string | ArrayLike<number> {
+  const shape = (v as { shape?: unknown } | null)?.shape;
+  const data = (v as { data?: unknown } | null)?.data;
+  const dtype = (v as { dtype?: unknown } | null)?.dtype;
+  const typed = data instanceof Float64Array || data instanceof Float32Array;
+  if (typeof v !== 'object' || v === null || !Array.isArray(shape) || !(typed || Array.isArray(data))) {
+    return `expected a Tensor or { shape, data }, got ${describe(v)}`;
+  }
+  if (!shapesEqual(shape, t.shape) || (data as ArrayLike<number>).length !== t.size) {
+    const got = shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0) ? formatShape(shape as number[]) : describe(shape);
+    const len = shapesEqual(shape, t.shape) ? ` with ${(data as ArrayLike<number>).length} values (needs ${sizeOf(t.shape)})` : '';
+    return `expected shape ${formatShape(t.shape)}, got ${got}${len}`;
+  }
+  if (dtype !== undefined && dtype !== 'float64' && dtype !== 'float32') return `expected dtype '${t.dtype}', got ${describe(dtype)}`;
+  const given = typed ? dtypeOf(data) : (dtype as DType | undefined);
+  if (typed && dtype !== undefined && dtype !== given) return `dtype '${String(dtype)}' does not match its data, a ${describe(data)}`;
+  if (given !== undefined && given !== t.dtype) return `expected dtype '${t.dtype}', got '${given}'`;
+  if (typed) return data;
+  const values = new Float64Array(t.size);
+  const arr = data as readonly unknown[];
+  for (let i = 0; i < arr.length; i++) {
+    const x = arr[i];
+    if (typeof x === 'number') values[i] = x;
+    else if (SPECIAL_VALUES.has(x)) values[i] = SPECIAL_VALUES.get(x)!;
+    else return `data[${i}] must be a number (or 'NaN', 'Infinity', '-Infinity'), got ${describe(x)}`;
+  }
+  return values;
 }

@@ -60,14 +60,21 @@ export interface ValuesArbOptions {
  */
 export function valuesArb(n: number, opts: ValuesArbOptions = {}): fc.Arbitrary<number[]> {
   const { min = -2, max = 2, awayFrom } = opts;
-  const value = fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).map((v) => {
-    if (awayFrom === undefined) return v;
-    for (const k of awayFrom.kinks) {
-      if (Math.abs(v - k) < awayFrom.margin) return v >= k ? k + awayFrom.margin : k - awayFrom.margin;
-    }
-    return v;
-  });
+  const value = fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).map((v) => awayFromKinks(v, awayFrom));
   return fc.array(value, { minLength: n, maxLength: n });
+}
+
+/**
+ * Moves `v` to the nearer edge of the margin around the first kink it is too close to.
+ *
+ * @internal
+ */
+export function awayFromKinks(v: number, awayFrom: ValuesArbOptions['awayFrom']): number {
+  if (awayFrom === undefined) return v;
+  for (const k of awayFrom.kinks) {
+    if (Math.abs(v - k) < awayFrom.margin) return v >= k ? k + awayFrom.margin : k - awayFrom.margin;
+  }
+  return v;
 }
 
 /** Options of {@link tensorArb}. */

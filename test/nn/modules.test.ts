@@ -116,6 +116,13 @@ describe('train and eval behaviour', () => {
     expect(drop.eval().forward(x)).toBe(x);
   });
 
+  it('BatchNorm1d in train mode says how many rows arrived (0 or 1), and takes an empty batch in eval', () => {
+    const bn = new nn.BatchNorm1d(3);
+    expect(() => bn.forward(Tensor.zeros([0, 3]))).toThrow(/at least 2 rows in 'train' mode .*, got 0 rows, x \[0, 3\]$/);
+    expect(() => bn.forward(Tensor.zeros([1, 3]))).toThrow(/at least 2 rows in 'train' mode .*, got 1 row, x \[1, 3\]$/);
+    expect(bn.eval().forward(Tensor.zeros([0, 3])).shape).toEqual([0, 3]);
+  });
+
   it('train() and eval() recurse and return the module', () => {
     const model = new nn.Sequential(new nn.Affine(2, 2), new nn.Sequential(new nn.BatchNorm1d(2), new nn.Dropout()));
     expect(model.eval()).toBe(model);

@@ -17,7 +17,7 @@ import { describe } from './shape';
  * @param opts - the options the user passed (undefined means none).
  * @param known - the option names `fn` accepts.
  * @param arg - the argument's name in messages. Default 'opts'.
- * @returns a null-prototype copy holding only the own keys of `opts` (empty for undefined).
+ * @returns a null-prototype copy holding only the own keys of `opts` (a shared empty one for undefined).
  * @throws ArgumentError when opts is not a plain object (null, an array, a number, ...);
  *   ValueError naming the first unknown key and listing the known ones.
  * @example
@@ -32,8 +32,8 @@ export function checkOptions(
   known: readonly string[],
   arg = 'opts',
 ): Readonly<Record<string, unknown>> {
+  if (opts === undefined) return NO_OPTIONS;
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  if (opts === undefined) return out;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts) || ArrayBuffer.isView(opts)) {
     throw new ArgumentError(`${fn}: ${arg} must be an object of options or undefined, got ${describe(opts)}`);
   }
@@ -43,8 +43,7 @@ export function checkOptions(
       const list = known.length > 0 ? `expected one of ${known.join(', ')}` : 'it takes none';
       throw new ValueError(`${fn}: ${String(key)} is not an option of ${fn} (${list}), got ${describeValue(value)} for it`);
     }
-    const d = Object.getOwnPropertyDescriptor(opts, key);
-    out[key] = d !== undefined && 'value' in d ? d.value : (opts as Record<string, unknown>)[key];
+    out[key] = (opts as Record<string, unknown>)[key]; // an own key: never read from a prototype
   }
   return out;
 }
@@ -67,6 +66,9 @@ export function optionalBoolean(fn: string, name: string, v: unknown, defaultVal
   if (typeof v !== 'boolean') throw new ArgumentError(`${fn}: ${name} must be a boolean, got ${describeValue(v)}`);
   return v;
 }
+
+/** What {@link checkOptions} returns for undefined: shared, so the common call allocates nothing. */
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
 function describeValue(v: unknown): string {
   return typeof v === 'number' || typeof v === 'boolean' ? String(v) : describe(v);

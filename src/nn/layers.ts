@@ -329,9 +329,16 @@ export class Sequential extends Module {
     super();
     layers.forEach((m, i) => {
       if (!(m instanceof Module)) throw new ArgumentError(`Sequential: layers[${i}] must be a Module, got ${describe(m)}`);
-      this.registerModule(String(i), m);
     });
     this.layers = layers;
+  }
+
+  /** The layers as children '0', '1', ..., read from {@link Sequential.layers} at each walk. */
+  protected override namedChildrenOwn(): [string, Module][] {
+    return this.layers.map((m, i): [string, Module] => {
+      if (!(m instanceof Module)) throw new ArgumentError(`Sequential: layers[${i}] must be a Module, got ${describe(m)}`);
+      return [String(i), m];
+    });
   }
 
   /** Layer labels for error messages ('1:BatchNorm1d'), made once per layer placed at an index. */

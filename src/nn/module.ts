@@ -150,9 +150,19 @@ const SPECIAL_VALUES: ReadonlyMap<unknown, number> = new Map([
 export abstract class Module {
   /** True in training mode (the default); false after `eval()`. */
   training = true;
-  readonly #params = new Map<string, Tensor>();
-  readonly #buffers = new Map<string, Tensor>();
-  readonly #children = new Map<string, Module>();
+  /**
+   * What was registered explicitly. A non-enumerable own property (not a `#private` field),
+   * so field discovery never sees it and a Proxy of a module still reaches it.
+   */
+  private declare readonly registry: { params: Map<string, Tensor>; buffers: Map<string, Tensor>; children: Map<string, Module> };
+
+  constructor() {
+    Object.defineProperty(this, 'registry', {
+      value: { params: new Map<string, Tensor>(), buffers: new Map<string, Tensor>(), children: new Map<string, Module>() },
+      enumerable: false,
+      writable: false,
+    });
+  }
 
   /**
    * Runs the layer.
@@ -177,7 +187,7 @@ export abstract class Module {
     this.checkName('registerParameter', name);
     if (!(t instanceof Tensor)) throw new ArgumentError(`registerParameter: parameter '${name}' must be a Tensor, got ${describe(t)}`);
     t.requiresGrad = true;
-    this.#params.set(name, t);
+    this.registry.params.set(name, t);
     return t;
   }
 
@@ -196,7 +206,7 @@ export abstract class Module {
   protected registerBuffer(name: string, t: Tensor): Tensor {
     this.checkName('registerBuffer', name);
     if (!(t instanceof Tensor)) throw new ArgumentError(`registerBuffer: buffer '${name}' must be a Tensor, got ${describe(t)}`);
-    this.#buffers.set(name, t);
+    this.registry.buffers.set(name, t);
     return t;
   }
 
@@ -215,7 +225,7 @@ export abstract class Module {
   protected registerModule<M extends Module>(name: string, m: M): M {
     this.checkName('registerModule', name);
     if (!(m instanceof Module)) throw new ArgumentError(`registerModule: module '${name}' must be a Module, got ${describe(m)}`);
-    this.#children.set(name, m);
+    this.registry.children.set(name, m);
     return m;
   }
 
@@ -240,8 +250,8 @@ export abstract class Module {
    * ```
    */
   protected namedChildrenOwn(): [string, Module][] {
-    const out: [string, Module][] = [...this.#children];
-    const seen = new Set<Module>([this, ...this.#children.values()]);
+    const out: [string, Module][] = [...this.registry.children];
+    const seen = new Set<Module>([this, ...this.registry.children.values()]);
     const add = (name: string, v: unknown): void => {
       if (v instanceof Module && !seen.has(v)) {
         seen.add(v);
@@ -330,7 +340,7 @@ export abstract class Module {
    * ```
    */
   namedBuffers(): [string, Tensor][] {
-    return collect(this, (m) => m.#buffers);
+    return collect(this, (m) => m.registry.buffers);
   }
 
   /**
@@ -490,8 +500,8 @@ export abstract class Module {
 
   /** This module's own parameters: registered ones, then leaf tensors with requiresGrad in fields. */
   private ownParameters(): Map<string, Tensor> {
-    const out = new Map(this.#params);
-    const taken = new Set<Tensor>([...this.#params.values(), ...this.#buffers.values()]);
+    const out = new Map(this.registry.params);
+    const taken = new Set<Tensor>([...this.registry.params.values(), ...this.registry.buffers.values()]);
     for (const [key, v] of this.fields()) {
       if (v instanceof Tensor && !taken.has(v) && v.requiresGrad === true && v.isLeaf) {
         taken.add(v);
@@ -512,7 +522,7 @@ export abstract class Module {
       if (key.includes('.')) continue;
       const v = self[key];
       if (typeof v !== 'object' || v === null) continue;
-      const registered = this.#params.get(key) ?? this.#buffers.get(key) ?? this.#children.get(key);
+      const registered = this.registry.params.get(key) ?? this.registry.buffers.get(key) ?? this.registry.children.get(key);
       if (registered !== undefined) {
         if ((v instanceof Module || v instanceof Tensor) && v !== registered) {
           throw new ArgumentError(
@@ -531,7 +541,7 @@ export abstract class Module {
     if (typeof name !== 'string' || name === '' || name.includes('.')) {
       throw new ArgumentError(`${fn}: name must be a non-empty string without '.', got ${describe(name)}`);
     }
-    if (this.#params.has(name) || this.#buffers.has(name) || this.#children.has(name)) {
+    if (this.registry.params.has(name) || this.registry.buffers.has(name) || this.registry.children.has(name)) {
       throw new ArgumentError(`${fn}: name '${name}' is already registered on ${this.constructor.name}`);
     }
   }

@@ -166,7 +166,8 @@ export async function main(argv: string[], io: GradcheckIO = {}): Promise<number
         .join(', ');
       print(`   passed ${r.numRuns} batches; worst relative (absolute) error per tensor: ${worst}`);
       print('   (a relative error near 1 with a tiny absolute error is on a gradient that is ~0 up to rounding,');
-      print('   which atol accepts: 0.bias has no effect at all, since BatchNorm subtracts the batch mean right after it)');
+      print('   which the rounding allowance accepts: 0.bias has no effect at all, since BatchNorm subtracts the');
+      print('   batch mean right after it)');
     } catch (e) {
       ok = false;
       print(`   FAILED: ${e instanceof Error ? e.message : String(e)}`);
@@ -224,8 +225,8 @@ export async function main(argv: string[], io: GradcheckIO = {}): Promise<number
     };
     caught('gradcheck on x = [[1, -2, 0.5]]', () => gradcheck((xx) => broken.forward(xx), [x, broken.beta]));
     caught('checkModuleGradients', () => checkModuleGradients(broken, { inputShape: [3], numRuns, seed, rtol: 1e-5, atol: 1e-8 }));
-    print('   (fast-check shrinks the failing batch toward zeros; the missing term vanishes at x = 0, so the');
-    print('   smallest failing batch is one whose error only just exceeds rtol. The first check shows its real size.)');
+    print('   (checkModuleGradients draws each batch from a seed and fast-check shrinks the batch size and the');
+    print('   seed, so the batch shown is the smallest it found, not one chosen to show the bug at its largest.)');
   }
   print();
   print(ok ? 'all gradients as expected: 3 checks passed, 1 bug caught' : 'SOMETHING WENT WRONG (see above)');

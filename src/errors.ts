@@ -79,7 +79,9 @@ export class ValueError extends TapegradError {}
 export class CheckpointError extends TapegradError {}
 
 /**
- * A forward output or backward gradient held NaN or Infinity while anomaly detection was on.
+ * A computation went non-finite or stale: a forward output, backward gradient or accumulated
+ * leaf gradient held NaN or Infinity while anomaly detection was on; a tensor saved for
+ * backward was written by hand (anomaly mode); or, always, the Trainer's loss was not finite.
  *
  * @example
  * ```ts

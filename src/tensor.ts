@@ -49,7 +49,14 @@ export interface BackwardOptions {
  * ```
  */
 export class Tensor {
-  /** The row-major values (Float64Array for 'float64', Float32Array for 'float32'). */
+  /**
+   * The row-major values (Float64Array for 'float64', Float32Array for 'float32').
+   *
+   * NOTE: writing into `data` by hand is an escape hatch that tapegrad cannot see: a backward
+   * pass through a graph that saved these values would use the new ones. Prefer `fill_`/`copy_`
+   * (or call {@link bumpVersion} after writing), which make such a backward throw; anomaly mode
+   * (`detectAnomaly`) also catches hand-written changes to saved tensors.
+   */
   readonly data: FloatArray;
   /** Dimensions, outermost first. */
   readonly shape: Shape;

@@ -198,7 +198,8 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
  * elements equal to the maximum gets g / k, which is what PyTorch's `amax` and `torch.max(x)`
  * (without dim) do; `torch.max(x, dim)` instead sends it all to the one index it returns. The
  * even split is the subgradient that does not depend on an arbitrary choice. Where the maximum
- * is NaN, the gradient is split among the NaN elements (as `torch.max(x)` does).
+ * is NaN, the gradient is split among the NaN elements, with or without an axis (as
+ * `torch.max(x)` does; PyTorch 1.13's `amax` along an axis gives NaN gradients to that line).
  *
  * Shape: x (d0..dk) -> [] for all, or x's shape without `axis` (kept as 1 with keepDims).
  *

@@ -12,8 +12,9 @@ import { ArgumentError, DTypeError, GradError, ShapeError, ValueError } from './
 import { add, div, exp, log, mul, neg, sub } from './ops/elementwise';
 import { relu } from './ops/layers';
 import { matmul } from './ops/matmul';
-import { mean, sum } from './ops/reduce';
-import { reshape, transpose } from './ops/shape_ops';
+import { argmax, max, mean, min, sum } from './ops/reduce';
+import { flatten, gather, reshape, slice, squeeze, transpose, unsqueeze } from './ops/shape_ops';
+import { logSoftmax, softmax } from './ops/softmax';
 import { checkOptions, optionalBoolean } from './options';
 import { randomNormal, randomUniform } from './random';
 import { assertValidShape, describe, formatShape, shapesEqual, sizeOf, type Shape } from './shape';
@@ -503,6 +504,54 @@ export class Tensor {
   /** Axes permuted (reversed by default: a matrix transpose). @param axes - permutation. */
   transpose(axes?: readonly number[]): Tensor {
     return transpose(this, axes);
+  }
+
+  // ---- softmax, reductions, shape (ops/softmax.ts, ops/reduce.ts, ops/shape_ops.ts)
+  /** Softmax along `axis`, max-subtracted so large logits stay finite. @param axis - default -1. */
+  softmax(axis = -1): Tensor {
+    return softmax(this, axis);
+  }
+  /** Log-softmax along `axis` (log-sum-exp, stable for large logits). @param axis - default -1. */
+  logSoftmax(axis = -1): Tensor {
+    return logSoftmax(this, axis);
+  }
+  /**
+   * Largest element, of all or along `axis` (PyTorch's amax: the gradient is split evenly among ties).
+   * @param axis - axis or all. @param keepDims - default false.
+   */
+  max(axis?: number, keepDims = false): Tensor {
+    return max(this, axis, keepDims);
+  }
+  /**
+   * Smallest element, of all or along `axis` (PyTorch's amin: the gradient is split evenly among ties).
+   * @param axis - axis or all. @param keepDims - default false.
+   */
+  min(axis?: number, keepDims = false): Tensor {
+    return min(this, axis, keepDims);
+  }
+  /** Indices of the largest elements along `axis` (first among ties; no gradient). @param axis - axis, or the flattened tensor. */
+  argmax(axis?: number): Int32Array {
+    return argmax(this, axis);
+  }
+  /** A copied block, like tf.slice (size -1: to the end). @param begin - start per axis. @param size - length per axis. */
+  slice(begin: readonly number[], size: readonly number[]): Tensor {
+    return slice(this, begin, size);
+  }
+  /** Entries at `indices` along `axis` (torch.index_select). @param indices - integers. @param axis - default 0. */
+  gather(indices: Int32Array | readonly number[], axis = 0): Tensor {
+    return gather(this, indices, axis);
+  }
+  /** Axes from `startAxis` on merged into one (a view). @param startAxis - default 1. */
+  flatten(startAxis = 1): Tensor {
+    return flatten(this, startAxis);
+  }
+  /** Size-1 axes removed: `axis`, or all (a view). @param axis - axis or all. */
+  squeeze(axis?: number): Tensor {
+    return squeeze(this, axis);
+  }
+  /** A size-1 axis inserted at `axis` (a view). @param axis - position in the result. */
+  unsqueeze(axis: number): Tensor {
+    return unsqueeze(this, axis);
   }
 
   /**

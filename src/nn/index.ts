@@ -25,5 +25,6 @@ export {
   type BatchNormOptions,
   type LayerNormOptions,
 } from './layers';
+export { Softmax, LogSoftmax, Flatten } from './shape_layers';
 export { kaimingUniform } from './init';
 export { softmaxCrossEntropy, svmLoss, mseLoss, type LossOptions, type Reduction } from '../ops/losses';

@@ -5,7 +5,8 @@
  */
 export { add, sub, mul, div, neg, exp, log } from './elementwise';
 export { matmul } from './matmul';
-export { sum, mean } from './reduce';
-export { reshape, transpose } from './shape_ops';
+export { sum, mean, max, min, argmax } from './reduce';
+export { softmax, logSoftmax } from './softmax';
+export { reshape, transpose, slice, gather, flatten, squeeze, unsqueeze, concat, stack } from './shape_ops';
 export { affine, relu, batchnorm, layernorm, dropout } from './layers';
 export { softmaxCrossEntropy, svmLoss, mseLoss, type LossOptions, type Reduction } from './losses';

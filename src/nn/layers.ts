@@ -13,6 +13,7 @@ import { describe, formatShape, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { kaimingUniform } from './init';
 import { Module } from './module';
+import { LogSoftmax, Softmax } from './shape_layers';
 
 function checkCount(fn: string, arg: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`${fn}: ${arg} must be a positive integer, got ${describe(v)}`);
@@ -388,6 +389,8 @@ const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
   BatchNorm1d.prototype.forward,
   LayerNorm.prototype.forward,
   Dropout.prototype.forward,
+  Softmax.prototype.forward,
+  LogSoftmax.prototype.forward,
 ]);
 
 /**

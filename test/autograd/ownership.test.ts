@@ -203,6 +203,24 @@ describe('nothing a user holds is ever overwritten (poison mode on)', () => {
     expectUnchanged(kept);
   });
 
+  it('intermediates reused around Softmax/LogSoftmax leave a run bit-identical to one without reuse', () => {
+    const run = (): number[] => {
+      manualSeed(5);
+      const model = new nn.Sequential(new nn.Affine(8, 32, { dtype }), new nn.Softmax(), new nn.Affine(32, 32, { dtype }),
+        new nn.LogSoftmax(), new nn.Affine(32, 4, { dtype }));
+      const losses: number[] = [];
+      trainSteps(model, 6, (out) => losses.push(out.data[0]));
+      return losses;
+    };
+    poolControl({ enabled: false, clear: true });
+    const plain = run();
+    poolControl({ enabled: true, poison: true, clear: true });
+    const before = poolControl().reused;
+    const pooled = run();
+    expect(poolControl().reused).toBeGreaterThan(before);
+    expect(pooled).toEqual(plain);
+  });
+
   it('a backward rule that returns one array for two inputs', () => {
     // f(p, q) = sum(p) + sum(q); its rule returns the same array for both. p also flows into a
     // second op, so p already holds a gradient when the shared array arrives: the walk adds it

@@ -25,5 +25,6 @@ export {
   type BatchNormOptions,
   type LayerNormOptions,
 } from './layers';
+export { Tanh, Sigmoid, LeakyReLU, GELU, ELU, SiLU, Softplus, Identity, type GELUOptions } from './activations';
 export { kaimingUniform } from './init';
 export { softmaxCrossEntropy, svmLoss, mseLoss, type LossOptions, type Reduction } from '../ops/losses';

@@ -6,6 +6,7 @@
  * ```sh
  * npx ts-node --transpile-only examples/spiral.ts
  * npx ts-node --transpile-only examples/spiral.ts --epochs 50 --seed 3 --out /tmp/spiral
+ * npx ts-node --transpile-only examples/spiral.ts --activation gelu
  * ```
  *
  * Users of the published package write `from 'tapegrad'` where this file writes `from '../src'`.
@@ -71,16 +72,33 @@ export function makeSpiral(n = POINTS_PER_CLASS, k = CLASSES, noise = NOISE): Sp
   return { x, y, n: n * k };
 }
 
+/** The hidden layer's activation for each `--activation` value. */
+export const ACTIVATIONS = {
+  relu: () => new nn.ReLU(),
+  tanh: () => new nn.Tanh(),
+  sigmoid: () => new nn.Sigmoid(),
+  gelu: () => new nn.GELU(),
+  'gelu-tanh': () => new nn.GELU({ approximate: 'tanh' }),
+  'leaky-relu': () => new nn.LeakyReLU(),
+  elu: () => new nn.ELU(),
+  silu: () => new nn.SiLU(),
+  softplus: () => new nn.Softplus(),
+} as const satisfies Record<string, () => nn.Module>;
+
+/** A value of `--activation`. */
+export type SpiralActivation = keyof typeof ACTIVATIONS;
+
 /** The `--help` text. */
 export const SPIRAL_USAGE = `Usage: npx ts-node --transpile-only examples/spiral.ts [options]
 
-Trains a 2 -> 100 -> ReLU -> 3 MLP (Adam) on CS231n's three-class spiral (100 points per class,
-noise 0.2) and writes an SVG of its decision regions with the points on top.
+Trains a 2 -> 100 -> ReLU -> 3 MLP (Adam; --activation swaps the ReLU) on CS231n's three-class
+spiral (100 points per class, noise 0.2) and writes an SVG of its decision regions with the points on top.
 
 Options:
   --epochs N     passes over the 300 points, in batches of 32 (default 150)
   --seed N       integer >= 0 for the data, initialisation and shuffles (default 0)
   --out DIR      where to write decision_regions.svg (default runs/spiral)
+  --activation A the hidden layer's activation, one of ${'${'}Object.keys(ACTIVATIONS).join(', ')} (default relu)
   -h, --help     show this help
 
 Exit codes: 0 success, 1 runtime error, 2 bad flags.`;
@@ -93,10 +111,12 @@ export interface SpiralConfig {
   seed: number;
   /** Output directory. */
   out: string;
+  /** The hidden layer's activation. */
+  activation: SpiralActivation;
 }
 
 /** The defaults. */
-export const SPIRAL_DEFAULTS: Readonly<SpiralConfig> = { epochs: 150, seed: 0, out: 'runs/spiral' };
+export const SPIRAL_DEFAULTS: Readonly<SpiralConfig> = { epochs: 150, seed: 0, out: 'runs/spiral', activation: 'relu' };
 
 /** A problem with the command line: printed with the usage, exit code 2. */
 export class SpiralUsageError extends Error {
@@ -118,15 +138,21 @@ function intFlag(flag: string, s: string, min: number): number {
  * @throws SpiralUsageError on an unknown flag or a bad value.
  * @example
  * ```ts
- * parseSpiralArgs(['--epochs', '20']); // { epochs: 20, seed: 0, out: 'runs/spiral' }
+ * parseSpiralArgs(['--epochs', '20']); // { epochs: 20, seed: 0, out: 'runs/spiral', activation: 'relu' }
  * ```
  */
 export function parseSpiralArgs(argv: readonly string[]): SpiralConfig | 'help' {
-  let values: { epochs?: string; seed?: string; out?: string; help?: boolean };
+  let values: { epochs?: string; seed?: string; out?: string; activation?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { epochs: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        epochs: { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        activation: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -140,6 +166,12 @@ export function parseSpiralArgs(argv: readonly string[]): SpiralConfig | 'help' 
   if (values.out !== undefined) {
     if (values.out.trim() === '') throw new SpiralUsageError(`--out must be a directory path, got ''`);
     cfg.out = values.out;
+  }
+  if (values.activation !== undefined) {
+    if (!Object.prototype.hasOwnProperty.call(ACTIVATIONS, values.activation)) {
+      throw new SpiralUsageError(`--activation must be one of ${Object.keys(ACTIVATIONS).join(', ')}, got '${values.activation}'`);
+    }
+    cfg.activation = values.activation as SpiralActivation;
   }
   return cfg;
 }
@@ -167,7 +199,7 @@ export interface SpiralResult {
 /**
  * Seeds the PRNG, makes the spiral and trains the MLP on it.
  *
- * @param cfg - epochs and seed.
+ * @param cfg - epochs, seed, and the activation (default relu).
  * @param onEpoch - called after every epoch (for progress output).
  * @returns the model, data, history and final training accuracy.
  * @example
@@ -176,12 +208,13 @@ export interface SpiralResult {
  * ```
  */
 export function trainSpiral(
-  cfg: Pick<SpiralConfig, 'epochs' | 'seed'>,
+  cfg: Pick<SpiralConfig, 'epochs' | 'seed'> & { activation?: SpiralActivation },
   onEpoch?: (epoch: number, loss: number, trainAcc: number) => void,
 ): SpiralResult {
   manualSeed(cfg.seed);
   const data = makeSpiral();
-  const model = new nn.Sequential(new nn.Affine(2, 100), new nn.ReLU(), new nn.Affine(100, CLASSES));
+  const act = ACTIVATIONS[cfg.activation ?? 'relu']();
+  const model = new nn.Sequential(new nn.Affine(2, 100), act, new nn.Affine(100, CLASSES));
   const optimizer = new optim.Adam(model.parameters(), { lr: 1e-2 });
   const trainer = new Trainer(model, {
     optimizer,
@@ -280,7 +313,7 @@ export async function main(argv: string[], io: SpiralIO = {}): Promise<number> {
   try {
     const t0 = performance.now();
     print(`spiral: ${POINTS_PER_CLASS * CLASSES} points, ${CLASSES} classes, noise ${NOISE}, seed ${cfg.seed}`);
-    print('model: 2 -> 100 -> ReLU -> 3, Adam lr 1e-2, batch 32');
+    print(`model: 2 -> 100 -> ${String(ACTIVATIONS[cfg.activation]())} -> 3, Adam lr 1e-2, batch 32`);
     const every = Math.max(1, Math.round(cfg.epochs / 10));
     const { model, data, history, trainAcc } = trainSpiral(cfg, (epoch, loss, acc) => {
       if (epoch === 1 || epoch % every === 0 || epoch === cfg.epochs) {
@@ -296,7 +329,7 @@ export async function main(argv: string[], io: SpiralIO = {}): Promise<number> {
     const file = path.join(cfg.out, 'decision_regions.svg');
     fs.writeFileSync(
       file,
-      decisionRegions(model, data, `spiral: 2-100-3 MLP, ${cfg.epochs} epochs, train accuracy ${(100 * trainAcc).toFixed(1)}%`),
+      decisionRegions(model, data, `spiral: 2-100-3 MLP (${cfg.activation}), ${cfg.epochs} epochs, train accuracy ${(100 * trainAcc).toFixed(1)}%`),
     );
     print(`wrote ${file}`);
     return 0;

@@ -9,6 +9,7 @@ import { isGradEnabled } from './autograd/mode';
 import { runBackward } from './autograd/tape';
 import { allocate, dtypeOf, resolveDType, type DType, type FloatArray } from './dtype';
 import { ArgumentError, DTypeError, GradError, ShapeError, ValueError } from './errors';
+import { abs, clamp, elu, gelu, leakyRelu, pow, sigmoid, silu, softplus, sqrt, tanh, type GeluOptions } from './ops/activations';
 import { add, div, exp, log, mul, neg, sub } from './ops/elementwise';
 import { relu } from './ops/layers';
 import { matmul } from './ops/matmul';
@@ -504,6 +505,51 @@ export class Tensor {
   /** Axes permuted (reversed by default: a matrix transpose). @param axes - permutation. */
   transpose(axes?: readonly number[]): Tensor {
     return transpose(this, axes);
+  }
+  // ---- activations (ops/activations.ts)
+  /** Hyperbolic tangent elementwise (see ops.tanh). */
+  tanh(): Tensor {
+    return tanh(this);
+  }
+  /** Logistic sigmoid elementwise, finite for every x (see ops.sigmoid). */
+  sigmoid(): Tensor {
+    return sigmoid(this);
+  }
+  /** Square root elementwise (see ops.sqrt). */
+  sqrt(): Tensor {
+    return sqrt(this);
+  }
+  /** Absolute value elementwise; gradient 0 at 0 as PyTorch (see ops.abs). */
+  abs(): Tensor {
+    return abs(this);
+  }
+  /** x^p elementwise for a number p (see ops.pow). @param p - the exponent. */
+  pow(p: number): Tensor {
+    return pow(this, p);
+  }
+  /** Limited to [min, max], either bound optional (see ops.clamp). @param min - lower bound. @param max - upper bound. */
+  clamp(min?: number, max?: number): Tensor {
+    return clamp(this, min, max);
+  }
+  /** x for x > 0, slope * x otherwise (see ops.leakyRelu). @param slope - default 0.01. */
+  leakyRelu(slope = 0.01): Tensor {
+    return leakyRelu(this, slope);
+  }
+  /** x for x > 0, alpha * (e^x - 1) otherwise (see ops.elu). @param alpha - default 1. */
+  elu(alpha = 1): Tensor {
+    return elu(this, alpha);
+  }
+  /** x * Phi(x), exact erf form or `{ approximate: 'tanh' }` (see ops.gelu). @param opts - approximate: 'none' (default) or 'tanh'. */
+  gelu(opts?: GeluOptions): Tensor {
+    return gelu(this, opts);
+  }
+  /** x * sigmoid(x) elementwise (see ops.silu). */
+  silu(): Tensor {
+    return silu(this);
+  }
+  /** log(1 + e^x), PyTorch's beta 1 and threshold 20 (see ops.softplus). */
+  softplus(): Tensor {
+    return softplus(this);
   }
 
   // ---- softmax, reductions, shape (ops/softmax.ts, ops/reduce.ts, ops/shape_ops.ts)

@@ -26,5 +26,6 @@ export {
   type LayerNormOptions,
 } from './layers';
 export { Softmax, LogSoftmax, Flatten } from './shape_layers';
+export { Tanh, Sigmoid, LeakyReLU, GELU, ELU, SiLU, Softplus, Identity, type GELUOptions } from './activations';
 export { kaimingUniform } from './init';
 export { softmaxCrossEntropy, svmLoss, mseLoss, type LossOptions, type Reduction } from '../ops/losses';

@@ -13,6 +13,7 @@ import { describe, formatShape, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { kaimingUniform } from './init';
 import { Module } from './module';
+import { ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh } from './activations';
 import { LogSoftmax, Softmax } from './shape_layers';
 
 function checkCount(fn: string, arg: string, v: unknown): number {
@@ -391,6 +392,13 @@ const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
   Dropout.prototype.forward,
   Softmax.prototype.forward,
   LogSoftmax.prototype.forward,
+  Tanh.prototype.forward,
+  Sigmoid.prototype.forward,
+  LeakyReLU.prototype.forward,
+  GELU.prototype.forward,
+  ELU.prototype.forward,
+  SiLU.prototype.forward,
+  Softplus.prototype.forward,
 ]);
 
 /**

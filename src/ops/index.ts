@@ -4,6 +4,22 @@
  * @packageDocumentation
  */
 export { add, sub, mul, div, neg, exp, log } from './elementwise';
+export {
+  tanh,
+  sigmoid,
+  sqrt,
+  abs,
+  pow,
+  clamp,
+  leakyRelu,
+  elu,
+  gelu,
+  silu,
+  softplus,
+  maximum,
+  minimum,
+  type GeluOptions,
+} from './activations';
 export { matmul } from './matmul';
 export { sum, mean, max, min, argmax } from './reduce';
 export { softmax, logSoftmax } from './softmax';

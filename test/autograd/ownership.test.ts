@@ -203,11 +203,14 @@ describe('nothing a user holds is ever overwritten (poison mode on)', () => {
     expectUnchanged(kept);
   });
 
-  it('intermediates reused around Softmax/LogSoftmax leave a run bit-identical to one without reuse', () => {
+  it('intermediates reused around every sealed activation leave a run bit-identical to one without reuse', () => {
     const run = (): number[] => {
       manualSeed(5);
       const model = new nn.Sequential(new nn.Affine(8, 32, { dtype }), new nn.Softmax(), new nn.Affine(32, 32, { dtype }),
-        new nn.LogSoftmax(), new nn.Affine(32, 4, { dtype }));
+        new nn.LogSoftmax(), new nn.Affine(32, 32, { dtype }), new nn.Tanh(), new nn.Affine(32, 32, { dtype }), new nn.GELU(),
+        new nn.Affine(32, 32, { dtype }), new nn.SiLU(), new nn.Affine(32, 32, { dtype }), new nn.Sigmoid(),
+        new nn.Affine(32, 32, { dtype }), new nn.ELU(), new nn.Affine(32, 32, { dtype }), new nn.Softplus(),
+        new nn.Affine(32, 32, { dtype }), new nn.LeakyReLU(), new nn.Affine(32, 4, { dtype }));
       const losses: number[] = [];
       trainSteps(model, 6, (out) => losses.push(out.data[0]));
       return losses;

@@ -51,6 +51,16 @@ describe('examples/spiral.ts', () => {
     expect(svg.split('<svg').length - 1).toBe(1);
   }, 15_000);
 
+  test('--activation tanh trains a Tanh MLP that learns', async () => {
+    const { code, out, err } = await run(['--epochs', '20', '--seed', '1', '--activation', 'tanh', '--out', dir]);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out).toContain('model: 2 -> 100 -> Tanh() -> 3');
+    const losses = [...out.matchAll(/epoch +\d+\/20 +loss (\d\.\d+)/g)].map((m) => Number(m[1]));
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+    expect(Number(/final training accuracy: (\d+\.\d)%/.exec(out)?.[1])).toBeGreaterThan(60);
+  }, 15_000);
+
   test('the default 150 epochs reach >= 95% training accuracy', () => {
     const { trainAcc, history } = trainSpiral({ epochs: 150, seed: 0 });
     expect(trainAcc).toBeGreaterThanOrEqual(0.95);
@@ -63,6 +73,7 @@ describe('examples/spiral.ts', () => {
     [['--seed', '1.5'], '--seed'],
     [['--out', ''], '--out'],
     [['--lr', '0.1'], '--lr'],
+    [['--activation', 'swish'], '--activation must be one of relu, tanh'],
   ])('bad flags %j exit 2 with the usage', async (argv, mention) => {
     const { code, out, err } = await run(argv);
     expect(code).toBe(2);

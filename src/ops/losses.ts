@@ -6,7 +6,7 @@
  */
 import { record } from '../autograd/tape';
 import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
-import { ShapeError, ValueError } from '../errors';
+import { GradError, ShapeError, ValueError } from '../errors';
 import { softmaxLossAs, svmLossAs } from '../kernels/losses';
 import { checkLabels, type Labels } from '../kernels/types';
 import { assertShape, describe, formatShape } from '../shape';
@@ -163,7 +163,8 @@ export interface BCEWithLogitsOptions extends ElementwiseLossOptions {
   /**
    * Weight of the positive term, PyTorch's `pos_weight`: a tensor of the logits' dtype whose
    * shape is a suffix of the logits' shape (e.g. [C] for logits (N, C), or [] for one weight),
-   * broadcast over the leading axes. Default none (weight 1). Differentiable.
+   * broadcast over the leading axes. Default none (weight 1). Not differentiable: one that
+   * requires grad is refused, as PyTorch does.
    */
   posWeight?: Tensor;
 }
@@ -187,8 +188,6 @@ function elementwiseLoss(
   b: Tensor,
   reduction: LossReduction,
   point: (x: number, y: number, i: number, da: FloatArray, db: FloatArray) => number,
-  extra: readonly Tensor[] = [],
-  extraGrad?: (g: (i: number) => number) => FloatArray,
 ): Tensor {
   const n = a.data.length;
   const dt = dtypeOf(a.data);
@@ -211,19 +210,16 @@ function elementwiseLoss(
     od[0] = reduction === 'mean' ? s / n : s;
     out = new Tensor(od, []);
   }
-  return record(out, op, [a, b, ...extra], (g) => {
+  return record(out, op, [a, b], (g) => {
     const k = reduction === 'mean' ? g[0] / n : g[0];
-    const gi = reduction === 'none' ? (i: number): number => g[i] : (): number => k;
     const ga = a.requiresGrad ? allocate(dt, n) : null;
     const gb = b.requiresGrad ? allocate(dt, n) : null;
     for (let i = 0; i < n; i++) {
-      const k = gi(i);
-      if (ga !== null) ga[i] = k * da[i];
-      if (gb !== null) gb[i] = k * db[i];
+      const gi = reduction === 'none' ? g[i] : k;
+      if (ga !== null) ga[i] = gi * da[i];
+      if (gb !== null) gb[i] = gi * db[i];
     }
-    const grads: (FloatArray | null)[] = [ga, gb];
-    for (const t of extra) grads.push(t.requiresGrad && extraGrad !== undefined ? extraGrad(gi) : null);
-    return grads;
+    return [ga, gb];
   });
 }
 
@@ -254,7 +250,10 @@ function sigmoid(x: number): number {
  * `(1 - t) x + w (log1p(exp(-|x|)) + max(-x, 0))` with `w = 1 + (posWeight - 1) t`, which equals
  * `max(x, 0) - x t + log1p(exp(-|x|))` without posWeight and stays finite for logits of any size
  * (±100, ±1e4). The gradient with respect to x is `sigmoid(x) - t` (with posWeight,
- * `(1 - t) - w sigmoid(-x)`).
+ * `w sigmoid(x) - posWeight t`).
+ *
+ * NOTE: for a logit of 100 with target 1 the loss is log1p(e^-100) = 3.7e-44, which PyTorch 1.13
+ * (computing log(1 + e^-100)) rounds to 0; otherwise values agree with PyTorch to about 1e-15.
  *
  * NOTE: as in PyTorch, targets are not checked to lie in [0, 1] (soft labels and any real value
  * are accepted, and targets that require grad get a gradient); PyTorch's `weight` is not supported.
@@ -267,7 +266,8 @@ function sigmoid(x: number): number {
  * @param opts - reduction = 'mean' ('mean' | 'sum' | 'none'); posWeight (see {@link BCEWithLogitsOptions}).
  * @throws ArgumentError when an input is not a Tensor or opts not an object; ShapeError when the
  *   shapes differ, posWeight's shape is not a suffix of the logits' shape, or the logits hold no
- *   element; DTypeError on mixed dtypes; ValueError on an unknown option or reduction; messages
+ *   element; DTypeError on mixed dtypes; GradError when posWeight requires grad; ValueError on
+ *   an unknown option or reduction; messages
  *   start `nn.bceWithLogits:`.
  * @example
  * ```ts
@@ -296,10 +296,11 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts?: BCEWithLog
     );
   }
   assertSameDType(fn, 'logits', logits.data, 'opts.posWeight', pw.data);
+  if (pw.requiresGrad) {
+    throw new GradError(`${fn}: opts.posWeight must not require grad (PyTorch's pos_weight is not differentiable either); pass posWeight.detach()`);
+  }
   const m = pw.data.length;
   const w = pw.data;
-  const sp = new Float64Array(logits.data.length); // softplus(-x), for posWeight's gradient
-  const tv = targets.data;
   return elementwiseLoss(
     'bceWithLogits',
     logits,
@@ -309,16 +310,9 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts?: BCEWithLog
       const p = w[i % m];
       const lw = (p - 1) * t + 1;
       const s = softplusNeg(x);
-      sp[i] = s;
-      da[i] = 1 - t - lw * sigmoid(-x);
+      da[i] = lw * sigmoid(x) - p * t; // = (1 - t) - lw sigmoid(-x), in PyTorch's arrangement
       db[i] = -x + (p - 1) * s;
       return (1 - t) * x + lw * s;
-    },
-    [pw],
-    (gi) => {
-      const gw = allocate(dtypeOf(w), m);
-      for (let i = 0; i < sp.length; i++) gw[i % m] += gi(i) * tv[i] * sp[i];
-      return gw;
     },
   );
 }

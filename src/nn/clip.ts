@@ -17,6 +17,8 @@ export interface ClipGradNormOptions {
   errorIfNonfinite?: boolean;
 }
 
+const show = (v: unknown): string => (typeof v === 'number' ? String(v) : describe(v));
+
 /** The distinct gradients of `params` (parameters without a grad are skipped). */
 function gradsOf(fn: string, params: unknown): Tensor[] {
   let list: unknown[];
@@ -27,7 +29,7 @@ function gradsOf(fn: string, params: unknown): Tensor[] {
   const seen = new Set<Tensor>();
   for (let i = 0; i < list.length; i++) {
     const p = list[i];
-    if (!(p instanceof Tensor)) throw new ArgumentError(`${fn}: params[${i}] must be a Tensor, got ${describe(p)}`);
+    if (!(p instanceof Tensor)) throw new ArgumentError(`${fn}: params[${i}] must be a Tensor, got ${show(p)}`);
     const g = p.grad;
     if (g === null || seen.has(g)) continue;
     seen.add(g);
@@ -85,10 +87,10 @@ function normOf(d: ArrayLike<number>, p: number): number {
 export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number, opts?: ClipGradNormOptions): number {
   const fn = 'nn.clipGradNorm';
   const grads = gradsOf(fn, params);
-  if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new ValueError(`${fn}: maxNorm must be a number >= 0, got ${describe(maxNorm)}`);
+  if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new ValueError(`${fn}: maxNorm must be a number >= 0, got ${show(maxNorm)}`);
   const o = checkOptions(fn, opts, ['normType', 'errorIfNonfinite']);
   const p = o.normType ?? 2;
-  if (typeof p !== 'number' || !(p > 0)) throw new ValueError(`${fn}: opts.normType must be a number > 0 or Infinity, got ${describe(p)}`);
+  if (typeof p !== 'number' || !(p > 0)) throw new ValueError(`${fn}: opts.normType must be a number > 0 or Infinity, got ${show(p)}`);
   const errorIfNonfinite = optionalBoolean(fn, 'opts.errorIfNonfinite', o.errorIfNonfinite, false);
   if (grads.length === 0) return 0;
   const norms = grads.map((g) => normOf(g.data, p));
@@ -124,7 +126,7 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
 export function clipGradValue(params: Iterable<Tensor> | Tensor, clipValue: number): void {
   const fn = 'nn.clipGradValue';
   const grads = gradsOf(fn, params);
-  if (typeof clipValue !== 'number' || !(clipValue >= 0)) throw new ValueError(`${fn}: clipValue must be a number >= 0, got ${describe(clipValue)}`);
+  if (typeof clipValue !== 'number' || !(clipValue >= 0)) throw new ValueError(`${fn}: clipValue must be a number >= 0, got ${show(clipValue)}`);
   for (const g of grads) {
     const d = g.data;
     for (let i = 0; i < d.length; i++) {

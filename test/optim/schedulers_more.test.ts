@@ -11,7 +11,7 @@ const dir = tempDir('tapegrad-sched-');
 const sgd = (lr = 0.1): optim.SGD => new optim.SGD([Tensor.zeros([1], { requiresGrad: true })], { lr });
 const close = (a: number, b: number): boolean => a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
 
-type PyKw = Record<string, number | string>;
+type PyKw = Record<string, number | string | undefined>;
 function linearOpts(kw: PyKw): optim.LinearLROptions {
   return { startFactor: kw.start_factor as number | undefined, endFactor: kw.end_factor as number | undefined, totalIters: kw.total_iters as number | undefined };
 }

@@ -56,4 +56,5 @@ export {
   type AnyOptimizer,
 } from './checkpoint';
 export { cleanStaleTemps, type CleanStaleTempsOptions } from './io/atomic';
+export { batches, type BatchesOptions, type Batch } from './data';
 export type { TrainerState, NonFiniteLossPolicy } from './trainer';

@@ -11,7 +11,8 @@ import { affine, batchnorm, dropout, layernorm, relu } from '../ops/layers';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
-import { kaimingUniform } from './init';
+import { kaimingUniform } from './default_init';
+import * as init from './init';
 import { Module } from './module';
 import { ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh } from './activations';
 import { LogSoftmax, Softmax } from './shape_layers';
@@ -45,7 +46,24 @@ export interface AffineOptions {
   bias?: boolean;
   /** Parameters' dtype. Default 'float64'. */
   dtype?: DType;
+  /**
+   * How to initialise the weight [in, out]: the name of an `nn.init` function, called with its
+   * defaults (for 'kaimingUniform', the default distribution, computed as PyTorch does), or a
+   * function that fills the weight in place (e.g. `(w) => nn.init.xavierUniform(w, { gain: 5 / 3 })`).
+   * Default: He-uniform, U(-sqrt(6 / in), sqrt(6 / in)). The bias always starts at zero.
+   */
+  init?: AffineInit;
 }
+
+/** The weight initialisations {@link Affine} takes by name, or a function filling the weight in place. */
+export type AffineInit = 'kaimingUniform' | 'kaimingNormal' | 'xavierUniform' | 'xavierNormal' | ((w: Tensor) => void);
+
+const AFFINE_INITS: Readonly<Record<string, (w: Tensor) => unknown>> = {
+  kaimingUniform: (w) => init.kaimingUniform(w),
+  kaimingNormal: (w) => init.kaimingNormal(w),
+  xavierUniform: (w) => init.xavierUniform(w),
+  xavierNormal: (w) => init.xavierNormal(w),
+};
 
 /**
  * Fully connected layer, the seed's affine: y = reshape(x, [N, D]) @ weight + bias.
@@ -70,9 +88,10 @@ export class Affine extends Module {
   /**
    * @param inFeatures - input size D.
    * @param outFeatures - output size M.
-   * @param opts - bias (default true), dtype (default 'float64').
-   * @throws ValueError on a count that is not a positive integer or an unknown option;
-   *   ArgumentError when opts is not an object or bias not a boolean; DTypeError on a bad dtype.
+   * @param opts - bias (default true), dtype (default 'float64'), init (default He-uniform; see {@link AffineOptions.init}).
+   * @throws ValueError on a count that is not a positive integer, an unknown option or an
+   *   unknown init name; ArgumentError when opts is not an object, bias not a boolean or init
+   *   neither a name nor a function; DTypeError on a bad dtype; whatever an init function throws.
    */
   constructor(
     readonly inFeatures: number,
@@ -82,10 +101,15 @@ export class Affine extends Module {
     super();
     checkCount('Affine', 'inFeatures', inFeatures);
     checkCount('Affine', 'outFeatures', outFeatures);
-    const o = checkOptions('Affine', opts, ['bias', 'dtype']);
+    const o = checkOptions('Affine', opts, ['bias', 'dtype', 'init']);
     const useBias = optionalBoolean('Affine', 'opts.bias', o.bias, true);
     const dtype = resolveDType('Affine', o.dtype);
-    this.weight = this.registerParameter('weight', kaimingUniform([inFeatures, outFeatures], inFeatures, dtype));
+    const initFn = o.init === undefined ? null : affineInit(o.init);
+    this.weight = this.registerParameter(
+      'weight',
+      initFn === null ? kaimingUniform([inFeatures, outFeatures], inFeatures, dtype) : Tensor.zeros([inFeatures, outFeatures], { dtype }),
+    );
+    if (initFn !== null) initFn(this.weight);
     this.bias = useBias ? this.registerParameter('bias', Tensor.zeros([outFeatures], { dtype })) : null;
     this.zeroBias = useBias ? null : Tensor.zeros([outFeatures], { dtype });
   }
@@ -107,6 +131,15 @@ export class Affine extends Module {
   protected override extraRepr(): string {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.bias !== null}`;
   }
+}
+
+function affineInit(v: unknown): (w: Tensor) => unknown {
+  if (typeof v === 'function') return v as (w: Tensor) => unknown;
+  if (typeof v === 'string') {
+    if (Object.hasOwn(AFFINE_INITS, v)) return AFFINE_INITS[v];
+    throw new ValueError(`Affine: opts.init must be one of ${Object.keys(AFFINE_INITS).map((k) => `'${k}'`).join(', ')} or a function, got ${describe(v)}`);
+  }
+  throw new ArgumentError(`Affine: opts.init must be the name of an nn.init function or a function (w) => void, got ${describe(v)}`);
 }
 
 /**

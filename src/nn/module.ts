@@ -332,6 +332,21 @@ export abstract class Module {
   }
 
   /**
+   * The number of parameter elements (the sum of `parameters()`' sizes; a tensor shared by two
+   * layers is counted once), like `sum(p.numel() for p in model.parameters())`.
+   *
+   * @example
+   * ```ts
+   * new nn.Affine(784, 10).numParameters(); // 7850
+   * ```
+   */
+  numParameters(): number {
+    let n = 0;
+    for (const t of this.parameters()) n += t.size;
+    return n;
+  }
+
+  /**
    * All registered buffers with dotted names ('1.runningMean', ...).
    *
    * @example

@@ -803,3 +803,160 @@ export function rmspropF32(
 ): void {
   rmspropImpl<f32>(p, g, v, buf, len, lr, alpha, c, eps, wd, momentum);
 }
+
+// ============================================================================================
+// Transcendental activations: tanh, sigmoid and their gradients, and the exponentials of
+// softmax, BIT-IDENTICAL to src/kernels/transcendental.ts, which spells out each function as a
+// sequence of double operations (Cody-Waite exp with a degree-13 Taylor polynomial, scaling by
+// exponent bits); every line below is the lane-wise twin of a line there. float32 data is
+// promoted, computed in f64 and rounded on store, as the TS loops do.
+//
+// The loops run two elements per step over the whole padded length: the loader places each
+// array in a 64-byte-aligned region, so an odd f64 count or a count of f32 not a multiple of 2
+// reads and writes (garbage) lanes inside the region, and the copy out takes only `len`.
+// ============================================================================================
+
+const LOG2E: f64 = 1.4426950408889634;
+const SHIFT: f64 = 6755399441055744;
+const LN2_HI: f64 = 6.93147180369123816490e-1;
+const LN2_LO: f64 = 1.90821492927058770002e-10;
+const EXP_MIN: f64 = -746;
+const TWO_M64: f64 = 5.421010862427522e-20;
+const TANH_CLAMP: f64 = 20;
+const TANH_TINY: f64 = 3.725290298461914e-9;
+const C2: f64 = 0.5;
+const C3: f64 = 0.16666666666666666;
+const C4: f64 = 0.041666666666666664;
+const C5: f64 = 0.008333333333333333;
+const C6: f64 = 0.001388888888888889;
+const C7: f64 = 0.0001984126984126984;
+const C8: f64 = 0.0000248015873015873;
+const C9: f64 = 0.0000027557319223985893;
+const C10: f64 = 2.755731922398589e-7;
+const C11: f64 = 2.505210838544172e-8;
+const C12: f64 = 2.08767569878681e-9;
+const C13: f64 = 1.6059043836821613e-10;
+
+// @ts-ignore: decorator
+@inline function sp(c: f64): v128 {
+  return f64x2.splat(c);
+}
+
+/** expm1Poly of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function expm1PolyV(r: v128): v128 {
+  let q = sp(C13);
+  q = f64x2.add(sp(C12), f64x2.mul(r, q));
+  q = f64x2.add(sp(C11), f64x2.mul(r, q));
+  q = f64x2.add(sp(C10), f64x2.mul(r, q));
+  q = f64x2.add(sp(C9), f64x2.mul(r, q));
+  q = f64x2.add(sp(C8), f64x2.mul(r, q));
+  q = f64x2.add(sp(C7), f64x2.mul(r, q));
+  q = f64x2.add(sp(C6), f64x2.mul(r, q));
+  q = f64x2.add(sp(C5), f64x2.mul(r, q));
+  q = f64x2.add(sp(C4), f64x2.mul(r, q));
+  q = f64x2.add(sp(C3), f64x2.mul(r, q));
+  q = f64x2.add(sp(C2), f64x2.mul(r, q));
+  return f64x2.add(r, f64x2.mul(f64x2.mul(r, r), q));
+}
+
+/** 2^(k + bias) from t = k + SHIFT (k an integer in the binade of SHIFT): exponent bits. */
+// @ts-ignore: decorator
+@inline function pow2V(t: v128, bias: i64): v128 {
+  const k = i64x2.sub(t, i64x2.splat(<i64>reinterpret<u64>(SHIFT)));
+  return i64x2.shl(i64x2.add(k, i64x2.splat(1023 + bias)), 52);
+}
+
+/** expNeg of transcendental.ts: e^v for v <= 0. */
+// @ts-ignore: decorator
+@inline function expNegV(v: v128): v128 {
+  const w = v128.bitselect(sp(EXP_MIN), v, f64x2.lt(v, sp(EXP_MIN)));
+  const t = f64x2.add(f64x2.mul(w, sp(LOG2E)), sp(SHIFT));
+  const k = f64x2.sub(t, sp(SHIFT));
+  const r = f64x2.sub(f64x2.sub(w, f64x2.mul(k, sp(LN2_HI))), f64x2.mul(k, sp(LN2_LO)));
+  const p = expm1PolyV(r);
+  return f64x2.mul(f64x2.mul(f64x2.add(sp(1), p), pow2V(t, 64)), sp(TWO_M64));
+}
+
+/** x < 0 ? -x : x (the TS spelling, which keeps -0 as -0). */
+// @ts-ignore: decorator
+@inline function absTsV(x: v128): v128 {
+  return v128.bitselect(f64x2.neg(x), x, f64x2.lt(x, sp(0)));
+}
+
+/** x < 0 ? x : -x. */
+// @ts-ignore: decorator
+@inline function negAbsTsV(x: v128): v128 {
+  return v128.bitselect(x, f64x2.neg(x), f64x2.lt(x, sp(0)));
+}
+
+/** tanhOf of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function tanhV(x: v128): v128 {
+  const a0 = absTsV(x);
+  const a = v128.bitselect(sp(TANH_CLAMP), a0, f64x2.gt(a0, sp(TANH_CLAMP)));
+  const w = f64x2.mul(sp(-2), a);
+  const t = f64x2.add(f64x2.mul(w, sp(LOG2E)), sp(SHIFT));
+  const k = f64x2.sub(t, sp(SHIFT));
+  const r = f64x2.sub(f64x2.sub(w, f64x2.mul(k, sp(LN2_HI))), f64x2.mul(k, sp(LN2_LO)));
+  const p = expm1PolyV(r);
+  const s = pow2V(t, 0);
+  const u = f64x2.add(f64x2.mul(s, p), f64x2.sub(s, sp(1)));
+  const y = f64x2.div(f64x2.neg(u), f64x2.add(u, sp(2)));
+  const signed = v128.bitselect(f64x2.neg(y), y, f64x2.lt(x, sp(0)));
+  return v128.bitselect(x, signed, f64x2.lt(a, sp(TANH_TINY)));
+}
+
+/** sech2Of of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function sech2V(x: v128): v128 {
+  const t = expNegV(f64x2.mul(sp(-2), absTsV(x)));
+  const d = f64x2.add(sp(1), t);
+  return f64x2.div(f64x2.mul(sp(4), t), f64x2.mul(d, d));
+}
+
+/** sigmoidOf of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function sigmoidV(x: v128): v128 {
+  const e = expNegV(negAbsTsV(x));
+  const d = f64x2.add(sp(1), e);
+  return v128.bitselect(f64x2.div(sp(1), d), f64x2.div(e, d), f64x2.ge(x, sp(0)));
+}
+
+/** sigmoidBackwardOf of transcendental.ts: (g e) / (1 + e)^2. */
+// @ts-ignore: decorator
+@inline function sigmoidBackV(g: v128, x: v128): v128 {
+  const e = expNegV(negAbsTsV(x));
+  const d = f64x2.add(sp(1), e);
+  return f64x2.div(f64x2.mul(g, e), f64x2.mul(d, d));
+}
+
+// Unary kernels: out[i] = f(x[i]) over len elements (out may alias x).
+export function tanhF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, tanhV(v128.load(x + o)));
+}
+export function tanhF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, tanhV(ld2(x + o)));
+}
+export function sigmoidF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, sigmoidV(v128.load(x + o)));
+}
+export function sigmoidF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, sigmoidV(ld2(x + o)));
+}
+
+// Gradient kernels: dx[i] = g[i] * f'(x[i]) in the TS order (dx may alias g).
+export function tanhBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) {
+    v128.store(dx + o, f64x2.mul(v128.load(g + o), sech2V(v128.load(x + o))));
+  }
+}
+export function tanhBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, f64x2.mul(ld2(g + o), sech2V(ld2(x + o))));
+}
+export function sigmoidBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(dx + o, sigmoidBackV(v128.load(g + o), v128.load(x + o)));
+}
+export function sigmoidBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, sigmoidBackV(ld2(g + o), ld2(x + o)));
+}

@@ -12,6 +12,9 @@ import { ArgumentError, ValueError } from '../errors';
 import { checkOptions } from '../options';
 import { broadcastShapes, describe, shapesEqual, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
+import { useSimd } from '../kernels/backend';
+import { simdUnary, simdUnaryBackward } from '../kernels/simd';
+import { sech2Of as sech2, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../kernels/transcendental';
 import { broadcastIndex, sumToShape } from './broadcast';
 import { assertTensor } from './util';
 
@@ -124,23 +127,6 @@ export function erfc(x: number): number {
   return x < 0 ? 2 - r : r;
 }
 
-/**
- * sech^2(v) = 1 - tanh^2(v) as 4t / (1 + t)^2 with t = e^(-2|v|): accurate to a few ulp for
- * every v, where 1 - tanh^2 from a rounded tanh loses digits as |tanh| nears 1.
- */
-function sech2(v: number): number {
-  const t = Math.exp(-2 * Math.abs(v));
-  const d = 1 + t;
-  return (4 * t) / (d * d);
-}
-
-/** 1 / (1 + e^-v) without overflow for either sign. */
-function sigmoidOf(v: number): number {
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-}
-
 // ---- unary ops -------------------------------------------------------------------------------
 
 /**
@@ -162,11 +148,13 @@ export function tanh(x: Tensor): Tensor {
   assertTensor('tanh', 'x', x);
   const xd = x.data;
   const od = like(xd);
-  for (let i = 0; i < xd.length; i++) od[i] = Math.tanh(xd[i]);
+  if (useSimd(xd.length)) simdUnary('tanh', xd, od);
+  else for (let i = 0; i < xd.length; i++) od[i] = tanhOf(xd[i]);
   const out = new Tensor(od, x.shape);
   return record(out, 'tanh', [x], (g) => {
     const r = like(g);
-    for (let i = 0; i < g.length; i++) r[i] = g[i] * sech2(xd[i]);
+    if (useSimd(g.length)) simdUnaryBackward('tanh', g, xd, r);
+    else for (let i = 0; i < g.length; i++) r[i] = g[i] * sech2(xd[i]);
     return [r];
   });
 }
@@ -191,15 +179,13 @@ export function sigmoid(x: Tensor): Tensor {
   assertTensor('sigmoid', 'x', x);
   const xd = x.data;
   const od = like(xd);
-  for (let i = 0; i < xd.length; i++) od[i] = sigmoidOf(xd[i]);
+  if (useSimd(xd.length)) simdUnary('sigmoid', xd, od);
+  else for (let i = 0; i < xd.length; i++) od[i] = sigmoidOf(xd[i]);
   const out = new Tensor(od, x.shape);
   return record(out, 'sigmoid', [x], (g) => {
     const r = like(g);
-    for (let i = 0; i < g.length; i++) {
-      const e = Math.exp(-Math.abs(xd[i]));
-      const d = 1 + e;
-      r[i] = (g[i] * e) / (d * d);
-    }
+    if (useSimd(g.length)) simdUnaryBackward('sigmoid', g, xd, r);
+    else for (let i = 0; i < g.length; i++) r[i] = sigmoidBackwardOf(g[i], xd[i]);
     return [r];
   });
 }

@@ -56,6 +56,9 @@ type AdamFn = (
   b2: number, c2: number, eps: number, decay: number, l2: number,
 ) => void;
 
+type UnaryFn = (x: number, out: number, len: number) => void;
+type UnaryGradFn = (g: number, x: number, dx: number, len: number) => void;
+
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
@@ -87,6 +90,14 @@ interface Exports {
   adamF32: AdamFn;
   rmspropF64: RmspropFn;
   rmspropF32: RmspropFn;
+  tanhF64: UnaryFn;
+  tanhF32: UnaryFn;
+  sigmoidF64: UnaryFn;
+  sigmoidF32: UnaryFn;
+  tanhBackwardF64: UnaryGradFn;
+  tanhBackwardF32: UnaryGradFn;
+  sigmoidBackwardF64: UnaryGradFn;
+  sigmoidBackwardF32: UnaryGradFn;
 }
 
 interface WasmApi {
@@ -692,4 +703,71 @@ export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T |
     // Without momentum the kernel never touches buf: pass v's offset rather than a stale one.
     (f64 ? w.rmspropF64 : w.rmspropF32)(pp, pg, pv, h.momentum !== 0 ? pb : pv, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum),
   );
+}
+
+/** The elementwise transcendental functions with a SIMD twin of src/kernels/transcendental.ts. */
+export type SimdUnaryOp = 'tanh' | 'sigmoid';
+
+/**
+ * out[i] = f(x[i]) for f = tanh or sigmoid, bit-identical to a loop over `tanhOf` / `sigmoidOf`
+ * of src/kernels/transcendental.ts (float32: computed in double, rounded on store).
+ *
+ * @param op - 'tanh' or 'sigmoid'.
+ * @param x - input.
+ * @param out - output, at least x.length elements, same dtype (may be x).
+ * @throws DTypeError when the dtypes differ; ShapeError when out is too short.
+ * @example
+ * ```ts
+ * simdUnary('tanh', x, out);
+ * ```
+ */
+export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): void {
+  const fn = 'simdUnary';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, x);
+  const len = x.length;
+  check(fn, f64, 'out', out, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  const w = a.w;
+  const k = op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : f64 ? w.sigmoidF64 : w.sigmoidF32;
+  k(px, px, len);
+  get(heap, shift, px, out, len);
+}
+
+/**
+ * dx[i] = g[i] * f'(x[i]) for f = tanh (g * sech2Of(x)) or sigmoid (sigmoidBackwardOf(g, x)),
+ * bit-identical to those loops over src/kernels/transcendental.ts.
+ *
+ * @param op - 'tanh' or 'sigmoid'.
+ * @param g - upstream gradient.
+ * @param x - the forward input, at least g.length elements, same dtype.
+ * @param dx - output, at least g.length elements, same dtype (may be g).
+ * @throws as {@link simdUnary}.
+ * @example
+ * ```ts
+ * simdUnaryBackward('sigmoid', g, x, dx);
+ * ```
+ */
+export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x: T, dx: T): void {
+  const fn = 'simdUnaryBackward';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, g);
+  const len = g.length;
+  check(fn, f64, 'x', x, len);
+  check(fn, f64, 'dx', dx, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const [pg, px] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, g, len);
+  put(heap, shift, px, x, len);
+  const w = a.w;
+  const k = op === 'tanh' ? (f64 ? w.tanhBackwardF64 : w.tanhBackwardF32) : f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32;
+  k(pg, px, pg, len);
+  get(heap, shift, pg, dx, len);
 }

@@ -1,0 +1,129 @@
+/**
+ * The SIMD twins of the transcendental activations (tanh, sigmoid, their gradients) must be
+ * BIT-IDENTICAL to the TypeScript reference loops over src/kernels/transcendental.ts, in
+ * float64 and float32, over random inputs of every magnitude and the edge cases (±0, ±tiny,
+ * subnormals, ±large, ±Infinity, NaN). `toEqual` on typed arrays compares elements with
+ * Object.is, so the sign of zero must match; NaN equals NaN.
+ */
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import fc from 'fast-check';
+
+import { setElementwiseBackend } from '../../src/kernels/backend';
+import { simdAvailable, simdUnary, simdUnaryBackward, type FloatArray } from '../../src/kernels/simd';
+import { sech2Of, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../../src/kernels/transcendental';
+import { sigmoid, tanh } from '../../src/ops/activations';
+import { Tensor } from '../../src/tensor';
+
+const root = path.resolve(__dirname, '../..');
+
+beforeAll(() => {
+  if (!fs.existsSync(path.join(root, 'build', 'elementwise.wasm'))) {
+    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-wasm-elementwise.js')], { stdio: 'inherit' });
+  }
+});
+
+const EDGES = [
+  0, -0, 1, -1, 5e-324, -5e-324, 2.2e-308, -2.2e-308, 1e-300, -1e-300, 3.7e-9, -3.7e-9, 3.8e-9, 1e-20, 0.34657359, -0.34657359,
+  0.5, -0.5, 19.999, 20, 20.001, -20, 22, -22, 30, -30, 36.7, 88.7, -88.8, 103, -104, 700, -700, 709.8, -709.8, 745.1, -745.2,
+  -746, -746.5, 1e4, -1e4, 1e300, -1e300, Infinity, -Infinity, NaN, 3.4028234663852886e38, 1.1754943508222875e-38, 1.4e-45,
+];
+
+/** Doubles of every magnitude and sign: a random mantissa scaled by 2^e, e in [-1080, 1030]. */
+const valueArb = fc.oneof(
+  fc.double({ min: -40, max: 40, noNaN: true }),
+  fc.double({ min: -3, max: 3, noNaN: true }),
+  fc.double({ noDefaultInfinity: false }),
+  fc.constantFrom(...EDGES),
+  fc.tuple(fc.double({ min: -2, max: 2, noNaN: true }), fc.integer({ min: -1080, max: 1030 })).map(([m, e]) => m * 2 ** e),
+);
+
+const caseArb = fc.record({
+  values: fc.array(valueArb, { minLength: 1, maxLength: 67 }),
+  grads: fc.array(fc.oneof(fc.double({ min: -10, max: 10, noNaN: true }), fc.constantFrom(0, -0, 1e300, Infinity, NaN)), {
+    minLength: 67,
+    maxLength: 67,
+  }),
+  f32: fc.boolean(),
+});
+
+type Ref = (v: number) => number;
+type RefGrad = (g: number, v: number) => number;
+const FORWARD: Record<'tanh' | 'sigmoid', Ref> = { tanh: tanhOf, sigmoid: sigmoidOf };
+const BACKWARD: Record<'tanh' | 'sigmoid', RefGrad> = { tanh: (g, v) => g * sech2Of(v), sigmoid: sigmoidBackwardOf };
+
+function arrays(values: number[], grads: number[], f32: boolean): { x: FloatArray; g: FloatArray } {
+  const C = f32 ? Float32Array : Float64Array;
+  return { x: C.from(values), g: C.from(grads.slice(0, values.length)) };
+}
+
+const describeSimd = simdAvailable() ? describe : describe.skip;
+
+describeSimd('SIMD tanh / sigmoid are bit-identical to the TS reference', () => {
+  for (const op of ['tanh', 'sigmoid'] as const) {
+    it(`${op} forward and backward, float64 and float32, random and edge inputs`, () => {
+      fc.assert(
+        fc.property(caseArb, ({ values, grads, f32 }) => {
+          const { x, g } = arrays(values, grads, f32);
+          const ref = x.slice();
+          for (let i = 0; i < x.length; i++) ref[i] = FORWARD[op](x[i]);
+          const out = x.slice().fill(7);
+          simdUnary(op, x, out);
+          expect(out).toEqual(ref);
+          const refG = g.slice();
+          for (let i = 0; i < g.length; i++) refG[i] = BACKWARD[op](g[i], x[i]);
+          const dx = g.slice().fill(7);
+          simdUnaryBackward(op, g, x, dx);
+          expect(dx).toEqual(refG);
+        }),
+        { seed: 42, numRuns: 400 },
+      );
+    });
+
+    it(`${op}: every edge value, both dtypes, at every lane position`, () => {
+      for (const C of [Float64Array, Float32Array]) {
+        for (let shiftBy = 0; shiftBy < 3; shiftBy++) {
+          const x = C.from([...new Array<number>(shiftBy).fill(0.25), ...EDGES]);
+          const ref = x.slice();
+          for (let i = 0; i < x.length; i++) ref[i] = FORWARD[op](x[i]);
+          const out = x.slice();
+          simdUnary(op, x, out);
+          expect(out).toEqual(ref);
+          const g = x.slice().fill(1.5);
+          const refG = g.slice();
+          for (let i = 0; i < g.length; i++) refG[i] = BACKWARD[op](g[i], x[i]);
+          const dx = g.slice();
+          simdUnaryBackward(op, g, x, dx);
+          expect(dx).toEqual(refG);
+        }
+      }
+    });
+
+    it(`${op} op: backend 'simd' and 'js' give the same forward and gradient bits`, () => {
+      const f = op === 'tanh' ? tanh : sigmoid;
+      for (const C of [Float64Array, Float32Array]) {
+        const n = 2051;
+        const data = new C(n);
+        for (let i = 0; i < n; i++) data[i] = Math.sin(i * 12.9898) * 43758.5453 % 30;
+        const run = (backend: 'simd' | 'js'): [FloatArray, FloatArray] => {
+          const prev = setElementwiseBackend(backend);
+          try {
+            const x = new Tensor(data.slice(), [n], { requiresGrad: true });
+            const y = f(x);
+            y.backward(new Tensor(data.map((v) => v / 7), [n]));
+            return [y.data, x.grad!.data];
+          } finally {
+            setElementwiseBackend(prev);
+          }
+        };
+        const [ys, gs] = run('simd');
+        const [yj, gj] = run('js');
+        expect(ys).toEqual(yj);
+        expect(gs).toEqual(gj);
+      }
+    });
+  }
+});

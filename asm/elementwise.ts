@@ -960,3 +960,81 @@ export function sigmoidBackwardF64(g: usize, x: usize, dx: usize, len: i32): voi
 export function sigmoidBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
   for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, sigmoidBackV(ld2(g + o), ld2(x + o)));
 }
+
+// Softmax along the last axis of `rows` contiguous lines of `size` elements, the exact
+// computation of `softmax` in src/ops/softmax.ts: m = the line's maximum (NaN skipped), e =
+// expNeg(x - m) stored into y (so f32 rounds here) and summed in two interleaved partial sums
+// (even and odd positions, the odd-length line's last element into the even one), s = s0 + s1,
+// then y = y / s from the stored e. y may alias x.
+function softmaxRowsImpl<T>(x: usize, y: usize, rows: i32, size: i32): void {
+  const sz = <usize>sizeof<T>();
+  const pairB = <usize>(size & ~1) * sz;
+  const rowB = <usize>size * sz;
+  for (let i = 0; i < rows; i++) {
+    const xr = x + <usize>i * rowB;
+    const yr = y + <usize>i * rowB;
+    let vm = sp(-Infinity);
+    let o: usize = 0;
+    for (; o < pairB; o += 2 * sz) {
+      const v = ldv<T>(xr + o);
+      vm = v128.bitselect(v, vm, f64x2.gt(v, vm));
+    }
+    let m = f64x2.extract_lane(vm, 0);
+    const m1 = f64x2.extract_lane(vm, 1);
+    if (m1 > m) m = m1;
+    if (o < rowB) {
+      const v = <f64>load<T>(xr + o);
+      if (v > m) m = v;
+    }
+    const vmm = sp(m);
+    let acc = sp(0);
+    for (o = 0; o < pairB; o += 2 * sz) {
+      const e = expNegV(f64x2.sub(ldv<T>(xr + o), vmm));
+      stv<T>(yr + o, e);
+      acc = f64x2.add(acc, e);
+    }
+    let s0 = f64x2.extract_lane(acc, 0);
+    if (o < rowB) {
+      const e = f64x2.extract_lane(expNegV(sp(<f64>load<T>(xr + o) - m)), 0);
+      store<T>(yr + o, <T>e);
+      s0 += e;
+    }
+    const vs = sp(s0 + f64x2.extract_lane(acc, 1));
+    for (o = 0; o < pairB; o += 2 * sz) stv<T>(yr + o, f64x2.div(ldv<T>(yr + o), vs));
+    if (o < rowB) store<T>(yr + o, <T>(<f64>load<T>(yr + o) / f64x2.extract_lane(vs, 0)));
+  }
+}
+
+export function softmaxRowsF64(x: usize, y: usize, rows: i32, size: i32): void {
+  softmaxRowsImpl<f64>(x, y, rows, size);
+}
+export function softmaxRowsF32(x: usize, y: usize, rows: i32, size: i32): void {
+  softmaxRowsImpl<f32>(x, y, rows, size);
+}
+
+// Softmax backward along the last axis: dot = sum g * y (two interleaved partial sums as
+// above), dx = y * (g - dot). dx may alias g.
+function softmaxRowsBackwardImpl<T>(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  const sz = <usize>sizeof<T>();
+  const pairB = <usize>(size & ~1) * sz;
+  const rowB = <usize>size * sz;
+  for (let i = 0; i < rows; i++) {
+    const k = <usize>i * rowB;
+    let acc = sp(0);
+    let o: usize = 0;
+    for (; o < pairB; o += 2 * sz) acc = f64x2.add(acc, f64x2.mul(ldv<T>(g + k + o), ldv<T>(y + k + o)));
+    let d0 = f64x2.extract_lane(acc, 0);
+    if (o < rowB) d0 += <f64>load<T>(g + k + o) * <f64>load<T>(y + k + o);
+    const dot = d0 + f64x2.extract_lane(acc, 1);
+    const vd = sp(dot);
+    for (o = 0; o < pairB; o += 2 * sz) stv<T>(dx + k + o, f64x2.mul(ldv<T>(y + k + o), f64x2.sub(ldv<T>(g + k + o), vd)));
+    if (o < rowB) store<T>(dx + k + o, <T>(<f64>load<T>(y + k + o) * (<f64>load<T>(g + k + o) - dot)));
+  }
+}
+
+export function softmaxRowsBackwardF64(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  softmaxRowsBackwardImpl<f64>(g, y, dx, rows, size);
+}
+export function softmaxRowsBackwardF32(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  softmaxRowsBackwardImpl<f32>(g, y, dx, rows, size);
+}

@@ -16,6 +16,7 @@ import { setElementwiseBackend } from '../../src/kernels/backend';
 import { simdAvailable, simdUnary, simdUnaryBackward, type FloatArray } from '../../src/kernels/simd';
 import { sech2Of, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../../src/kernels/transcendental';
 import { sigmoid, tanh } from '../../src/ops/activations';
+import { softmax } from '../../src/ops/softmax';
 import { Tensor } from '../../src/tensor';
 
 const root = path.resolve(__dirname, '../..');
@@ -126,4 +127,73 @@ describeSimd('SIMD tanh / sigmoid are bit-identical to the TS reference', () => 
       }
     });
   }
+});
+
+describeSimd('SIMD softmax along the last axis is bit-identical to the TS loops', () => {
+  const lineArb = fc.record({
+    rows: fc.integer({ min: 1, max: 9 }),
+    size: fc.integer({ min: 1, max: 37 }),
+    f32: fc.boolean(),
+    pool: fc.array(valueArb, { minLength: 9 * 37, maxLength: 9 * 37 }),
+    scale: fc.constantFrom(1, 1e-3, 30, 1e4),
+    // Lines of ordinary logits (most cases) or of the full edge-value mix.
+    wild: fc.boolean(),
+    seed: fc.integer({ min: 1, max: 1000 }),
+  });
+
+  /** softmax forward and backward of `data` as [rows, size] under one backend. */
+  function run(backend: 'simd' | 'js', data: FloatArray, g: FloatArray, rows: number, size: number): [FloatArray, FloatArray] {
+    const prev = setElementwiseBackend(backend);
+    try {
+      const x = new Tensor(data.slice(), [rows, size], { requiresGrad: true });
+      const y = softmax(x);
+      y.backward(new Tensor(g.slice(), [rows, size]));
+      return [y.data, x.grad!.data];
+    } finally {
+      setElementwiseBackend(prev);
+    }
+  }
+
+  it('forward and backward, float64 and float32, ordinary and edge-value lines, odd and even sizes', () => {
+    fc.assert(
+      fc.property(lineArb, ({ rows, size, f32, pool, scale, wild, seed }) => {
+        const C = f32 ? Float32Array : Float64Array;
+        const n = rows * size;
+        const data = new C(n);
+        const g = new C(n);
+        for (let i = 0; i < n; i++) {
+          data[i] = wild ? pool[i] : Math.sin((i + 1) * seed * 12.9898) * scale;
+          g[i] = Math.cos((i + 3) * seed) * 2;
+        }
+        const [ys, gs] = run('simd', data, g, rows, size);
+        const [yj, gj] = run('js', data, g, rows, size);
+        expect(ys).toEqual(yj);
+        expect(gs).toEqual(gj);
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  });
+
+  it('an MLP-sized batch (256 x 10) goes through the SIMD path under auto and matches', () => {
+    for (const C of [Float64Array, Float32Array]) {
+      const data = new C(2560);
+      const g = new C(2560);
+      for (let i = 0; i < data.length; i++) {
+        data[i] = Math.sin(i * 0.37) * 8;
+        g[i] = Math.cos(i * 0.11);
+      }
+      const [ya, ga] = run('simd', data, g, 256, 10);
+      const prev = setElementwiseBackend('auto');
+      let yAuto: FloatArray;
+      try {
+        yAuto = softmax(new Tensor(data.slice(), [256, 10])).data;
+      } finally {
+        setElementwiseBackend(prev);
+      }
+      const [yj, gj] = run('js', data, g, 256, 10);
+      expect(yAuto).toEqual(yj);
+      expect(ya).toEqual(yj);
+      expect(ga).toEqual(gj);
+    }
+  });
 });

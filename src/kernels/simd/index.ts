@@ -58,6 +58,8 @@ type AdamFn = (
 
 type UnaryFn = (x: number, out: number, len: number) => void;
 type UnaryGradFn = (g: number, x: number, dx: number, len: number) => void;
+type RowsFn = (x: number, y: number, rows: number, size: number) => void;
+type RowsGradFn = (g: number, y: number, dx: number, rows: number, size: number) => void;
 
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -98,6 +100,10 @@ interface Exports {
   tanhBackwardF32: UnaryGradFn;
   sigmoidBackwardF64: UnaryGradFn;
   sigmoidBackwardF32: UnaryGradFn;
+  softmaxRowsF64: RowsFn;
+  softmaxRowsF32: RowsFn;
+  softmaxRowsBackwardF64: RowsGradFn;
+  softmaxRowsBackwardF32: RowsGradFn;
 }
 
 interface WasmApi {
@@ -769,5 +775,74 @@ export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x
   const w = a.w;
   const k = op === 'tanh' ? (f64 ? w.tanhBackwardF64 : w.tanhBackwardF32) : f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32;
   k(pg, px, pg, len);
+  get(heap, shift, pg, dx, len);
+}
+
+/**
+ * Softmax along the last axis of `rows` contiguous lines of `size` values, the exact
+ * computation of `softmax` in src/ops/softmax.ts for the last axis (line maximum, expNeg of
+ * src/kernels/transcendental.ts, the sum in two interleaved partial sums, division).
+ *
+ * @param x - input, rows * size elements.
+ * @param y - output, rows * size elements, same dtype (may be x).
+ * @param rows - number of lines.
+ * @param size - length of each line.
+ * @throws DTypeError when the dtypes differ; ShapeError when an array is too short; ValueError on a bad count.
+ * @example
+ * ```ts
+ * simdSoftmaxRows(logits, probs, 256, 10);
+ * ```
+ */
+export function simdSoftmaxRows<T extends FloatArray>(x: T, y: T, rows: number, size: number): void {
+  const fn = 'simdSoftmaxRows';
+  const a = arenaOrThrow(fn);
+  checkDim(fn, 'rows', rows);
+  checkDim(fn, 'size', size);
+  const f64 = isF64(fn, x);
+  const len = rows * size;
+  check(fn, f64, 'x', x, len);
+  check(fn, f64, 'y', y, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  (f64 ? a.w.softmaxRowsF64 : a.w.softmaxRowsF32)(px, px, rows, size);
+  get(heap, shift, px, y, len);
+}
+
+/**
+ * Softmax backward along the last axis: dx = y * (g - sum(g * y)) per line, the sum in two
+ * interleaved partial sums, as `softmax`'s backward in src/ops/softmax.ts.
+ *
+ * @param g - upstream gradient, rows * size elements.
+ * @param y - the forward output, same dtype.
+ * @param dx - output, same dtype (may be g).
+ * @param rows - number of lines.
+ * @param size - length of each line.
+ * @throws as {@link simdSoftmaxRows}.
+ * @example
+ * ```ts
+ * simdSoftmaxRowsBackward(g, probs, dx, 256, 10);
+ * ```
+ */
+export function simdSoftmaxRowsBackward<T extends FloatArray>(g: T, y: T, dx: T, rows: number, size: number): void {
+  const fn = 'simdSoftmaxRowsBackward';
+  const a = arenaOrThrow(fn);
+  checkDim(fn, 'rows', rows);
+  checkDim(fn, 'size', size);
+  const f64 = isF64(fn, g);
+  const len = rows * size;
+  check(fn, f64, 'g', g, len);
+  check(fn, f64, 'y', y, len);
+  check(fn, f64, 'dx', dx, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const [pg, py] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, g, len);
+  put(heap, shift, py, y, len);
+  (f64 ? a.w.softmaxRowsBackwardF64 : a.w.softmaxRowsBackwardF32)(pg, py, pg, rows, size);
   get(heap, shift, pg, dx, len);
 }

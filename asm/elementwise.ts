@@ -1038,3 +1038,105 @@ export function softmaxRowsBackwardF64(g: usize, y: usize, dx: usize, rows: i32,
 export function softmaxRowsBackwardF32(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
   softmaxRowsBackwardImpl<f32>(g, y, dx, rows, size);
 }
+
+// GELU, exact form, the loops of `gelu` in src/ops/activations.ts: forward v * 0.5 * erfc(-v /
+// sqrt 2), backward g * (0.5 erfc(-v / sqrt 2) + v * expNeg(-0.5 v v) / sqrt(2 pi)), with
+// W. J. Cody's erfc as written there (erfSmall / erfcLarge): every branch is computed for the
+// pair (or skipped when no lane takes it) and each lane keeps its own branch's value.
+const ERF_THRESH: f64 = 0.46875;
+const SQRT1_2: f64 = 0.7071067811865476;
+const INV_SQRT_2PI: f64 = 0.3989422804014327;
+const INV_SQRT_PI: f64 = 0.56418958354775628695;
+
+// @ts-ignore: decorator
+@inline function erfcV(x: v128): v128 {
+  const y = f64x2.abs(x);
+  const smallMask = f64x2.le(y, sp(ERF_THRESH));
+  let res = sp(0);
+  if (v128.any_true(smallMask)) {
+    // erfSmall(x)
+    const ysq = v128.bitselect(f64x2.mul(y, y), sp(0), f64x2.gt(y, sp(1.11e-16)));
+    let num = f64x2.mul(sp(0.185777706184603153), ysq);
+    let den = ysq;
+    num = f64x2.mul(f64x2.add(num, sp(3.1611237438705656)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(23.6012909523441209)), ysq);
+    num = f64x2.mul(f64x2.add(num, sp(113.864154151050156)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(244.024637934444173)), ysq);
+    num = f64x2.mul(f64x2.add(num, sp(377.485237685302021)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(1282.61652607737228)), ysq);
+    const e = f64x2.div(f64x2.mul(x, f64x2.add(num, sp(3209.37758913846947))), f64x2.add(den, sp(2844.23683343917062)));
+    res = f64x2.sub(sp(1), e);
+  }
+  if (!v128.all_true<i64>(smallMask)) {
+    // erfcLarge(y)
+    const midMask = f64x2.le(y, sp(4));
+    let r = sp(0);
+    if (v128.any_true(midMask)) {
+      let num = f64x2.mul(sp(2.15311535474403846e-8), y);
+      let den = y;
+      num = f64x2.mul(f64x2.add(num, sp(0.564188496988670089)), y);
+      den = f64x2.mul(f64x2.add(den, sp(15.7449261107098347)), y);
+      num = f64x2.mul(f64x2.add(num, sp(8.88314979438837594)), y);
+      den = f64x2.mul(f64x2.add(den, sp(117.693950891312499)), y);
+      num = f64x2.mul(f64x2.add(num, sp(66.1191906371416295)), y);
+      den = f64x2.mul(f64x2.add(den, sp(537.181101862009858)), y);
+      num = f64x2.mul(f64x2.add(num, sp(298.635138197400131)), y);
+      den = f64x2.mul(f64x2.add(den, sp(1621.38957456669019)), y);
+      num = f64x2.mul(f64x2.add(num, sp(881.95222124176909)), y);
+      den = f64x2.mul(f64x2.add(den, sp(3290.79923573345963)), y);
+      num = f64x2.mul(f64x2.add(num, sp(1712.04761263407058)), y);
+      den = f64x2.mul(f64x2.add(den, sp(4362.61909014324716)), y);
+      num = f64x2.mul(f64x2.add(num, sp(2051.07837782607147)), y);
+      den = f64x2.mul(f64x2.add(den, sp(3439.36767414372164)), y);
+      r = f64x2.div(f64x2.add(num, sp(1230.33935479799725)), f64x2.add(den, sp(1230.33935480374942)));
+    }
+    if (!v128.all_true<i64>(midMask)) {
+      const z = f64x2.div(sp(1), f64x2.mul(y, y));
+      let num = f64x2.mul(sp(0.0163153871373020978), z);
+      let den = z;
+      num = f64x2.mul(f64x2.add(num, sp(0.305326634961232344)), z);
+      den = f64x2.mul(f64x2.add(den, sp(2.56852019228982242)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.360344899949804439)), z);
+      den = f64x2.mul(f64x2.add(den, sp(1.87295284992346725)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.125781726111229246)), z);
+      den = f64x2.mul(f64x2.add(den, sp(0.527905102951428412)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.0160837851487422766)), z);
+      den = f64x2.mul(f64x2.add(den, sp(0.0605183413124413191)), z);
+      let rl = f64x2.div(f64x2.mul(z, f64x2.add(num, sp(6.58749161529837803e-4))), f64x2.add(den, sp(0.00233520497626869185)));
+      rl = f64x2.div(f64x2.sub(sp(INV_SQRT_PI), rl), y);
+      r = v128.bitselect(r, rl, midMask);
+    }
+    const ysq = f64x2.div(f64x2.trunc(f64x2.mul(y, sp(16))), sp(16));
+    const del = f64x2.mul(f64x2.sub(y, ysq), f64x2.add(y, ysq));
+    let big = f64x2.mul(f64x2.mul(expNegV(f64x2.mul(f64x2.neg(ysq), ysq)), expNegV(f64x2.neg(del))), r);
+    big = v128.bitselect(sp(0), big, f64x2.ge(y, sp(26.6)));
+    big = v128.bitselect(f64x2.sub(sp(2), big), big, f64x2.lt(x, sp(0)));
+    res = v128.bitselect(res, big, smallMask);
+  }
+  return res;
+}
+
+// @ts-ignore: decorator
+@inline function geluV(v: v128): v128 {
+  return f64x2.mul(f64x2.mul(v, sp(0.5)), erfcV(f64x2.mul(f64x2.neg(v), sp(SQRT1_2))));
+}
+
+// @ts-ignore: decorator
+@inline function geluBackV(g: v128, v: v128): v128 {
+  const cdf = f64x2.mul(sp(0.5), erfcV(f64x2.mul(f64x2.neg(v), sp(SQRT1_2))));
+  const pdf = f64x2.mul(expNegV(f64x2.mul(f64x2.mul(sp(-0.5), v), v)), sp(INV_SQRT_2PI));
+  return f64x2.mul(g, f64x2.add(cdf, f64x2.mul(v, pdf)));
+}
+
+export function geluF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, geluV(v128.load(x + o)));
+}
+export function geluF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, geluV(ld2(x + o)));
+}
+export function geluBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(dx + o, geluBackV(v128.load(g + o), v128.load(x + o)));
+}
+export function geluBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, geluBackV(ld2(g + o), ld2(x + o)));
+}

@@ -14,8 +14,8 @@ import fc from 'fast-check';
 
 import { setElementwiseBackend } from '../../src/kernels/backend';
 import { simdAvailable, simdUnary, simdUnaryBackward, type FloatArray } from '../../src/kernels/simd';
-import { sech2Of, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../../src/kernels/transcendental';
-import { sigmoid, tanh } from '../../src/ops/activations';
+import { expNeg, sech2Of, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../../src/kernels/transcendental';
+import { erfc, gelu, sigmoid, tanh } from '../../src/ops/activations';
 import { softmax } from '../../src/ops/softmax';
 import { Tensor } from '../../src/tensor';
 
@@ -53,8 +53,17 @@ const caseArb = fc.record({
 
 type Ref = (v: number) => number;
 type RefGrad = (g: number, v: number) => number;
-const FORWARD: Record<'tanh' | 'sigmoid', Ref> = { tanh: tanhOf, sigmoid: sigmoidOf };
-const BACKWARD: Record<'tanh' | 'sigmoid', RefGrad> = { tanh: (g, v) => g * sech2Of(v), sigmoid: sigmoidBackwardOf };
+// gelu's reference: the exact-form loops of `gelu` in src/ops/activations.ts, written out.
+const FORWARD: Record<'tanh' | 'sigmoid' | 'gelu', Ref> = {
+  tanh: tanhOf,
+  sigmoid: sigmoidOf,
+  gelu: (v) => v * 0.5 * erfc(-v * Math.SQRT1_2),
+};
+const BACKWARD: Record<'tanh' | 'sigmoid' | 'gelu', RefGrad> = {
+  tanh: (g, v) => g * sech2Of(v),
+  sigmoid: sigmoidBackwardOf,
+  gelu: (g, v) => g * (0.5 * erfc(-v * Math.SQRT1_2) + v * (expNeg(-0.5 * v * v) * 0.3989422804014327)),
+};
 
 function arrays(values: number[], grads: number[], f32: boolean): { x: FloatArray; g: FloatArray } {
   const C = f32 ? Float32Array : Float64Array;
@@ -63,8 +72,8 @@ function arrays(values: number[], grads: number[], f32: boolean): { x: FloatArra
 
 const describeSimd = simdAvailable() ? describe : describe.skip;
 
-describeSimd('SIMD tanh / sigmoid are bit-identical to the TS reference', () => {
-  for (const op of ['tanh', 'sigmoid'] as const) {
+describeSimd('SIMD tanh / sigmoid / gelu are bit-identical to the TS reference', () => {
+  for (const op of ['tanh', 'sigmoid', 'gelu'] as const) {
     it(`${op} forward and backward, float64 and float32, random and edge inputs`, () => {
       fc.assert(
         fc.property(caseArb, ({ values, grads, f32 }) => {
@@ -104,7 +113,7 @@ describeSimd('SIMD tanh / sigmoid are bit-identical to the TS reference', () => 
     });
 
     it(`${op} op: backend 'simd' and 'js' give the same forward and gradient bits`, () => {
-      const f = op === 'tanh' ? tanh : sigmoid;
+      const f = op === 'tanh' ? tanh : op === 'sigmoid' ? sigmoid : (t: Tensor): Tensor => gelu(t);
       for (const C of [Float64Array, Float32Array]) {
         const n = 2051;
         const data = new C(n);

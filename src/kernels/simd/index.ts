@@ -100,6 +100,10 @@ interface Exports {
   tanhBackwardF32: UnaryGradFn;
   sigmoidBackwardF64: UnaryGradFn;
   sigmoidBackwardF32: UnaryGradFn;
+  geluF64: UnaryFn;
+  geluF32: UnaryFn;
+  geluBackwardF64: UnaryGradFn;
+  geluBackwardF32: UnaryGradFn;
   softmaxRowsF64: RowsFn;
   softmaxRowsF32: RowsFn;
   softmaxRowsBackwardF64: RowsGradFn;
@@ -712,13 +716,14 @@ export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T |
 }
 
 /** The elementwise transcendental functions with a SIMD twin of src/kernels/transcendental.ts. */
-export type SimdUnaryOp = 'tanh' | 'sigmoid';
+export type SimdUnaryOp = 'tanh' | 'sigmoid' | 'gelu';
 
 /**
  * out[i] = f(x[i]) for f = tanh or sigmoid, bit-identical to a loop over `tanhOf` / `sigmoidOf`
- * of src/kernels/transcendental.ts (float32: computed in double, rounded on store).
+ * of src/kernels/transcendental.ts, or gelu (exact form), bit-identical to `gelu`'s loop in
+ * src/ops/activations.ts (float32: computed in double, rounded on store).
  *
- * @param op - 'tanh' or 'sigmoid'.
+ * @param op - 'tanh', 'sigmoid' or 'gelu'.
  * @param x - input.
  * @param out - output, at least x.length elements, same dtype (may be x).
  * @throws DTypeError when the dtypes differ; ShapeError when out is too short.
@@ -739,7 +744,8 @@ export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): 
   const heap: FloatArray = f64 ? a.heap64 : a.heap32;
   put(heap, shift, px, x, len);
   const w = a.w;
-  const k = op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : f64 ? w.sigmoidF64 : w.sigmoidF32;
+  const k =
+    op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : op === 'sigmoid' ? (f64 ? w.sigmoidF64 : w.sigmoidF32) : f64 ? w.geluF64 : w.geluF32;
   k(px, px, len);
   get(heap, shift, px, out, len);
 }
@@ -748,7 +754,7 @@ export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): 
  * dx[i] = g[i] * f'(x[i]) for f = tanh (g * sech2Of(x)) or sigmoid (sigmoidBackwardOf(g, x)),
  * bit-identical to those loops over src/kernels/transcendental.ts.
  *
- * @param op - 'tanh' or 'sigmoid'.
+ * @param op - 'tanh', 'sigmoid' or 'gelu' (g * (Phi(x) + x phi(x)), as `gelu`'s backward).
  * @param g - upstream gradient.
  * @param x - the forward input, at least g.length elements, same dtype.
  * @param dx - output, at least g.length elements, same dtype (may be g).
@@ -773,7 +779,12 @@ export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x
   put(heap, shift, pg, g, len);
   put(heap, shift, px, x, len);
   const w = a.w;
-  const k = op === 'tanh' ? (f64 ? w.tanhBackwardF64 : w.tanhBackwardF32) : f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32;
+  const k =
+    op === 'tanh'
+      ? f64 ? w.tanhBackwardF64 : w.tanhBackwardF32
+      : op === 'sigmoid'
+        ? f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32
+        : f64 ? w.geluBackwardF64 : w.geluBackwardF32;
   k(pg, px, pg, len);
   get(heap, shift, pg, dx, len);
 }
@@ -845,4 +856,19 @@ export function simdSoftmaxRowsBackward<T extends FloatArray>(g: T, y: T, dx: T,
   put(heap, shift, py, y, len);
   (f64 ? a.w.softmaxRowsBackwardF64 : a.w.softmaxRowsBackwardF32)(pg, py, pg, rows, size);
   get(heap, shift, pg, dx, len);
+}
+
+/**
+ * GELU (exact form) backward: dx = g * (Phi(x) + x phi(x)), bit-identical to `gelu`'s loop.
+ *
+ * @param g - upstream gradient.
+ * @param x - the forward input.
+ * @param dx - output (may be g).
+ * @example
+ * ```ts
+ * simdGeluBackward(g, x, dx);
+ * ```
+ */
+export function simdGeluBackward<T extends FloatArray>(g: T, x: T, dx: T): void {
+  simdUnaryBackward('gelu', g, x, dx);
 }

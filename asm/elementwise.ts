@@ -803,3 +803,340 @@ export function rmspropF32(
 ): void {
   rmspropImpl<f32>(p, g, v, buf, len, lr, alpha, c, eps, wd, momentum);
 }
+
+// ============================================================================================
+// Transcendental activations: tanh, sigmoid and their gradients, and the exponentials of
+// softmax, BIT-IDENTICAL to src/kernels/transcendental.ts, which spells out each function as a
+// sequence of double operations (Cody-Waite exp with a degree-13 Taylor polynomial, scaling by
+// exponent bits); every line below is the lane-wise twin of a line there. float32 data is
+// promoted, computed in f64 and rounded on store, as the TS loops do.
+//
+// The loops run two elements per step over the whole padded length: the loader places each
+// array in a 64-byte-aligned region, so an odd f64 count or a count of f32 not a multiple of 2
+// reads and writes (garbage) lanes inside the region, and the copy out takes only `len`.
+// ============================================================================================
+
+const LOG2E: f64 = 1.4426950408889634;
+const SHIFT: f64 = 6755399441055744;
+const LN2_HI: f64 = 6.93147180369123816490e-1;
+const LN2_LO: f64 = 1.90821492927058770002e-10;
+const EXP_MIN: f64 = -746;
+const TWO_M64: f64 = 5.421010862427522e-20;
+const TANH_CLAMP: f64 = 20;
+const TANH_TINY: f64 = 3.725290298461914e-9;
+const C2: f64 = 0.5;
+const C3: f64 = 0.16666666666666666;
+const C4: f64 = 0.041666666666666664;
+const C5: f64 = 0.008333333333333333;
+const C6: f64 = 0.001388888888888889;
+const C7: f64 = 0.0001984126984126984;
+const C8: f64 = 0.0000248015873015873;
+const C9: f64 = 0.0000027557319223985893;
+const C10: f64 = 2.755731922398589e-7;
+const C11: f64 = 2.505210838544172e-8;
+const C12: f64 = 2.08767569878681e-9;
+const C13: f64 = 1.6059043836821613e-10;
+
+// @ts-ignore: decorator
+@inline function sp(c: f64): v128 {
+  return f64x2.splat(c);
+}
+
+/** expm1Poly of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function expm1PolyV(r: v128): v128 {
+  let q = sp(C13);
+  q = f64x2.add(sp(C12), f64x2.mul(r, q));
+  q = f64x2.add(sp(C11), f64x2.mul(r, q));
+  q = f64x2.add(sp(C10), f64x2.mul(r, q));
+  q = f64x2.add(sp(C9), f64x2.mul(r, q));
+  q = f64x2.add(sp(C8), f64x2.mul(r, q));
+  q = f64x2.add(sp(C7), f64x2.mul(r, q));
+  q = f64x2.add(sp(C6), f64x2.mul(r, q));
+  q = f64x2.add(sp(C5), f64x2.mul(r, q));
+  q = f64x2.add(sp(C4), f64x2.mul(r, q));
+  q = f64x2.add(sp(C3), f64x2.mul(r, q));
+  q = f64x2.add(sp(C2), f64x2.mul(r, q));
+  return f64x2.add(r, f64x2.mul(f64x2.mul(r, r), q));
+}
+
+/** 2^(k + bias) from t = k + SHIFT (k an integer in the binade of SHIFT): exponent bits. */
+// @ts-ignore: decorator
+@inline function pow2V(t: v128, bias: i64): v128 {
+  const k = i64x2.sub(t, i64x2.splat(<i64>reinterpret<u64>(SHIFT)));
+  return i64x2.shl(i64x2.add(k, i64x2.splat(1023 + bias)), 52);
+}
+
+/** expNeg of transcendental.ts: e^v for v <= 0. */
+// @ts-ignore: decorator
+@inline function expNegV(v: v128): v128 {
+  const w = v128.bitselect(sp(EXP_MIN), v, f64x2.lt(v, sp(EXP_MIN)));
+  const t = f64x2.add(f64x2.mul(w, sp(LOG2E)), sp(SHIFT));
+  const k = f64x2.sub(t, sp(SHIFT));
+  const r = f64x2.sub(f64x2.sub(w, f64x2.mul(k, sp(LN2_HI))), f64x2.mul(k, sp(LN2_LO)));
+  const p = expm1PolyV(r);
+  return f64x2.mul(f64x2.mul(f64x2.add(sp(1), p), pow2V(t, 64)), sp(TWO_M64));
+}
+
+/** x < 0 ? -x : x (the TS spelling, which keeps -0 as -0). */
+// @ts-ignore: decorator
+@inline function absTsV(x: v128): v128 {
+  return v128.bitselect(f64x2.neg(x), x, f64x2.lt(x, sp(0)));
+}
+
+/** x < 0 ? x : -x. */
+// @ts-ignore: decorator
+@inline function negAbsTsV(x: v128): v128 {
+  return v128.bitselect(x, f64x2.neg(x), f64x2.lt(x, sp(0)));
+}
+
+/** tanhOf of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function tanhV(x: v128): v128 {
+  const a0 = absTsV(x);
+  const a = v128.bitselect(sp(TANH_CLAMP), a0, f64x2.gt(a0, sp(TANH_CLAMP)));
+  const w = f64x2.mul(sp(-2), a);
+  const t = f64x2.add(f64x2.mul(w, sp(LOG2E)), sp(SHIFT));
+  const k = f64x2.sub(t, sp(SHIFT));
+  const r = f64x2.sub(f64x2.sub(w, f64x2.mul(k, sp(LN2_HI))), f64x2.mul(k, sp(LN2_LO)));
+  const p = expm1PolyV(r);
+  const s = pow2V(t, 0);
+  const u = f64x2.add(f64x2.mul(s, p), f64x2.sub(s, sp(1)));
+  const y = f64x2.div(f64x2.neg(u), f64x2.add(u, sp(2)));
+  const signed = v128.bitselect(f64x2.neg(y), y, f64x2.lt(x, sp(0)));
+  return v128.bitselect(x, signed, f64x2.lt(a, sp(TANH_TINY)));
+}
+
+/** sech2Of of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function sech2V(x: v128): v128 {
+  const t = expNegV(f64x2.mul(sp(-2), absTsV(x)));
+  const d = f64x2.add(sp(1), t);
+  return f64x2.div(f64x2.mul(sp(4), t), f64x2.mul(d, d));
+}
+
+/** sigmoidOf of transcendental.ts. */
+// @ts-ignore: decorator
+@inline function sigmoidV(x: v128): v128 {
+  const e = expNegV(negAbsTsV(x));
+  const d = f64x2.add(sp(1), e);
+  return v128.bitselect(f64x2.div(sp(1), d), f64x2.div(e, d), f64x2.ge(x, sp(0)));
+}
+
+/** sigmoidBackwardOf of transcendental.ts: (g e) / (1 + e)^2. */
+// @ts-ignore: decorator
+@inline function sigmoidBackV(g: v128, x: v128): v128 {
+  const e = expNegV(negAbsTsV(x));
+  const d = f64x2.add(sp(1), e);
+  return f64x2.div(f64x2.mul(g, e), f64x2.mul(d, d));
+}
+
+// Unary kernels: out[i] = f(x[i]) over len elements (out may alias x).
+export function tanhF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, tanhV(v128.load(x + o)));
+}
+export function tanhF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, tanhV(ld2(x + o)));
+}
+export function sigmoidF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, sigmoidV(v128.load(x + o)));
+}
+export function sigmoidF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, sigmoidV(ld2(x + o)));
+}
+
+// Gradient kernels: dx[i] = g[i] * f'(x[i]) in the TS order (dx may alias g).
+export function tanhBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) {
+    v128.store(dx + o, f64x2.mul(v128.load(g + o), sech2V(v128.load(x + o))));
+  }
+}
+export function tanhBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, f64x2.mul(ld2(g + o), sech2V(ld2(x + o))));
+}
+export function sigmoidBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(dx + o, sigmoidBackV(v128.load(g + o), v128.load(x + o)));
+}
+export function sigmoidBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, sigmoidBackV(ld2(g + o), ld2(x + o)));
+}
+
+// Softmax along the last axis of `rows` contiguous lines of `size` elements, the exact
+// computation of `softmax` in src/ops/softmax.ts: m = the line's maximum (NaN skipped), e =
+// expNeg(x - m) stored into y (so f32 rounds here) and summed in two interleaved partial sums
+// (even and odd positions, the odd-length line's last element into the even one), s = s0 + s1,
+// then y = y / s from the stored e. y may alias x.
+function softmaxRowsImpl<T>(x: usize, y: usize, rows: i32, size: i32): void {
+  const sz = <usize>sizeof<T>();
+  const pairB = <usize>(size & ~1) * sz;
+  const rowB = <usize>size * sz;
+  for (let i = 0; i < rows; i++) {
+    const xr = x + <usize>i * rowB;
+    const yr = y + <usize>i * rowB;
+    let vm = sp(-Infinity);
+    let o: usize = 0;
+    for (; o < pairB; o += 2 * sz) {
+      const v = ldv<T>(xr + o);
+      vm = v128.bitselect(v, vm, f64x2.gt(v, vm));
+    }
+    let m = f64x2.extract_lane(vm, 0);
+    const m1 = f64x2.extract_lane(vm, 1);
+    if (m1 > m) m = m1;
+    if (o < rowB) {
+      const v = <f64>load<T>(xr + o);
+      if (v > m) m = v;
+    }
+    const vmm = sp(m);
+    let acc = sp(0);
+    for (o = 0; o < pairB; o += 2 * sz) {
+      const e = expNegV(f64x2.sub(ldv<T>(xr + o), vmm));
+      stv<T>(yr + o, e);
+      acc = f64x2.add(acc, e);
+    }
+    let s0 = f64x2.extract_lane(acc, 0);
+    if (o < rowB) {
+      const e = f64x2.extract_lane(expNegV(sp(<f64>load<T>(xr + o) - m)), 0);
+      store<T>(yr + o, <T>e);
+      s0 += e;
+    }
+    const vs = sp(s0 + f64x2.extract_lane(acc, 1));
+    for (o = 0; o < pairB; o += 2 * sz) stv<T>(yr + o, f64x2.div(ldv<T>(yr + o), vs));
+    if (o < rowB) store<T>(yr + o, <T>(<f64>load<T>(yr + o) / f64x2.extract_lane(vs, 0)));
+  }
+}
+
+export function softmaxRowsF64(x: usize, y: usize, rows: i32, size: i32): void {
+  softmaxRowsImpl<f64>(x, y, rows, size);
+}
+export function softmaxRowsF32(x: usize, y: usize, rows: i32, size: i32): void {
+  softmaxRowsImpl<f32>(x, y, rows, size);
+}
+
+// Softmax backward along the last axis: dot = sum g * y (two interleaved partial sums as
+// above), dx = y * (g - dot). dx may alias g.
+function softmaxRowsBackwardImpl<T>(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  const sz = <usize>sizeof<T>();
+  const pairB = <usize>(size & ~1) * sz;
+  const rowB = <usize>size * sz;
+  for (let i = 0; i < rows; i++) {
+    const k = <usize>i * rowB;
+    let acc = sp(0);
+    let o: usize = 0;
+    for (; o < pairB; o += 2 * sz) acc = f64x2.add(acc, f64x2.mul(ldv<T>(g + k + o), ldv<T>(y + k + o)));
+    let d0 = f64x2.extract_lane(acc, 0);
+    if (o < rowB) d0 += <f64>load<T>(g + k + o) * <f64>load<T>(y + k + o);
+    const dot = d0 + f64x2.extract_lane(acc, 1);
+    const vd = sp(dot);
+    for (o = 0; o < pairB; o += 2 * sz) stv<T>(dx + k + o, f64x2.mul(ldv<T>(y + k + o), f64x2.sub(ldv<T>(g + k + o), vd)));
+    if (o < rowB) store<T>(dx + k + o, <T>(<f64>load<T>(y + k + o) * (<f64>load<T>(g + k + o) - dot)));
+  }
+}
+
+export function softmaxRowsBackwardF64(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  softmaxRowsBackwardImpl<f64>(g, y, dx, rows, size);
+}
+export function softmaxRowsBackwardF32(g: usize, y: usize, dx: usize, rows: i32, size: i32): void {
+  softmaxRowsBackwardImpl<f32>(g, y, dx, rows, size);
+}
+
+// GELU, exact form, the loops of `gelu` in src/ops/activations.ts: forward v * 0.5 * erfc(-v /
+// sqrt 2), backward g * (0.5 erfc(-v / sqrt 2) + v * expNeg(-0.5 v v) / sqrt(2 pi)), with
+// W. J. Cody's erfc as written there (erfSmall / erfcLarge): every branch is computed for the
+// pair (or skipped when no lane takes it) and each lane keeps its own branch's value.
+const ERF_THRESH: f64 = 0.46875;
+const SQRT1_2: f64 = 0.7071067811865476;
+const INV_SQRT_2PI: f64 = 0.3989422804014327;
+const INV_SQRT_PI: f64 = 0.56418958354775628695;
+
+// @ts-ignore: decorator
+@inline function erfcV(x: v128): v128 {
+  const y = f64x2.abs(x);
+  const smallMask = f64x2.le(y, sp(ERF_THRESH));
+  let res = sp(0);
+  if (v128.any_true(smallMask)) {
+    // erfSmall(x)
+    const ysq = v128.bitselect(f64x2.mul(y, y), sp(0), f64x2.gt(y, sp(1.11e-16)));
+    let num = f64x2.mul(sp(0.185777706184603153), ysq);
+    let den = ysq;
+    num = f64x2.mul(f64x2.add(num, sp(3.1611237438705656)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(23.6012909523441209)), ysq);
+    num = f64x2.mul(f64x2.add(num, sp(113.864154151050156)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(244.024637934444173)), ysq);
+    num = f64x2.mul(f64x2.add(num, sp(377.485237685302021)), ysq);
+    den = f64x2.mul(f64x2.add(den, sp(1282.61652607737228)), ysq);
+    const e = f64x2.div(f64x2.mul(x, f64x2.add(num, sp(3209.37758913846947))), f64x2.add(den, sp(2844.23683343917062)));
+    res = f64x2.sub(sp(1), e);
+  }
+  if (!v128.all_true<i64>(smallMask)) {
+    // erfcLarge(y)
+    const midMask = f64x2.le(y, sp(4));
+    let r = sp(0);
+    if (v128.any_true(midMask)) {
+      let num = f64x2.mul(sp(2.15311535474403846e-8), y);
+      let den = y;
+      num = f64x2.mul(f64x2.add(num, sp(0.564188496988670089)), y);
+      den = f64x2.mul(f64x2.add(den, sp(15.7449261107098347)), y);
+      num = f64x2.mul(f64x2.add(num, sp(8.88314979438837594)), y);
+      den = f64x2.mul(f64x2.add(den, sp(117.693950891312499)), y);
+      num = f64x2.mul(f64x2.add(num, sp(66.1191906371416295)), y);
+      den = f64x2.mul(f64x2.add(den, sp(537.181101862009858)), y);
+      num = f64x2.mul(f64x2.add(num, sp(298.635138197400131)), y);
+      den = f64x2.mul(f64x2.add(den, sp(1621.38957456669019)), y);
+      num = f64x2.mul(f64x2.add(num, sp(881.95222124176909)), y);
+      den = f64x2.mul(f64x2.add(den, sp(3290.79923573345963)), y);
+      num = f64x2.mul(f64x2.add(num, sp(1712.04761263407058)), y);
+      den = f64x2.mul(f64x2.add(den, sp(4362.61909014324716)), y);
+      num = f64x2.mul(f64x2.add(num, sp(2051.07837782607147)), y);
+      den = f64x2.mul(f64x2.add(den, sp(3439.36767414372164)), y);
+      r = f64x2.div(f64x2.add(num, sp(1230.33935479799725)), f64x2.add(den, sp(1230.33935480374942)));
+    }
+    if (!v128.all_true<i64>(midMask)) {
+      const z = f64x2.div(sp(1), f64x2.mul(y, y));
+      let num = f64x2.mul(sp(0.0163153871373020978), z);
+      let den = z;
+      num = f64x2.mul(f64x2.add(num, sp(0.305326634961232344)), z);
+      den = f64x2.mul(f64x2.add(den, sp(2.56852019228982242)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.360344899949804439)), z);
+      den = f64x2.mul(f64x2.add(den, sp(1.87295284992346725)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.125781726111229246)), z);
+      den = f64x2.mul(f64x2.add(den, sp(0.527905102951428412)), z);
+      num = f64x2.mul(f64x2.add(num, sp(0.0160837851487422766)), z);
+      den = f64x2.mul(f64x2.add(den, sp(0.0605183413124413191)), z);
+      let rl = f64x2.div(f64x2.mul(z, f64x2.add(num, sp(6.58749161529837803e-4))), f64x2.add(den, sp(0.00233520497626869185)));
+      rl = f64x2.div(f64x2.sub(sp(INV_SQRT_PI), rl), y);
+      r = v128.bitselect(r, rl, midMask);
+    }
+    const ysq = f64x2.div(f64x2.trunc(f64x2.mul(y, sp(16))), sp(16));
+    const del = f64x2.mul(f64x2.sub(y, ysq), f64x2.add(y, ysq));
+    let big = f64x2.mul(f64x2.mul(expNegV(f64x2.mul(f64x2.neg(ysq), ysq)), expNegV(f64x2.neg(del))), r);
+    big = v128.bitselect(sp(0), big, f64x2.ge(y, sp(26.6)));
+    big = v128.bitselect(f64x2.sub(sp(2), big), big, f64x2.lt(x, sp(0)));
+    res = v128.bitselect(res, big, smallMask);
+  }
+  return res;
+}
+
+// @ts-ignore: decorator
+@inline function geluV(v: v128): v128 {
+  return f64x2.mul(f64x2.mul(v, sp(0.5)), erfcV(f64x2.mul(f64x2.neg(v), sp(SQRT1_2))));
+}
+
+// @ts-ignore: decorator
+@inline function geluBackV(g: v128, v: v128): v128 {
+  const cdf = f64x2.mul(sp(0.5), erfcV(f64x2.mul(f64x2.neg(v), sp(SQRT1_2))));
+  const pdf = f64x2.mul(expNegV(f64x2.mul(f64x2.mul(sp(-0.5), v), v)), sp(INV_SQRT_2PI));
+  return f64x2.mul(g, f64x2.add(cdf, f64x2.mul(v, pdf)));
+}
+
+export function geluF64(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(out + o, geluV(v128.load(x + o)));
+}
+export function geluF32(x: usize, out: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(out + o, geluV(ld2(x + o)));
+}
+export function geluBackwardF64(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 3; o += 16) v128.store(dx + o, geluBackV(v128.load(g + o), v128.load(x + o)));
+}
+export function geluBackwardF32(g: usize, x: usize, dx: usize, len: i32): void {
+  for (let o: usize = 0; o < <usize>len << 2; o += 8) st2(dx + o, geluBackV(ld2(g + o), ld2(x + o)));
+}

@@ -26,6 +26,7 @@ import { IMPL_NAMES, ImplName, createImpl } from './lib/impls';
 import type { MemoryMessage, MemoryResult } from './lib/memory_child';
 import { DeadlineExceeded, MeasureOptions, Stats, measure, nowMs } from './lib/timing';
 import {
+  ACTIVATIONS,
   DType,
   GEMM_OPS,
   Impl,
@@ -35,6 +36,7 @@ import {
   Prepared,
   errorMessage,
   gemmFlops,
+  withActivation,
 } from './lib/workloads';
 
 /** Workload selectors accepted by `--only`. */
@@ -56,6 +58,8 @@ Options:
   --only LIST       comma-separated subset of W1,W2,W3,W4,MEM (default: all)
   --impl LIST       comma-separated subset of ${IMPL_NAMES.join(',')} (default: all)
   --mem-impl LIST   implementations for MEM (default: tapegrad; tfjs W2 steps are slow)
+  --activation LIST hidden activations for W2-W4, a subset of ${ACTIVATIONS.join(',')} (default:
+                    relu); each is its own figure, run back to back per dtype
   --out FILE        where to write the Markdown report (default benchmarks/RESULTS.md)
   --help            show this help
 
@@ -359,6 +363,7 @@ async function main(): Promise<void> {
       impl: { type: 'string' },
       'mem-impl': { type: 'string' },
       out: { type: 'string' },
+      activation: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -372,6 +377,7 @@ async function main(): Promise<void> {
   const mode = values.quick ? QUICK : FULL;
   const only = parseList('--only', values.only, WORKLOADS, WORKLOADS);
   const implNames = parseList('--impl', values.impl, IMPL_NAMES, IMPL_NAMES);
+  const activations = parseList('--activation', values.activation, ACTIVATIONS, ['relu']);
   const memImpls = parseList('--mem-impl', values['mem-impl'], IMPL_NAMES, ['tapegrad']);
   const want = (w: WorkloadName): boolean => only.includes(w);
   const started = nowMs();
@@ -424,13 +430,14 @@ async function main(): Promise<void> {
   // they take little of the budget), then the heavy W2 and W3, then MEM with what is left.
   for (const id of ['W4', 'W2', 'W3'] as const) {
     if (!want(id)) continue;
-    const spec = MLP_SPECS[id];
-    const micro = spec.unit === 'µs/step';
+    const micro = MLP_SPECS[id].unit === 'µs/step';
     const opts: MeasureOptions = micro ? { ...mode.timing, warmupMs: mode.w4WarmupMs } : mode.timing;
-    for (const dtype of mode.mlpDTypes) {
+    // Activations of one dtype run back to back, so their ratios come from the same stretch of machine load.
+    for (const dtype of mode.mlpDTypes) for (const activation of activations) {
+      const spec = withActivation(MLP_SPECS[id], activation);
       const fig: Figure = {
         workload: id,
-        caseLabel: `batch ${spec.batch}, ${spec.dims.join('-')}${spec.batchNorm ? ', BN' : ''}`,
+        caseLabel: `batch ${spec.batch}, ${spec.dims.join('-')}${spec.batchNorm ? ', BN' : ''}${activation === 'relu' ? '' : `, ${activation}`}`,
         dtype,
         metric: spec.unit,
         extra: {},

@@ -23,7 +23,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DType, GemmOp, Impl, MlpSpec, Prepared, randomLabels } from './workloads';
+import { Activation, DType, GemmOp, Impl, MlpSpec, Prepared, randomLabels } from './workloads';
 
 /** Options accepted by tapegrad constructors and factories that allocate tensors. */
 export interface TapegradDTypeOptions {
@@ -90,6 +90,9 @@ export interface TapegradApi {
     readonly Affine: new (inFeatures: number, outFeatures: number, opts?: TapegradDTypeOptions) => TapegradModule;
     readonly BatchNorm1d: new (features: number, opts?: TapegradDTypeOptions) => TapegradModule;
     readonly ReLU: new () => TapegradModule;
+    readonly Tanh?: new () => TapegradModule;
+    readonly Sigmoid?: new () => TapegradModule;
+    readonly GELU?: new () => TapegradModule;
     softmaxCrossEntropy(logits: TapegradTensor, labels: Int32Array): TapegradTensor;
   };
   /** Optimizers. */
@@ -310,7 +313,7 @@ export class TapegradImpl implements Impl {
       layers.push(new nn.Affine(dims[i], dims[i + 1], { dtype }));
       if (i + 2 < dims.length) {
         if (spec.batchNorm) layers.push(new nn.BatchNorm1d(dims[i + 1], { dtype }));
-        layers.push(new nn.ReLU());
+        layers.push(activationLayer(nn, spec.activation ?? 'relu'));
       }
     }
     const model = new nn.Sequential(...layers);
@@ -334,4 +337,11 @@ export class TapegradImpl implements Impl {
       },
     };
   }
+}
+
+/** The hidden activation layer of a training-step workload. */
+function activationLayer(nn: TapegradApi['nn'], activation: Activation): TapegradModule {
+  const ctor = { relu: nn.ReLU, tanh: nn.Tanh, sigmoid: nn.Sigmoid, gelu: nn.GELU }[activation];
+  if (ctor === undefined) throw new Error(`this tapegrad has no layer for the ${activation} activation`);
+  return new ctor();
 }

@@ -240,17 +240,34 @@ export class TfjsImpl implements Impl {
     for (const n of norms) trainable.push(n.gamma, n.beta);
     const optimizer = tf.train.sgd(spec.lr);
 
+    const activation = spec.activation ?? 'relu';
+    const act = (t: tf.Tensor): tf.Tensor => {
+      switch (activation) {
+        case 'relu':
+          return tf.relu(t);
+        case 'tanh':
+          return tf.tanh(t);
+        case 'sigmoid':
+          return tf.sigmoid(t);
+        case 'gelu':
+          // What tf.layers' 'gelu' activation computes: x * 0.5 * (1 + erf(x / sqrt 2)).
+          return tf.mul(t, tf.mul(0.5, tf.add(1, tf.erf(tf.mul(t, Math.SQRT1_2)))));
+      }
+    };
     const lossFn = (): tf.Scalar => {
       let h: tf.Tensor = x;
       for (let i = 0; i < dense.length; i++) {
         const last = i === dense.length - 1;
         const bn = spec.batchNorm && !last ? norms[i] : undefined;
+        // The fused kernel applies relu and sigmoid itself; tanh and GELU have no fused form.
+        const fusable = activation === 'relu' || activation === 'sigmoid';
         h = tf.fused.matMul({
           a: h,
           b: dense[i].w,
           bias: dense[i].b,
-          activation: last || bn ? 'linear' : 'relu',
+          activation: last || bn || !fusable ? 'linear' : activation,
         });
+        if (!last && !bn && !fusable) h = act(h);
         if (bn) {
           const { mean, variance } = tf.moments(h, 0);
           bn.runningMean.assign(
@@ -259,7 +276,7 @@ export class TfjsImpl implements Impl {
           bn.runningVar.assign(
             tf.add(tf.mul(bn.runningVar, 1 - BN_MOMENTUM), tf.mul(variance, BN_MOMENTUM)),
           );
-          h = tf.relu(tf.batchNorm(h, mean, variance, bn.beta, bn.gamma, BN_EPS));
+          h = act(tf.batchNorm(h, mean, variance, bn.beta, bn.gamma, BN_EPS));
         }
       }
       return tf.losses.softmaxCrossEntropy(yOneHot, h) as tf.Scalar;

@@ -27,6 +27,27 @@ export const GEMM_OPS: readonly GemmOp[] = ['A@B', 'A@Bt', 'At@B'];
 /** Identifier of a training-step workload. */
 export type MlpId = 'W2' | 'W3' | 'W4';
 
+/** Hidden-layer activations the training-step workloads can use (`--activation`). */
+export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'gelu'] as const;
+/** A hidden-layer activation: ReLU (the default), tanh, sigmoid, or GELU (exact erf form). */
+export type Activation = (typeof ACTIVATIONS)[number];
+
+/**
+ * The workload with another hidden activation (title updated), e.g. W2 with tanh.
+ *
+ * @param spec - a workload from {@link MLP_SPECS}.
+ * @param activation - the hidden activation.
+ * @returns the same workload with `activation` set.
+ * @example
+ * ```ts
+ * const w2tanh = withActivation(MLP_SPECS.W2, 'tanh');
+ * ```
+ */
+export function withActivation(spec: MlpSpec, activation: Activation): MlpSpec {
+  const name = { relu: 'ReLU', tanh: 'Tanh', sigmoid: 'Sigmoid', gelu: 'GELU' }[activation];
+  return { ...spec, activation, title: spec.title.replace(/ReLU/g, name) };
+}
+
 /** Shape of a training-step workload. */
 export interface MlpSpec {
   /** Workload id. */
@@ -37,6 +58,8 @@ export interface MlpSpec {
   readonly dims: readonly number[];
   /** Whether each hidden Affine is followed by BatchNorm (before the ReLU). */
   readonly batchNorm: boolean;
+  /** Hidden activation; default 'relu'. */
+  readonly activation?: Activation;
   /** SGD learning rate. */
   readonly lr: number;
   /** Unit the figure is reported in. */

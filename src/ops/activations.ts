@@ -12,6 +12,9 @@ import { ArgumentError, ValueError } from '../errors';
 import { checkOptions } from '../options';
 import { broadcastShapes, describe, shapesEqual, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
+import { useSimd } from '../kernels/backend';
+import { simdGeluBackward, simdUnary, simdUnaryBackward } from '../kernels/simd';
+import { expNeg, sech2Of as sech2, sigmoidBackwardOf, sigmoidOf, tanhOf } from '../kernels/transcendental';
 import { broadcastIndex, sumToShape } from './broadcast';
 import { assertTensor } from './util';
 
@@ -85,7 +88,7 @@ function erfcLarge(y: number): number {
   }
   const ysq = Math.trunc(y * 16) / 16;
   const del = (y - ysq) * (y + ysq);
-  return Math.exp(-ysq * ysq) * Math.exp(-del) * r;
+  return expNeg(-ysq * ysq) * expNeg(-del) * r;
 }
 
 /**
@@ -124,23 +127,6 @@ export function erfc(x: number): number {
   return x < 0 ? 2 - r : r;
 }
 
-/**
- * sech^2(v) = 1 - tanh^2(v) as 4t / (1 + t)^2 with t = e^(-2|v|): accurate to a few ulp for
- * every v, where 1 - tanh^2 from a rounded tanh loses digits as |tanh| nears 1.
- */
-function sech2(v: number): number {
-  const t = Math.exp(-2 * Math.abs(v));
-  const d = 1 + t;
-  return (4 * t) / (d * d);
-}
-
-/** 1 / (1 + e^-v) without overflow for either sign. */
-function sigmoidOf(v: number): number {
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-}
-
 // ---- unary ops -------------------------------------------------------------------------------
 
 /**
@@ -162,11 +148,13 @@ export function tanh(x: Tensor): Tensor {
   assertTensor('tanh', 'x', x);
   const xd = x.data;
   const od = like(xd);
-  for (let i = 0; i < xd.length; i++) od[i] = Math.tanh(xd[i]);
+  if (useSimd(xd.length)) simdUnary('tanh', xd, od);
+  else for (let i = 0; i < xd.length; i++) od[i] = tanhOf(xd[i]);
   const out = new Tensor(od, x.shape);
   return record(out, 'tanh', [x], (g) => {
     const r = like(g);
-    for (let i = 0; i < g.length; i++) r[i] = g[i] * sech2(xd[i]);
+    if (useSimd(g.length)) simdUnaryBackward('tanh', g, xd, r);
+    else for (let i = 0; i < g.length; i++) r[i] = g[i] * sech2(xd[i]);
     return [r];
   });
 }
@@ -191,15 +179,13 @@ export function sigmoid(x: Tensor): Tensor {
   assertTensor('sigmoid', 'x', x);
   const xd = x.data;
   const od = like(xd);
-  for (let i = 0; i < xd.length; i++) od[i] = sigmoidOf(xd[i]);
+  if (useSimd(xd.length)) simdUnary('sigmoid', xd, od);
+  else for (let i = 0; i < xd.length; i++) od[i] = sigmoidOf(xd[i]);
   const out = new Tensor(od, x.shape);
   return record(out, 'sigmoid', [x], (g) => {
     const r = like(g);
-    for (let i = 0; i < g.length; i++) {
-      const e = Math.exp(-Math.abs(xd[i]));
-      const d = 1 + e;
-      r[i] = (g[i] * e) / (d * d);
-    }
+    if (useSimd(g.length)) simdUnaryBackward('sigmoid', g, xd, r);
+    else for (let i = 0; i < g.length; i++) r[i] = sigmoidBackwardOf(g[i], xd[i]);
     return [r];
   });
 }
@@ -457,7 +443,8 @@ export function geluApproximate(fn: string, opts: GeluOptions | undefined): bool
  * PyTorch's default), or with `{ approximate: 'tanh' }` PyTorch's
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  *
- * NOTE: Phi(x) is computed as erfc(-x / sqrt 2) / 2, which keeps its relative precision for
+ * NOTE: Phi(x) is computed as erfc(-x / sqrt 2) / 2 (Cody's erfc, its exponentials by
+ * src/kernels/transcendental.ts, so large inputs run in WebAssembly SIMD with the same bits), which keeps its relative precision for
  * very negative x where PyTorch's 0.5 (1 + erf(x / sqrt 2)) cancels; there the two agree in
  * absolute (not relative) terms. Likewise the tanh form computes 0.5 (1 + tanh u) as
  * sigmoid(2u). The gradient is g * (Phi(x) + x phi(x)); for the tanh form, PyTorch's
@@ -485,6 +472,8 @@ export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
       // 0.5 (1 + tanh u) = sigmoid(2u), which keeps its relative precision for u << 0.
       od[i] = v * sigmoidOf(2 * SQRT_2_OVER_PI * (v + GELU_KAPPA * v * v * v));
     }
+  } else if (useSimd(xd.length)) {
+    simdUnary('gelu', xd, od);
   } else {
     for (let i = 0; i < xd.length; i++) {
       const v = xd[i];
@@ -503,11 +492,13 @@ export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
         const right = 0.5 * v * sech2(u) * SQRT_2_OVER_PI * (1 + 3 * GELU_KAPPA * v2);
         r[i] = g[i] * (left + right);
       }
+    } else if (useSimd(g.length)) {
+      simdGeluBackward(g, xd, r);
     } else {
       for (let i = 0; i < g.length; i++) {
         const v = xd[i];
         const cdf = 0.5 * erfc(-v * SQRT1_2);
-        const pdf = Math.exp(-0.5 * v * v) * INV_SQRT_2PI;
+        const pdf = expNeg(-0.5 * v * v) * INV_SQRT_2PI;
         r[i] = g[i] * (cdf + v * pdf);
       }
     }

@@ -7,6 +7,9 @@
  */
 import { record } from '../autograd/tape';
 import { allocate, dtypeOf } from '../dtype';
+import { useSimd } from '../kernels/backend';
+import { simdSoftmaxRows, simdSoftmaxRowsBackward } from '../kernels/simd';
+import { expNeg } from '../kernels/transcendental';
 import { Tensor } from '../tensor';
 import { lineAxis } from './reduce';
 import { assertTensor } from './util';
@@ -16,7 +19,9 @@ import { assertTensor } from './util';
  *
  * NOTE: subtracting m changes nothing mathematically and keeps every exponent <= 0, so nothing
  * overflows; the largest term is exp(0) = 1, so the sum is >= 1 and the division is safe. As in
- * PyTorch, a line holding NaN, or +Infinity, or only -Infinity, gives NaN.
+ * PyTorch, a line holding NaN, or +Infinity, or only -Infinity, gives NaN. The exponentials are
+ * src/kernels/transcendental.ts's expNeg and each line's sums run as two interleaved partial
+ * sums, so the WebAssembly SIMD path (large inputs, last axis) gives the same bits.
  * The backward is dx = y * (g - sum(g * y)) along the axis, from the saved output y.
  *
  * Shape: any -> same (each line along `axis` sums to 1).
@@ -36,28 +41,57 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const xd = x.data;
   const dt = dtypeOf(xd);
   const yd = allocate(dt, xd.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const base = o * size * inner + i;
-      const m = lineMax(xd, base, size, inner);
-      let s = 0;
-      for (let a = 0; a < size; a++) {
-        const e = Math.exp(xd[base + a * inner] - m);
-        yd[base + a * inner] = e;
-        s += e;
+  if (inner === 1 && useSimd(xd.length)) {
+    simdSoftmaxRows(xd, yd, outer, size);
+  } else {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * size * inner + i;
+        const m = lineMax(xd, base, size, inner);
+        // Two interleaved partial sums (even / odd positions), the order of the SIMD twin.
+        let s0 = 0;
+        let s1 = 0;
+        let a = 0;
+        for (; a + 1 < size; a += 2) {
+          const k = base + a * inner;
+          const e0 = expNeg(xd[k] - m);
+          const e1 = expNeg(xd[k + inner] - m);
+          yd[k] = e0;
+          yd[k + inner] = e1;
+          s0 += e0;
+          s1 += e1;
+        }
+        if (a < size) {
+          const e = expNeg(xd[base + a * inner] - m);
+          yd[base + a * inner] = e;
+          s0 += e;
+        }
+        const s = s0 + s1;
+        for (a = 0; a < size; a++) yd[base + a * inner] /= s;
       }
-      for (let a = 0; a < size; a++) yd[base + a * inner] /= s;
     }
   }
   const out = new Tensor(yd, x.shape);
   return record(out, fn, [x], (g) => {
     const r = allocate(dt, xd.length);
+    if (inner === 1 && useSimd(xd.length)) {
+      simdSoftmaxRowsBackward(g, yd, r, outer, size);
+      return [r];
+    }
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
         const base = o * size * inner + i;
-        let dot = 0;
-        for (let a = 0; a < size; a++) dot += g[base + a * inner] * yd[base + a * inner];
-        for (let a = 0; a < size; a++) {
+        let d0 = 0;
+        let d1 = 0;
+        let a = 0;
+        for (; a + 1 < size; a += 2) {
+          const k = base + a * inner;
+          d0 += g[k] * yd[k];
+          d1 += g[k + inner] * yd[k + inner];
+        }
+        if (a < size) d0 += g[base + a * inner] * yd[base + a * inner];
+        const dot = d0 + d1;
+        for (a = 0; a < size; a++) {
           const k = base + a * inner;
           r[k] = yd[k] * (g[k] - dot);
         }

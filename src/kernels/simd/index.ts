@@ -56,6 +56,11 @@ type AdamFn = (
   b2: number, c2: number, eps: number, decay: number, l2: number,
 ) => void;
 
+type UnaryFn = (x: number, out: number, len: number) => void;
+type UnaryGradFn = (g: number, x: number, dx: number, len: number) => void;
+type RowsFn = (x: number, y: number, rows: number, size: number) => void;
+type RowsGradFn = (g: number, y: number, dx: number, rows: number, size: number) => void;
+
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
@@ -87,6 +92,22 @@ interface Exports {
   adamF32: AdamFn;
   rmspropF64: RmspropFn;
   rmspropF32: RmspropFn;
+  tanhF64: UnaryFn;
+  tanhF32: UnaryFn;
+  sigmoidF64: UnaryFn;
+  sigmoidF32: UnaryFn;
+  tanhBackwardF64: UnaryGradFn;
+  tanhBackwardF32: UnaryGradFn;
+  sigmoidBackwardF64: UnaryGradFn;
+  sigmoidBackwardF32: UnaryGradFn;
+  geluF64: UnaryFn;
+  geluF32: UnaryFn;
+  geluBackwardF64: UnaryGradFn;
+  geluBackwardF32: UnaryGradFn;
+  softmaxRowsF64: RowsFn;
+  softmaxRowsF32: RowsFn;
+  softmaxRowsBackwardF64: RowsGradFn;
+  softmaxRowsBackwardF32: RowsGradFn;
 }
 
 interface WasmApi {
@@ -692,4 +713,162 @@ export function simdRmspropStep<T extends FloatArray>(p: T, g: T, v: T, buf: T |
     // Without momentum the kernel never touches buf: pass v's offset rather than a stale one.
     (f64 ? w.rmspropF64 : w.rmspropF32)(pp, pg, pv, h.momentum !== 0 ? pb : pv, len, h.lr, h.alpha, h.c, h.eps, h.wd, h.momentum),
   );
+}
+
+/** The elementwise transcendental functions with a SIMD twin of src/kernels/transcendental.ts. */
+export type SimdUnaryOp = 'tanh' | 'sigmoid' | 'gelu';
+
+/**
+ * out[i] = f(x[i]) for f = tanh or sigmoid, bit-identical to a loop over `tanhOf` / `sigmoidOf`
+ * of src/kernels/transcendental.ts, or gelu (exact form), bit-identical to `gelu`'s loop in
+ * src/ops/activations.ts (float32: computed in double, rounded on store).
+ *
+ * @param op - 'tanh', 'sigmoid' or 'gelu'.
+ * @param x - input.
+ * @param out - output, at least x.length elements, same dtype (may be x).
+ * @throws DTypeError when the dtypes differ; ShapeError when out is too short.
+ * @example
+ * ```ts
+ * simdUnary('tanh', x, out);
+ * ```
+ */
+export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): void {
+  const fn = 'simdUnary';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, x);
+  const len = x.length;
+  check(fn, f64, 'out', out, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  const w = a.w;
+  const k =
+    op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : op === 'sigmoid' ? (f64 ? w.sigmoidF64 : w.sigmoidF32) : f64 ? w.geluF64 : w.geluF32;
+  k(px, px, len);
+  get(heap, shift, px, out, len);
+}
+
+/**
+ * dx[i] = g[i] * f'(x[i]) for f = tanh (g * sech2Of(x)) or sigmoid (sigmoidBackwardOf(g, x)),
+ * bit-identical to those loops over src/kernels/transcendental.ts.
+ *
+ * @param op - 'tanh', 'sigmoid' or 'gelu' (g * (Phi(x) + x phi(x)), as `gelu`'s backward).
+ * @param g - upstream gradient.
+ * @param x - the forward input, at least g.length elements, same dtype.
+ * @param dx - output, at least g.length elements, same dtype (may be g).
+ * @throws as {@link simdUnary}.
+ * @example
+ * ```ts
+ * simdUnaryBackward('sigmoid', g, x, dx);
+ * ```
+ */
+export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x: T, dx: T): void {
+  const fn = 'simdUnaryBackward';
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, g);
+  const len = g.length;
+  check(fn, f64, 'x', x, len);
+  check(fn, f64, 'dx', dx, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const [pg, px] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, g, len);
+  put(heap, shift, px, x, len);
+  const w = a.w;
+  const k =
+    op === 'tanh'
+      ? f64 ? w.tanhBackwardF64 : w.tanhBackwardF32
+      : op === 'sigmoid'
+        ? f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32
+        : f64 ? w.geluBackwardF64 : w.geluBackwardF32;
+  k(pg, px, pg, len);
+  get(heap, shift, pg, dx, len);
+}
+
+/**
+ * Softmax along the last axis of `rows` contiguous lines of `size` values, the exact
+ * computation of `softmax` in src/ops/softmax.ts for the last axis (line maximum, expNeg of
+ * src/kernels/transcendental.ts, the sum in two interleaved partial sums, division).
+ *
+ * @param x - input, rows * size elements.
+ * @param y - output, rows * size elements, same dtype (may be x).
+ * @param rows - number of lines.
+ * @param size - length of each line.
+ * @throws DTypeError when the dtypes differ; ShapeError when an array is too short; ValueError on a bad count.
+ * @example
+ * ```ts
+ * simdSoftmaxRows(logits, probs, 256, 10);
+ * ```
+ */
+export function simdSoftmaxRows<T extends FloatArray>(x: T, y: T, rows: number, size: number): void {
+  const fn = 'simdSoftmaxRows';
+  const a = arenaOrThrow(fn);
+  checkDim(fn, 'rows', rows);
+  checkDim(fn, 'size', size);
+  const f64 = isF64(fn, x);
+  const len = rows * size;
+  check(fn, f64, 'x', x, len);
+  check(fn, f64, 'y', y, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  (f64 ? a.w.softmaxRowsF64 : a.w.softmaxRowsF32)(px, px, rows, size);
+  get(heap, shift, px, y, len);
+}
+
+/**
+ * Softmax backward along the last axis: dx = y * (g - sum(g * y)) per line, the sum in two
+ * interleaved partial sums, as `softmax`'s backward in src/ops/softmax.ts.
+ *
+ * @param g - upstream gradient, rows * size elements.
+ * @param y - the forward output, same dtype.
+ * @param dx - output, same dtype (may be g).
+ * @param rows - number of lines.
+ * @param size - length of each line.
+ * @throws as {@link simdSoftmaxRows}.
+ * @example
+ * ```ts
+ * simdSoftmaxRowsBackward(g, probs, dx, 256, 10);
+ * ```
+ */
+export function simdSoftmaxRowsBackward<T extends FloatArray>(g: T, y: T, dx: T, rows: number, size: number): void {
+  const fn = 'simdSoftmaxRowsBackward';
+  const a = arenaOrThrow(fn);
+  checkDim(fn, 'rows', rows);
+  checkDim(fn, 'size', size);
+  const f64 = isF64(fn, g);
+  const len = rows * size;
+  check(fn, f64, 'g', g, len);
+  check(fn, f64, 'y', y, len);
+  check(fn, f64, 'dx', dx, len);
+  const shift = f64 ? 3 : 2;
+  const bytes = len * (f64 ? 8 : 4);
+  place(a, bytes, bytes);
+  const [pg, py] = offs;
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, pg, g, len);
+  put(heap, shift, py, y, len);
+  (f64 ? a.w.softmaxRowsBackwardF64 : a.w.softmaxRowsBackwardF32)(pg, py, pg, rows, size);
+  get(heap, shift, pg, dx, len);
+}
+
+/**
+ * GELU (exact form) backward: dx = g * (Phi(x) + x phi(x)), bit-identical to `gelu`'s loop.
+ *
+ * @param g - upstream gradient.
+ * @param x - the forward input.
+ * @param dx - output (may be g).
+ * @example
+ * ```ts
+ * simdGeluBackward(g, x, dx);
+ * ```
+ */
+export function simdGeluBackward<T extends FloatArray>(g: T, x: T, dx: T): void {
+  simdUnaryBackward('gelu', g, x, dx);
 }

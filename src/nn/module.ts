@@ -38,6 +38,27 @@ export type StateDictJSON = Record<string, StateDictEntryJSON>;
  */
 export class StateDict extends Map<string, Tensor> {
   /**
+   * Names whose values are integer counts that PyTorch keeps as int64 (BatchNorm's
+   * `num_batches_tracked` in the PyTorch layout), held here as float64 tensors:
+   * `io.writeSafetensors` writes these as I64 and `io.readSafetensors` lists the I64 tensors it
+   * read. Empty in tapegrad's layout; add a name to have it written as I64.
+   */
+  readonly int64Keys: Set<string>;
+
+  /**
+   * @param entries - the name -> tensor pairs.
+   * @param int64Keys - see {@link StateDict.int64Keys}. Default none.
+   * @example
+   * ```ts
+   * const sd = new StateDict([['n', tensor(3)]], ['n']); // 'n' is written as I64
+   * ```
+   */
+  constructor(entries?: Iterable<readonly [string, Tensor]> | null, int64Keys?: Iterable<string>) {
+    super(entries);
+    this.int64Keys = new Set(int64Keys ?? []);
+  }
+
+  /**
    * The state as plain JSON data: `{ name: { shape, dtype, data: number[] } }`. Every value is
    * written exactly (float32 values as the doubles they are); NaN and ±Infinity as strings.
    *

@@ -3,6 +3,8 @@
  * wrote (test/fixtures/gen_torch_statedict.py): the same eval outputs from a loaded file, and the
  * same training trajectory from the same initial weights.
  */
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as fx from '../fixtures/torch_statedict.json';
 import { io, nn, noGrad, optim, ops, StateDictError, Tensor, tensor, ValueError, type DType } from '../../src';
@@ -74,11 +76,11 @@ describe('the names and layouts', () => {
     const a = model('float64');
     a.forward(tensor([[1, 2, 3, 4], [0, -1, 2, 5], [3, 3, 1, 0]]));
     a.forward(tensor([[2, 2, 3, 4], [0, -1, 1, 5]]));
-    const path = join(require('node:os').tmpdir(), `tapegrad-torch-layout-${process.pid}.safetensors`);
+    const path = join(tmpdir(), `tapegrad-torch-layout-${process.pid}.safetensors`);
     io.writeSafetensors(path, a.stateDict({ layout: 'torch' }));
     const b = model('float64');
     b.loadStateDict(io.readSafetensors(path).tensors, { layout: 'torch' });
-    require('node:fs').rmSync(path);
+    rmSync(path);
     expect((b.layers[1] as nn.BatchNorm1d).numBatchesTracked).toBe(2);
     for (const [k, t] of a.stateDict()) expect(b.stateDict().get(k)!.data).toEqual(t.data);
   });

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as fx from '../fixtures/torch_statedict.json';
-import { io, nn, noGrad, optim, ops, StateDictError, Tensor, tensor, ValueError, type DType } from '../../src';
+import { io, kernels, nn, noGrad, optim, ops, StateDictError, Tensor, tensor, ValueError, type DType } from '../../src';
 import { maxRelError } from '../helpers/close';
 
 const FIX = join(__dirname, '..', 'fixtures');
@@ -183,5 +183,37 @@ describe("BatchNorm1d in PyTorch's convention", () => {
     expect(Array.from(a.data)).toEqual(Array.from(b.data));
     expect(String(torch)).toBe("BatchNorm1d(2, eps=0.00001, momentum=0.1, convention='torch')");
     expect(() => new nn.BatchNorm1d(2, { convention: 'keras' as 'torch' })).toThrow(/BatchNorm1d: opts\.convention must be 'seed' or 'torch', got "keras"/);
+  });
+
+  it.each(['float64', 'float32'] as const)('%s: the JS and SIMD kernels give the same running statistics, matching PyTorch’s formula', (dtype) => {
+    const n = 64;
+    const d = 16;
+    const x = new Tensor(dtype === 'float64' ? new Float64Array(n * d) : new Float32Array(n * d), [n, d]);
+    for (let i = 0; i < n * d; i++) x.data[i] = Math.sin(i * 0.7) * 3 + (i % d);
+    const run = (backend: 'js' | 'simd') => {
+      const prev = kernels.setElementwiseBackend(backend);
+      try {
+        const bn = new nn.BatchNorm1d(d, { convention: 'torch', dtype, momentum: 0.3 });
+        bn.forward(x);
+        bn.forward(x);
+        return [Array.from(bn.runningMean.data), Array.from(bn.runningVar.data)];
+      } finally {
+        kernels.setElementwiseBackend(prev);
+      }
+    };
+    const js = run('js');
+    expect(run('simd')).toEqual(js);
+    // PyTorch's rule, twice, in float64 from the same inputs.
+    const mean = new Float64Array(d);
+    const uvar = new Float64Array(d);
+    for (let j = 0; j < d; j++) {
+      for (let i = 0; i < n; i++) mean[j] += x.data[i * d + j] / n;
+      for (let i = 0; i < n; i++) uvar[j] += (x.data[i * d + j] - mean[j]) ** 2 / (n - 1);
+    }
+    const rm = Array.from(mean, (m) => 0.7 * (0.3 * m) + 0.3 * m);
+    const rv = Array.from(uvar, (v) => 0.7 * (0.7 + 0.3 * v) + 0.3 * v);
+    const tol = dtype === 'float64' ? 1e-13 : 1e-5;
+    expect(maxErr(js[0], rm)).toBeLessThan(tol);
+    expect(maxErr(js[1], rv)).toBeLessThan(tol);
   });
 });

@@ -523,10 +523,20 @@ export abstract class Module {
    * Parameters and buffers by dotted name. The tensors are the module's own (no copy): clone
    * them to keep a snapshot. `JSON.stringify` writes it as `{ name: { shape, dtype, data } }`.
    *
+   * With `{ layout: 'torch' }`: the names and layouts PyTorch's `state_dict()` has for the
+   * matching modules (nn.Sequential children '0', '1', ...; Affine as Linear, weight
+   * [out, in]; BatchNorm1d's `running_mean`, `running_var` and `num_batches_tracked`, the last
+   * a float64 scalar listed in `int64Keys` so `io.writeSafetensors` stores it as I64; custom
+   * modules' fields by name; each layer's {@link Module.torchEntries}). Tensors whose layout is
+   * tapegrad's are the module's own; transposed ones are copies.
+   *
+   * @param opts - layout: 'tapegrad' (default) or 'torch'.
+   * @throws ArgumentError when opts is not an object; ValueError on an unknown option or layout.
    * @example
    * ```ts
    * const snapshot = new Map([...model.stateDict()].map(([k, t]) => [k, t.clone()]));
    * const json = JSON.stringify(model.stateDict());
+   * io.writeSafetensors('model.safetensors', model.stateDict({ layout: 'torch' })); // loads in PyTorch
    * ```
    */
   stateDict(opts?: StateDictOptions): StateDict {
@@ -584,13 +594,17 @@ export abstract class Module {
    *
    * @param state - a Map or record of name -> Tensor, `{ shape, data }` with a typed array, or
    *   the parsed JSON of a state dict (`{ shape, dtype, data: number[] }`; dtype must match when given).
-   * @param opts - strict (default true): with false, missing and unexpected keys are returned, not thrown.
+   * @param opts - strict (default true): with false, missing and unexpected keys are returned, not
+   *   thrown; layout ('tapegrad' default, or 'torch' for PyTorch's names and layouts, see
+   *   {@link Module.stateDict}; `num_batches_tracked` must then be a non-negative integer of
+   *   either float dtype).
    * @returns the missing and unexpected keys (both empty when strict).
    * @throws StateDictError listing every problem; ArgumentError when state or opts is not an object.
    * @example
    * ```ts
    * model.loadStateDict(snapshot);
    * model.loadStateDict(JSON.parse(json));
+   * model.loadStateDict(io.readSafetensors('pytorch.safetensors').tensors, { layout: 'torch' });
    * ```
    */
   loadStateDict(state: StateDictInput, opts?: LoadStateDictOptions): LoadStateDictResult {

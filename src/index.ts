@@ -27,6 +27,7 @@ export * as kernels from './kernels';
 export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';
+export * as io from './io/public';
 export {
   Trainer,
   predict,

@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CheckpointError } from '../errors';
 import { errText, readProblem, wrap } from './atomic';
 import { ioChunkBytes } from './chunk';
-import { decodeSafetensorsFrom, type DecodedSafetensors, type DecodeSafetensorsOptions } from './safetensors';
+import { decodeSafetensorsFrom, type ByteSource, type DecodedSafetensors, type DecodeSafetensorsOptions } from './safetensors';
 
 /**
  * Reads and fully validates a safetensors file piece by piece: the header first, then each
@@ -26,7 +26,25 @@ import { decodeSafetensorsFrom, type DecodedSafetensors, type DecodeSafetensorsO
  * ```
  */
 export function readSafetensorsFile(path: string, opts?: DecodeSafetensorsOptions): DecodedSafetensors {
-  const fn = 'readSafetensorsFile';
+  return readFileSource('readSafetensorsFile', path, (src) => decodeSafetensorsFrom(src, opts));
+}
+
+/**
+ * Opens `path` and hands `decode` a {@link ByteSource} over it that reads in chunks, closing the
+ * file afterwards: the file side of every safetensors reader.
+ *
+ * @internal
+ * @param fn - the caller's name, for error messages.
+ * @param path - the file to read.
+ * @param decode - reads what it needs from the source.
+ * @returns what `decode` returns.
+ * @throws CheckpointError naming `path` when the file is missing, unreadable or changes size while read.
+ * @example
+ * ```ts
+ * const out = readFileSource('io.readSafetensors', path, (src) => decodeSafetensorsAnyFrom(src, {}));
+ * ```
+ */
+export function readFileSource<T>(fn: string, path: string, decode: (src: ByteSource) => T): T {
   if (typeof path !== 'string' || path.length === 0) {
     throw new CheckpointError(`${fn}: path must be a non-empty string, got ${typeof path === 'string' ? "''" : typeof path}`);
   }
@@ -61,7 +79,7 @@ export function readSafetensorsFile(path: string, opts?: DecodeSafetensorsOption
         off += got;
       }
     };
-    return decodeSafetensorsFrom({ size, read }, opts);
+    return decode({ size, read });
   } finally {
     try { closeSync(fd); } catch { /* read-only descriptor: nothing to lose */ }
   }

@@ -117,6 +117,54 @@ const BY_ST: Record<STDType, DTypeInfo> = {
   U8: BY_RAW.uint8,
 };
 
+/**
+ * The dtypes the generic reader (`io.readSafetensors`) also accepts: what PyTorch writes for
+ * models beyond F32/F64 (half-precision weights, the int64 `num_batches_tracked`). Checkpoints
+ * never hold them, so {@link decodeSafetensors} keeps refusing them.
+ *
+ * @internal
+ */
+export type ExtraSTDType = 'F16' | 'BF16' | 'I64';
+
+/** Element type of an {@link AnyRawTensor}: the checkpoint dtypes plus the generic reader's. */
+export type AnyRawDType = RawDType | 'float16' | 'bfloat16' | 'int64';
+
+/**
+ * A {@link RawTensor} of any dtype the generic reader handles: 'float16' and 'bfloat16' hold
+ * their raw 16-bit patterns in a Uint16Array, 'int64' a BigInt64Array.
+ *
+ * @internal
+ */
+export interface AnyRawTensor {
+  /** Element type. */
+  dtype: AnyRawDType;
+  /** Dimensions; `[]` is a scalar. */
+  shape: number[];
+  /** Row-major elements (bit patterns for the 16-bit floats). */
+  data: RawData | Uint16Array | BigInt64Array;
+}
+
+interface AnyDTypeInfo { st: STDType | ExtraSTDType; raw: AnyRawDType; size: number; rank: number }
+
+const ALL_BY_RAW: Record<AnyRawDType, AnyDTypeInfo> = {
+  ...BY_RAW,
+  float16: { st: 'F16', raw: 'float16', size: 2, rank: 7 },
+  bfloat16: { st: 'BF16', raw: 'bfloat16', size: 2, rank: 8 },
+  int64: { st: 'I64', raw: 'int64', size: 8, rank: 13 },
+};
+
+const ALL_BY_ST: Record<STDType | ExtraSTDType, AnyDTypeInfo> = {
+  ...BY_ST,
+  F16: ALL_BY_RAW.float16,
+  BF16: ALL_BY_RAW.bfloat16,
+  I64: ALL_BY_RAW.int64,
+};
+
+/** The dtype tables one encode or decode works with: the checkpoint's, or all of them. */
+interface DTypeTables { byRaw: Record<string, AnyDTypeInfo>; bySt: Record<string, AnyDTypeInfo> }
+const CHECKPOINT_TABLES: DTypeTables = { byRaw: BY_RAW, bySt: BY_ST };
+const ALL_TABLES: DTypeTables = { byRaw: ALL_BY_RAW, bySt: ALL_BY_ST };
+
 /** Dtypes the format defines but tapegrad cannot hold; named separately in error messages. */
 const OTHER_ST_DTYPES: ReadonlySet<string> = new Set([
   'BOOL', 'I8', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2',
@@ -217,14 +265,45 @@ export function encodeSafetensorsParts(
   tensors: Map<string, RawTensor> | Record<string, RawTensor>,
   metadata?: Record<string, string>,
 ): Uint8Array[] {
-  const fn = 'encodeSafetensors';
+  return encodeParts('encodeSafetensors', CHECKPOINT_TABLES, tensors, metadata);
+}
+
+/**
+ * {@link encodeSafetensorsParts} that also writes 'int64' (BigInt64Array), 'float16' and
+ * 'bfloat16' (Uint16Array bit patterns) tensors, for the generic `io` functions.
+ *
+ * @internal
+ * @param fn - the public function's name, for error messages.
+ * @param tensors - name → tensor.
+ * @param metadata - as for {@link encodeSafetensors}.
+ * @returns the parts, as {@link encodeSafetensorsParts}.
+ * @throws as {@link encodeSafetensors}.
+ * @example
+ * ```ts
+ * const parts = encodeSafetensorsPartsAny('io.writeSafetensors', new Map([['n', { dtype: 'int64', shape: [], data: new BigInt64Array([3n]) }]]));
+ * ```
+ */
+export function encodeSafetensorsPartsAny(
+  fn: string,
+  tensors: Map<string, AnyRawTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
+  return encodeParts(fn, ALL_TABLES, tensors, metadata);
+}
+
+function encodeParts(
+  fn: string,
+  tables: DTypeTables,
+  tensors: Map<string, AnyRawTensor> | Record<string, AnyRawTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   if (tensors === null || typeof tensors !== 'object') {
     throw new CheckpointError(`${fn}: tensors must be a Map or an object, got ${describe(tensors)}`);
   }
   const entries: [unknown, unknown][] =
     tensors instanceof Map ? Array.from(tensors.entries()) : Object.entries(tensors);
 
-  interface Prepared { name: string; nameBytes: Uint8Array; info: DTypeInfo; shape: number[]; bytes: Uint8Array }
+  interface Prepared { name: string; nameBytes: Uint8Array; info: AnyDTypeInfo; shape: number[]; bytes: Uint8Array }
   const prepared: Prepared[] = [];
   const encoder = new TextEncoder();
   for (const [name, t] of entries) {
@@ -241,13 +320,13 @@ export function encodeSafetensorsParts(
     if (t === null || typeof t !== 'object') {
       throw new CheckpointError(`${fn}: ${where} must be an object {dtype, shape, data}, got ${describe(t)}`);
     }
-    const { dtype, shape, data } = t as Partial<RawTensor>;
-    if (typeof dtype !== 'string' || !hasOwn(BY_RAW, dtype)) {
+    const { dtype, shape, data } = t as Partial<AnyRawTensor>;
+    if (typeof dtype !== 'string' || !hasOwn(tables.byRaw, dtype)) {
       throw new CheckpointError(
-        `${fn}: ${where}: dtype must be 'float64', 'float32', 'int32' or 'uint8', got ${describe(dtype)}`,
+        `${fn}: ${where}: dtype must be ${orList(Object.keys(tables.byRaw).map((k) => `'${k}'`))}, got ${describe(dtype)}`,
       );
     }
-    const info = BY_RAW[dtype];
+    const info = tables.byRaw[dtype];
     const numel = checkShape(fn, where, shape);
     const ctor = CTORS[info.raw];
     if (!(data instanceof ctor)) {
@@ -397,8 +476,38 @@ export interface ByteSource {
  */
 export function decodeSafetensorsFrom(src: ByteSource, opts?: DecodeSafetensorsOptions): DecodedSafetensors {
   const o = checkOptions('decodeSafetensors', opts, ['maxHeaderBytes']) as DecodeSafetensorsOptions;
+  return decodeGuarded(src, o, CHECKPOINT_TABLES) as DecodedSafetensors;
+}
+
+/**
+ * {@link decodeSafetensorsFrom} that also accepts F16, BF16 (returned as Uint16Array bit
+ * patterns, dtype 'float16' / 'bfloat16') and I64 (BigInt64Array, 'int64'), with every other
+ * check the same. For the generic `io.readSafetensors`; checkpoints keep the strict reader.
+ *
+ * @internal
+ * @param src - the file's bytes.
+ * @param opts - see {@link DecodeSafetensorsOptions} (already checked by the caller).
+ * @returns the tensors in file order and the metadata.
+ * @throws CheckpointError for any problem, as {@link decodeSafetensors}.
+ * @example
+ * ```ts
+ * const { tensors } = decodeSafetensorsAnyFrom(src, {});
+ * ```
+ */
+export function decodeSafetensorsAnyFrom(
+  src: ByteSource,
+  opts: DecodeSafetensorsOptions,
+): { tensors: Map<string, AnyRawTensor>; metadata: Record<string, string> } {
+  return decodeGuarded(src, opts, ALL_TABLES);
+}
+
+function decodeGuarded(
+  src: ByteSource,
+  o: DecodeSafetensorsOptions,
+  tables: DTypeTables,
+): { tensors: Map<string, AnyRawTensor>; metadata: Record<string, string> } {
   try {
-    return decodeUnchecked(src, o);
+    return decodeUnchecked(src, o, tables);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     // Defensive: every failure path above throws CheckpointError; anything else is a bug.
@@ -418,7 +527,7 @@ function fail(msg: string): never {
   throw new CheckpointError(`decodeSafetensors: ${msg}`);
 }
 
-interface Entry { name: string; info: DTypeInfo; shape: number[]; begin: number; end: number }
+interface Entry { name: string; info: AnyDTypeInfo; shape: number[]; begin: number; end: number }
 
 function bytesAt(src: ByteSource, pos: number, len: number): Uint8Array {
   if (src.view !== undefined) return src.view(pos, len);
@@ -427,7 +536,11 @@ function bytesAt(src: ByteSource, pos: number, len: number): Uint8Array {
   return out;
 }
 
-function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions): DecodedSafetensors {
+function decodeUnchecked(
+  src: ByteSource,
+  opts: DecodeSafetensorsOptions,
+  tables: DTypeTables,
+): { tensors: Map<string, AnyRawTensor>; metadata: Record<string, string> } {
   const fn = 'decodeSafetensors';
 
   let maxHeader = SAFETENSORS_MAX_HEADER_BYTES;
@@ -517,8 +630,8 @@ function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions): Decod
       if (!hasOwn(rec, k)) fail(`${where} must have a '${k}' field, got none`);
     }
     const dtype = rec.dtype;
-    if (typeof dtype !== 'string' || !hasOwn(BY_ST, dtype)) fail(`${where}: ${dtypeProblem(dtype)}`);
-    const info = BY_ST[dtype as STDType];
+    if (typeof dtype !== 'string' || !hasOwn(tables.bySt, dtype)) fail(`${where}: ${dtypeProblem(dtype, tables)}`);
+    const info = tables.bySt[dtype as string];
     const numel = checkShape(fn, where, rec.shape);
     const offs = rec.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) {
@@ -570,7 +683,7 @@ function decodeUnchecked(src: ByteSource, opts: DecodeSafetensorsOptions): Decod
 
   // Copy out, each tensor straight into its own typed array.
   const base = 8 + n;
-  const tensors = new Map<string, RawTensor>();
+  const tensors = new Map<string, AnyRawTensor>();
   for (const e of entries) {
     const out = new CTORS[e.info.raw]((e.end - e.begin) / e.info.size);
     const raw = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
@@ -644,6 +757,9 @@ const CTORS = {
   float32: Float32Array,
   int32: Int32Array,
   uint8: Uint8Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int64: BigInt64Array,
 } as const;
 
 /** Matches a lone (unpaired) surrogate; in `u` mode a valid pair is one code point. */
@@ -675,15 +791,11 @@ function checkShape(fn: string, where: string, shape: unknown): number {
 }
 
 /** The bytes of a typed array in little-endian order (a view when the host is little-endian). */
-function littleEndianBytes(data: RawData, size: number): Uint8Array {
-  if (LITTLE_ENDIAN_HOST || size === 1) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(data.byteLength);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) {
-    if (data instanceof Float64Array) dv.setFloat64(i * 8, data[i], true);
-    else if (data instanceof Float32Array) dv.setFloat32(i * 4, data[i], true);
-    else dv.setInt32(i * 4, data[i], true);
-  }
+function littleEndianBytes(data: AnyRawTensor['data'], size: number): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (LITTLE_ENDIAN_HOST || size === 1) return view;
+  const out = view.slice();
+  swapBytes(out, size);
   return out;
 }
 
@@ -694,11 +806,17 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function dtypeProblem(dtype: unknown): string {
-  if (typeof dtype === 'string' && OTHER_ST_DTYPES.has(dtype)) {
-    return `dtype must be one of F64, F32, I32, U8, got ${quote(dtype)} (a safetensors dtype tapegrad does not support)`;
+function dtypeProblem(dtype: unknown, tables: DTypeTables = CHECKPOINT_TABLES): string {
+  const known = Object.keys(tables.bySt).join(', ');
+  if (typeof dtype === 'string' && OTHER_ST_DTYPES.has(dtype) && !hasOwn(tables.bySt, dtype)) {
+    return `dtype must be one of ${known}, got ${quote(dtype)} (a safetensors dtype tapegrad does not support)`;
   }
-  return `dtype must be one of F64, F32, I32, U8, got ${describe(dtype)}`;
+  return `dtype must be one of ${known}, got ${describe(dtype)}`;
+}
+
+/** 'a, b or c'. */
+function orList(items: string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
 }
 
 /** A JSON-quoted, length-limited rendering of a string for messages. */

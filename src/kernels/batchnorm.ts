@@ -16,6 +16,15 @@ import { assertNDArray, type NDArray, type OwnedArray } from './types';
 export type BatchnormMode = 'train' | 'test';
 
 /**
+ * How train mode updates the running statistics:
+ * - `'seed'`: `running = momentum * running + (1 - momentum) * batch`, batch variance biased.
+ * - `'torch'` (PyTorch's rule): `running = (1 - momentum) * running + momentum * batch`, with
+ *   the unbiased batch variance (times N / (N - 1)) in the running variance; the output is
+ *   normalized with the biased one in both.
+ */
+export type BatchnormConvention = 'seed' | 'torch';
+
+/**
  * The seed's `bn_param`, updated in place by {@link batchnormForward}.
  *
  * `runningMean` and `runningVar` start at zeros when absent (as in the seed); when present
@@ -27,8 +36,10 @@ export interface BatchnormParam {
   mode: BatchnormMode;
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
-  /** running = momentum * running + (1 - momentum) * batch statistic. Default 0.9. */
+  /** Weight of the old running value ('seed') or of the batch statistic ('torch'). Default 0.9 ('seed'), 0.1 ('torch'). */
   momentum?: number;
+  /** The running-statistics rule, see {@link BatchnormConvention}. Default 'seed'. */
+  convention?: BatchnormConvention;
   /** Running mean, shape (D). Default zeros. */
   runningMean?: FloatArray;
   /** Running (biased) variance, shape (D). Default zeros. */
@@ -69,7 +80,8 @@ export interface BatchnormCache {
  * @param x - input batch.
  * @param gamma - scale.
  * @param beta - shift.
- * @param bnParam - mode, eps (1e-5), momentum (0.9), runningMean/runningVar (zeros); updated in place.
+ * @param bnParam - mode, eps (1e-5), momentum (0.9; 0.1 in the 'torch' convention), convention
+ *   ('seed'), runningMean/runningVar (zeros); updated in place.
  * @throws ShapeError / DTypeError on shapes and dtypes; ArgumentError when bnParam is not an
  *   object; ValueError on a bad mode, eps or momentum, or a key bnParam does not have.
  * @example
@@ -117,10 +129,26 @@ export function batchnormForward(
         `${fn}: x must have at least 2 rows in 'train' mode (batch statistics of fewer are degenerate), got ${n} row${n === 1 ? '' : 's'}, x ${formatShape(x.shape)}`,
       );
     }
+    // The 'torch' convention runs the kernel with momentum 0 on scratch arrays, which then hold
+    // the batch mean and biased variance exactly (0 * 0 + 1 * v), and applies PyTorch's rule here;
+    // the seed's path is the kernel as it always was.
+    const torch = bn.convention === 'torch';
+    const rm = torch ? allocate(dt, d) : runningMean;
+    const rv = torch ? allocate(dt, d) : runningVar;
+    const m = torch ? 0 : momentum;
     if (useSimd(n * d)) {
-      simdBatchnormTrainForward(xs, g, bt, n, d, eps, momentum, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+      simdBatchnormTrainForward(xs, g, bt, n, d, eps, m, rm, rv, out, xMinusMean, normalizedData, ivar, sqrtvar);
     } else {
-      trainForwardLoops(xs, g, bt, n, d, eps, momentum, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+      trainForwardLoops(xs, g, bt, n, d, eps, m, rm, rv, out, xMinusMean, normalizedData, ivar, sqrtvar);
+    }
+    if (torch) {
+      const unbias = n / (n - 1);
+      for (let j = 0; j < d; j++) {
+        runningMean[j] = momentum * rm[j] + (1 - momentum) * runningMean[j];
+        runningVar[j] = momentum * (rv[j] * unbias) + (1 - momentum) * runningVar[j];
+      }
+      recycle(rm);
+      recycle(rv);
     }
   } else if (useSimd(n * d)) {
     simdBatchnormTestForward(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
@@ -343,17 +371,21 @@ function checkBnParam(
   bnParam: unknown,
   x: FloatArray,
   d: number,
-): { mode: BatchnormMode; eps: number; momentum: number; runningMean?: FloatArray; runningVar?: FloatArray } {
+): { mode: BatchnormMode; eps: number; momentum: number; convention: BatchnormConvention; runningMean?: FloatArray; runningVar?: FloatArray } {
   if (bnParam === null || typeof bnParam !== 'object' || Array.isArray(bnParam) || ArrayBuffer.isView(bnParam)) {
     throw new ArgumentError(`${fn}: bnParam must be an object { mode: 'train' | 'test', ... }, got ${describe(bnParam)}`);
   }
   // Own keys only, and no unknown ones: `{ momentun: 0.1 }` is an error, not momentum 0.9.
-  const p = checkOptions(fn, bnParam, ['mode', 'eps', 'momentum', 'runningMean', 'runningVar'], 'bnParam');
+  const p = checkOptions(fn, bnParam, ['mode', 'eps', 'momentum', 'convention', 'runningMean', 'runningVar'], 'bnParam');
   if (p.mode !== 'train' && p.mode !== 'test') {
     throw new ValueError(`${fn}: bnParam.mode must be 'train' or 'test', got ${describe(p.mode)}`);
   }
+  const convention = p.convention ?? 'seed';
+  if (convention !== 'seed' && convention !== 'torch') {
+    throw new ValueError(`${fn}: bnParam.convention must be 'seed' or 'torch', got ${describe(convention)}`);
+  }
   const eps = p.eps ?? 1e-5;
-  const momentum = p.momentum ?? 0.9;
+  const momentum = p.momentum ?? (convention === 'torch' ? 0.1 : 0.9);
   if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) {
     throw new ValueError(`${fn}: bnParam.eps must be a finite number >= 0, got ${describe(eps)}`);
   }
@@ -371,5 +403,5 @@ function checkBnParam(
     assertSameDType(fn, 'x', x, `bnParam.${key}`, r);
     running[key] = r;
   }
-  return { mode: p.mode, eps, momentum, ...running };
+  return { mode: p.mode, eps, momentum, convention, ...running };
 }

@@ -12,6 +12,7 @@ export {
   batchnormBackwardAlt,
   type BatchnormCache,
   type BatchnormMode,
+  type BatchnormConvention,
   type BatchnormParam,
 } from './batchnorm';
 export { softmaxLoss, svmLoss } from './losses';

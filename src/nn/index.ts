@@ -13,6 +13,11 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
   type ModuleZeroGradOptions,
+  type StateDictOptions,
+  type StateDictLayout,
+  type TorchEntry,
+  torchEntry,
+  torchTransposedEntry,
 } from './module';
 export {
   Affine,

@@ -13,7 +13,8 @@ import { describe, formatShape, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { kaimingUniform } from './default_init';
 import * as init from './init';
-import { Module } from './module';
+import { Module, torchEntry, torchTransposedEntry, type TorchEntry } from './module';
+import type { BatchnormConvention } from '../kernels/batchnorm';
 import { ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh } from './activations';
 import { LogSoftmax, Softmax } from './shape_layers';
 
@@ -128,6 +129,13 @@ export class Affine extends Module {
     return affine(x, this.weight, this.bias ?? this.zeroBias!);
   }
 
+  /** PyTorch's Linear: weight [outFeatures, inFeatures] (this weight transposed), then bias. */
+  protected override torchEntries(): TorchEntry[] {
+    const out = [torchTransposedEntry('weight', this.weight)];
+    if (this.bias !== null) out.push(torchEntry('bias', this.bias));
+    return out;
+  }
+
   protected override extraRepr(): string {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.bias !== null}`;
   }
@@ -172,17 +180,29 @@ export class ReLU extends Module {
 export interface BatchNormOptions {
   /** Added to the variance. Default 1e-5. */
   eps?: number;
-  /** running = momentum * running + (1 - momentum) * batch. Default 0.9 (the seed's convention). */
+  /**
+   * 'seed': running = momentum * running + (1 - momentum) * batch, default 0.9.
+   * 'torch': running = (1 - momentum) * running + momentum * batch, default 0.1.
+   */
   momentum?: number;
+  /**
+   * The running-statistics rule. 'seed' (default): the seed's, above, biased batch variance,
+   * running statistics starting at zero. 'torch': PyTorch's, momentum on the new value, the
+   * unbiased batch variance (N / (N - 1)) in the running variance, running variance starting at
+   * ones, so training matches `torch.nn.BatchNorm1d` step for step. Both normalize a training
+   * batch with its biased variance.
+   */
+  convention?: BatchnormConvention;
   /** Parameters' and buffers' dtype. Default 'float64'. */
   dtype?: DType;
 }
 
 /**
- * Batch normalization over the features of 2-D input, on the seed's kernels and convention.
- * Training: batch mean and biased variance; running statistics updated as
- * `running = momentum * running + (1 - momentum) * batch` (starting at zero). Eval: the running
- * statistics.
+ * Batch normalization over the features of 2-D input, on the seed's kernels. Training: batch
+ * mean and biased variance; running statistics updated by the seed's convention,
+ * `running = momentum * running + (1 - momentum) * batch` (starting at zero), or with
+ * `{ convention: 'torch' }` by PyTorch's (see {@link BatchNormOptions.convention}). Eval: the
+ * running statistics. Each training forward counts one in {@link BatchNorm1d.numBatchesTracked}.
  *
  * NOTE: train mode needs at least 2 rows (a ShapeError otherwise, as PyTorch refuses too).
  *
@@ -205,12 +225,19 @@ export class BatchNorm1d extends Module {
   readonly runningVar: Tensor;
   /** Added to the variance. */
   readonly eps: number;
-  /** Weight of the old running value. */
+  /** Weight of the old running value ('seed') or of the batch statistic ('torch'). */
   readonly momentum: number;
+  /** The running-statistics rule. */
+  readonly convention: BatchnormConvention;
+  /**
+   * Training forwards run so far (PyTorch's `num_batches_tracked`, saved as I64 in the PyTorch
+   * layout). A plain number, not a buffer: tapegrad's own state dict and checkpoints do not hold it.
+   */
+  numBatchesTracked = 0;
 
   /**
    * @param numFeatures - D.
-   * @param opts - eps (1e-5), momentum (0.9), dtype ('float64').
+   * @param opts - eps (1e-5), momentum (0.9 'seed', 0.1 'torch'), convention ('seed'), dtype ('float64').
    * @throws ValueError on a bad count, eps, momentum or an unknown option; ArgumentError when
    *   opts is not an object; DTypeError on a bad dtype.
    */
@@ -220,29 +247,61 @@ export class BatchNorm1d extends Module {
   ) {
     super();
     checkCount('BatchNorm1d', 'numFeatures', numFeatures);
-    const o = checkOptions('BatchNorm1d', opts, ['eps', 'momentum', 'dtype']);
+    const o = checkOptions('BatchNorm1d', opts, ['eps', 'momentum', 'convention', 'dtype']);
+    const convention = o.convention ?? 'seed';
+    if (convention !== 'seed' && convention !== 'torch') {
+      throw new ValueError(`BatchNorm1d: opts.convention must be 'seed' or 'torch', got ${describe(convention)}`);
+    }
+    this.convention = convention;
     this.eps = checkInRange('BatchNorm1d', 'opts.eps', o.eps ?? 1e-5, 0, Infinity, false);
-    this.momentum = checkInRange('BatchNorm1d', 'opts.momentum', o.momentum ?? 0.9, 0, 1, true);
+    this.momentum = checkInRange('BatchNorm1d', 'opts.momentum', o.momentum ?? (convention === 'torch' ? 0.1 : 0.9), 0, 1, true);
     const dtype = resolveDType('BatchNorm1d', o.dtype);
     this.weight = this.registerParameter('weight', Tensor.ones([numFeatures], { dtype }));
     this.bias = this.registerParameter('bias', Tensor.zeros([numFeatures], { dtype }));
     this.runningMean = this.registerBuffer('runningMean', Tensor.zeros([numFeatures], { dtype }));
-    this.runningVar = this.registerBuffer('runningVar', Tensor.zeros([numFeatures], { dtype }));
+    this.runningVar = this.registerBuffer(
+      'runningVar',
+      convention === 'torch' ? Tensor.ones([numFeatures], { dtype }) : Tensor.zeros([numFeatures], { dtype }),
+    );
   }
 
   /** @param x - input (N, numFeatures). */
   forward(x: Tensor): Tensor {
-    return batchnorm(x, this.weight, this.bias, {
+    const out = batchnorm(x, this.weight, this.bias, {
       mode: this.training ? 'train' : 'test',
       eps: this.eps,
       momentum: this.momentum,
+      ...(this.convention === 'torch' ? { convention: 'torch' as const } : {}),
       runningMean: this.runningMean.data,
       runningVar: this.runningVar.data,
     });
+    if (this.training) this.numBatchesTracked += 1;
+    return out;
+  }
+
+  /** PyTorch's names: weight, bias, running_mean, running_var, num_batches_tracked (int64, shape []). */
+  protected override torchEntries(): TorchEntry[] {
+    return [
+      torchEntry('weight', this.weight),
+      torchEntry('bias', this.bias),
+      torchEntry('running_mean', this.runningMean),
+      torchEntry('running_var', this.runningVar),
+      {
+        name: 'num_batches_tracked',
+        shape: [],
+        dtype: undefined,
+        int64: true,
+        source: undefined,
+        get: () => new Tensor(new Float64Array([this.numBatchesTracked]), []),
+        set: (values) => {
+          this.numBatchesTracked = values[0];
+        },
+      },
+    ];
   }
 
   protected override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}${this.convention === 'torch' ? ", convention='torch'" : ''}`;
   }
 }
 

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { dtypeOf, type DType, type FloatArray } from '../dtype';
-import { ArgumentError, StateDictError } from '../errors';
+import { ArgumentError, StateDictError, ValueError } from '../errors';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape, shapesEqual, sizeOf } from '../shape';
 import { bumpVersion, Tensor } from '../tensor';
@@ -37,6 +37,27 @@ export type StateDictJSON = Record<string, StateDictEntryJSON>;
  * ```
  */
 export class StateDict extends Map<string, Tensor> {
+  /**
+   * Names whose values are integer counts that PyTorch keeps as int64 (BatchNorm's
+   * `num_batches_tracked` in the PyTorch layout), held here as float64 tensors:
+   * `io.writeSafetensors` writes these as I64 and `io.readSafetensors` lists the I64 tensors it
+   * read. Empty in tapegrad's layout; add a name to have it written as I64.
+   */
+  readonly int64Keys: Set<string>;
+
+  /**
+   * @param entries - the name -> tensor pairs.
+   * @param int64Keys - see {@link StateDict.int64Keys}. Default none.
+   * @example
+   * ```ts
+   * const sd = new StateDict([['n', tensor(3)]], ['n']); // 'n' is written as I64
+   * ```
+   */
+  constructor(entries?: Iterable<readonly [string, Tensor]> | null, int64Keys?: Iterable<string>) {
+    super(entries);
+    this.int64Keys = new Set(int64Keys ?? []);
+  }
+
   /**
    * The state as plain JSON data: `{ name: { shape, dtype, data: number[] } }`. Every value is
    * written exactly (float32 values as the doubles they are); NaN and ±Infinity as strings.
@@ -76,6 +97,20 @@ export interface StateDictEntry {
 /** What {@link Module.loadStateDict} accepts: a Map or a plain record of named entries. */
 export type StateDictInput = ReadonlyMap<string, StateDictEntry> | Readonly<Record<string, StateDictEntry>>;
 
+/**
+ * Names and layouts of a state dict: tapegrad's own (`'tapegrad'`: Affine weight [in, out],
+ * BatchNorm `runningMean`/`runningVar`) or PyTorch's (`'torch'`: what `state_dict()` of the
+ * matching PyTorch modules holds, Linear weight [out, in], `running_mean`, `running_var`,
+ * `num_batches_tracked`).
+ */
+export type StateDictLayout = 'tapegrad' | 'torch';
+
+/** Options of {@link Module.stateDict}. */
+export interface StateDictOptions {
+  /** Names and layouts. Default 'tapegrad'. */
+  layout?: StateDictLayout;
+}
+
 /** Options of {@link Module.loadStateDict}. */
 export interface LoadStateDictOptions {
   /**
@@ -83,6 +118,88 @@ export interface LoadStateDictOptions {
    * are returned instead of thrown; a wrong shape or dtype still throws.
    */
   strict?: boolean;
+  /** Names and layouts of `state`. Default 'tapegrad'. */
+  layout?: StateDictLayout;
+}
+
+/**
+ * One tensor of a module's state in PyTorch's layout, as {@link Module.torchEntries} declares
+ * it. Make them with {@link torchEntry} (same layout) or {@link torchTransposedEntry}.
+ */
+export interface TorchEntry {
+  /** PyTorch's name, relative to the module ('weight', 'running_mean'). */
+  readonly name: string;
+  /** Shape in PyTorch's layout. */
+  readonly shape: readonly number[];
+  /** The values' dtype; undefined for an integer counter, which loads from either float dtype. */
+  readonly dtype: DType | undefined;
+  /** True for a count PyTorch keeps as int64 (`num_batches_tracked`): written as I64, loaded as a non-negative integer. */
+  readonly int64: boolean;
+  /** The tapegrad tensor behind it, if any: a tensor reachable under two names is listed once. */
+  readonly source: Tensor | undefined;
+  /** The values in PyTorch's layout: the module's own tensor when the layouts agree, else a fresh copy. */
+  get(): Tensor;
+  /** Stores values given in PyTorch's layout (shape and length already checked). */
+  set(values: ArrayLike<number>): void;
+}
+
+/**
+ * A {@link TorchEntry} whose PyTorch layout is tapegrad's: the tensor itself, under `name`.
+ *
+ * @param name - PyTorch's name ('running_mean').
+ * @param t - the module's tensor.
+ * @returns the entry.
+ * @example
+ * ```ts
+ * protected override torchEntries() { return [torchEntry('scale', this.scale)]; }
+ * ```
+ */
+export function torchEntry(name: string, t: Tensor): TorchEntry {
+  return {
+    name,
+    shape: t.shape,
+    dtype: t.dtype,
+    int64: false,
+    source: t,
+    get: () => t,
+    set: (values) => {
+      t.data.set(values);
+      bumpVersion(t);
+    },
+  };
+}
+
+/**
+ * A {@link TorchEntry} for a 2-D tensor PyTorch stores transposed (tapegrad's Affine weight is
+ * [in, out], PyTorch's Linear weight [out, in]).
+ *
+ * @param name - PyTorch's name ('weight').
+ * @param t - the module's 2-D tensor.
+ * @returns the entry; `get()` returns a transposed copy.
+ * @example
+ * ```ts
+ * torchTransposedEntry('weight', this.weight); // [in, out] here, [out, in] in PyTorch
+ * ```
+ */
+export function torchTransposedEntry(name: string, t: Tensor): TorchEntry {
+  if (t.shape.length !== 2) throw new ArgumentError(`torchTransposedEntry: '${name}' must be 2-D, got shape ${formatShape(t.shape)}`);
+  const [r, c] = t.shape;
+  return {
+    name,
+    shape: [c, r],
+    dtype: t.dtype,
+    int64: false,
+    source: t,
+    get: () => {
+      const out = t.dtype === 'float64' ? new Float64Array(r * c) : new Float32Array(r * c);
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
+      return new Tensor(out, [c, r]);
+    },
+    set: (values) => {
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t.data[i * c + j] = values[j * r + i];
+      bumpVersion(t);
+    },
+  };
 }
 
 /** What {@link Module.loadStateDict} returns: the keys it could not match (empty when strict). */
@@ -421,14 +538,67 @@ export abstract class Module {
    * Parameters and buffers by dotted name. The tensors are the module's own (no copy): clone
    * them to keep a snapshot. `JSON.stringify` writes it as `{ name: { shape, dtype, data } }`.
    *
+   * With `{ layout: 'torch' }`: the names and layouts PyTorch's `state_dict()` has for the
+   * matching modules (nn.Sequential children '0', '1', ...; Affine as Linear, weight
+   * [out, in]; BatchNorm1d's `running_mean`, `running_var` and `num_batches_tracked`, the last
+   * a float64 scalar listed in `int64Keys` so `io.writeSafetensors` stores it as I64; custom
+   * modules' fields by name; each layer's {@link Module.torchEntries}). Tensors whose layout is
+   * tapegrad's are the module's own; transposed ones are copies.
+   *
+   * @param opts - layout: 'tapegrad' (default) or 'torch'.
+   * @throws ArgumentError when opts is not an object; ValueError on an unknown option or layout.
    * @example
    * ```ts
    * const snapshot = new Map([...model.stateDict()].map(([k, t]) => [k, t.clone()]));
    * const json = JSON.stringify(model.stateDict());
+   * io.writeSafetensors('model.safetensors', model.stateDict({ layout: 'torch' })); // loads in PyTorch
    * ```
    */
-  stateDict(): StateDict {
+  stateDict(opts?: StateDictOptions): StateDict {
+    const layout = checkLayout('stateDict', opts, []).layout;
+    if (layout === 'torch') {
+      const entries = this.torchStateEntries();
+      return new StateDict(
+        [...entries].map(([k, e]): [string, Tensor] => [k, e.get()]),
+        [...entries].filter(([, e]) => e.int64).map(([k]) => k),
+      );
+    }
     return new StateDict([...this.namedParameters(), ...this.namedBuffers()]);
+  }
+
+  /**
+   * This module's own state in PyTorch's layout, names relative to the module: what
+   * `stateDict({ layout: 'torch' })` and `loadStateDict(state, { layout: 'torch' })` use for it
+   * (its children add their own). The default lists the parameters then the buffers under
+   * their tapegrad names, unchanged, which is PyTorch's layout for a custom module whose
+   * fields are named as PyTorch's. A layer whose PyTorch counterpart names or lays out its
+   * tensors differently overrides this (Affine transposes its weight; BatchNorm1d renames its
+   * buffers and adds `num_batches_tracked`).
+   *
+   * @returns the entries, in PyTorch's `state_dict()` order.
+   * @example
+   * ```ts
+   * protected override torchEntries(): TorchEntry[] { return [torchTransposedEntry('weight', this.weight)]; }
+   * ```
+   */
+  protected torchEntries(): TorchEntry[] {
+    return [...this.ownParameters(), ...this.registry.buffers].map(([name, t]) => torchEntry(name, t));
+  }
+
+  /** Every module's torch entries by dotted name, parents before children, each source tensor once. */
+  private torchStateEntries(): Map<string, TorchEntry> {
+    const out = new Map<string, TorchEntry>();
+    const seen = new Set<Tensor>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const e of m.torchEntries()) {
+        if (e.source !== undefined) {
+          if (seen.has(e.source)) continue;
+          seen.add(e.source);
+        }
+        out.set(prefix ? `${prefix}.${e.name}` : e.name, e);
+      }
+    }
+    return out;
   }
 
   /**
@@ -439,13 +609,17 @@ export abstract class Module {
    *
    * @param state - a Map or record of name -> Tensor, `{ shape, data }` with a typed array, or
    *   the parsed JSON of a state dict (`{ shape, dtype, data: number[] }`; dtype must match when given).
-   * @param opts - strict (default true): with false, missing and unexpected keys are returned, not thrown.
+   * @param opts - strict (default true): with false, missing and unexpected keys are returned, not
+   *   thrown; layout ('tapegrad' default, or 'torch' for PyTorch's names and layouts, see
+   *   {@link Module.stateDict}; `num_batches_tracked` must then be a non-negative integer of
+   *   either float dtype).
    * @returns the missing and unexpected keys (both empty when strict).
    * @throws StateDictError listing every problem; ArgumentError when state or opts is not an object.
    * @example
    * ```ts
    * model.loadStateDict(snapshot);
    * model.loadStateDict(JSON.parse(json));
+   * model.loadStateDict(io.readSafetensors('pytorch.safetensors').tensors, { layout: 'torch' });
    * ```
    */
   loadStateDict(state: StateDictInput, opts?: LoadStateDictOptions): LoadStateDictResult {
@@ -453,19 +627,22 @@ export abstract class Module {
     if (typeof state !== 'object' || state === null || Array.isArray(state) || ArrayBuffer.isView(state)) {
       throw new ArgumentError(`${fn}: state must be a Map or record of name -> Tensor, got ${describe(state)}`);
     }
-    const o = checkOptions(fn, opts, ['strict']);
+    const o = checkLayout(fn, opts, ['strict']);
     const strict = optionalBoolean(fn, 'opts.strict', o.strict, true);
     const given = new Map<string, unknown>(state instanceof Map ? [...(state as ReadonlyMap<string, unknown>)] : Object.entries(state));
-    const own = this.stateDict();
+    const own: Map<string, TorchEntry> =
+      o.layout === 'torch'
+        ? this.torchStateEntries()
+        : new Map([...this.stateDict()].map(([k, t]): [string, TorchEntry] => [k, torchEntry(k, t)]));
     const missing = [...own.keys()].filter((k) => !given.has(k));
     const unexpected = [...given.keys()].filter((k) => !own.has(k));
     const mismatched: string[] = [];
-    const writes: [Tensor, ArrayLike<number>][] = [];
-    for (const [k, t] of own) {
+    const writes: [TorchEntry, ArrayLike<number>][] = [];
+    for (const [k, e] of own) {
       if (!given.has(k)) continue;
-      const problem = entryProblem(given.get(k), t);
+      const problem = entryProblem(given.get(k), e);
       if (typeof problem === 'string') mismatched.push(`'${k}': ${problem}`);
-      else writes.push([t, problem]);
+      else writes.push([e, problem]);
     }
     if ((strict && missing.length + unexpected.length > 0) || mismatched.length > 0) {
       const parts: string[] = [];
@@ -474,10 +651,7 @@ export abstract class Module {
       if (mismatched.length) parts.push(`mismatched ${mismatched.join('; ')}`);
       throw new StateDictError(`${fn}: the state must fit ${this.constructor.name}, got ${parts.join('; ')}; nothing was loaded`);
     }
-    for (const [t, values] of writes) {
-      t.data.set(values);
-      bumpVersion(t);
-    }
+    for (const [e, values] of writes) e.set(values);
     return { missingKeys: strict ? [] : missing, unexpectedKeys: strict ? [] : unexpected };
   }
 
@@ -585,7 +759,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /**
  * What is wrong with loading `v` into `t` (a message), or the values to write.
  */
-function entryProblem(v: unknown, t: Tensor): string | ArrayLike<number> {
+function entryProblem(v: unknown, t: TorchEntry): string | ArrayLike<number> {
   const shape = (v as { shape?: unknown } | null)?.shape;
   const data = (v as { data?: unknown } | null)?.data;
   const dtype = (v as { dtype?: unknown } | null)?.dtype;
@@ -593,23 +767,45 @@ function entryProblem(v: unknown, t: Tensor): string | ArrayLike<number> {
   if (typeof v !== 'object' || v === null || !Array.isArray(shape) || !(typed || Array.isArray(data))) {
     return `expected a Tensor or { shape, data }, got ${describe(v)}`;
   }
-  if (!shapesEqual(shape, t.shape) || (data as ArrayLike<number>).length !== t.size) {
+  const size = sizeOf(t.shape);
+  if (!shapesEqual(shape, t.shape) || (data as ArrayLike<number>).length !== size) {
     const got = shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0) ? formatShape(shape as number[]) : describe(shape);
-    const len = shapesEqual(shape, t.shape) ? ` with ${(data as ArrayLike<number>).length} values (needs ${sizeOf(t.shape)})` : '';
+    const len = shapesEqual(shape, t.shape) ? ` with ${(data as ArrayLike<number>).length} values (needs ${size})` : '';
     return `expected shape ${formatShape(t.shape)}, got ${got}${len}`;
   }
-  if (dtype !== undefined && dtype !== 'float64' && dtype !== 'float32') return `expected dtype '${t.dtype}', got ${describe(dtype)}`;
+  const want = t.dtype ?? 'float64 or float32';
+  if (dtype !== undefined && dtype !== 'float64' && dtype !== 'float32') return `expected dtype '${want}', got ${describe(dtype)}`;
   const given = typed ? dtypeOf(data) : (dtype as DType | undefined);
   if (typed && dtype !== undefined && dtype !== given) return `dtype '${String(dtype)}' does not match its data, a ${describe(data)}`;
-  if (given !== undefined && given !== t.dtype) return `expected dtype '${t.dtype}', got '${given}'`;
-  if (typed) return data;
-  const values = new Float64Array(t.size);
-  const arr = data as readonly unknown[];
-  for (let i = 0; i < arr.length; i++) {
-    const x = arr[i];
-    if (typeof x === 'number') values[i] = x;
-    else if (SPECIAL_VALUES.has(x)) values[i] = SPECIAL_VALUES.get(x)!;
-    else return `data[${i}] must be a number (or 'NaN', 'Infinity', '-Infinity'), got ${describe(x)}`;
+  if (given !== undefined && t.dtype !== undefined && given !== t.dtype) return `expected dtype '${t.dtype}', got '${given}'`;
+  let values: ArrayLike<number>;
+  if (typed) values = data;
+  else {
+    const out = new Float64Array(size);
+    const arr = data as readonly unknown[];
+    for (let i = 0; i < arr.length; i++) {
+      const x = arr[i];
+      if (typeof x === 'number') out[i] = x;
+      else if (SPECIAL_VALUES.has(x)) out[i] = SPECIAL_VALUES.get(x)!;
+      else return `data[${i}] must be a number (or 'NaN', 'Infinity', '-Infinity'), got ${describe(x)}`;
+    }
+    values = out;
+  }
+  if (t.int64) {
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i];
+      if (!Number.isSafeInteger(x) || x < 0) return `expected a count (a non-negative integer), got ${x}`;
+    }
   }
   return values;
+}
+
+/** Checks a stateDict/loadStateDict options object and its layout. */
+function checkLayout(fn: string, opts: unknown, keys: readonly string[]): { layout: StateDictLayout; strict?: unknown } {
+  const o = checkOptions(fn, opts, [...keys, 'layout']);
+  const layout = o.layout ?? 'tapegrad';
+  if (layout !== 'tapegrad' && layout !== 'torch') {
+    throw new ValueError(`${fn}: opts.layout must be 'tapegrad' or 'torch', got ${describe(layout)}`);
+  }
+  return { ...o, layout };
 }

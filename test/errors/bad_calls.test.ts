@@ -298,7 +298,7 @@ describe('kernel options objects', () => {
     expectThrows(
       () => kernels.batchnormForward(x, g, be, { mode: 'train', momentun: 0.1, runningMean } as never),
       ValueError,
-      /^batchnormForward: momentun is not an option of batchnormForward \(expected one of mode, eps, momentum, runningMean, runningVar\), got 0\.1 for it$/,
+      /^batchnormForward: momentun is not an option of batchnormForward \(expected one of mode, eps, momentum, convention, runningMean, runningVar\), got 0\.1 for it$/,
     );
     expect(Array.from(runningMean)).toEqual([0, 0]); // nothing changed
     expectThrows(() => kernels.batchnormForward(x, g, be, null as never), ArgumentError, /^batchnormForward: bnParam must be an object/);

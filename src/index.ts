@@ -57,3 +57,4 @@ export {
 } from './checkpoint';
 export { cleanStaleTemps, type CleanStaleTempsOptions } from './io/atomic';
 export type { TrainerState, NonFiniteLossPolicy } from './trainer';
+export { exportOnnx, type ExportOnnxOptions } from './onnx/export';

@@ -81,10 +81,10 @@ function ownerLabel(o: Owner | undefined): string {
  *
  * Weights keep the model's dtype (float32 -> FLOAT, float64 -> DOUBLE). NOTE: ONNX stores float
  * attributes as float32, so where a float64 model needs an exact constant (LeakyReLU's slope,
- * ELU's alpha) the exporter uses DOUBLE constants and elementwise ops instead of the attribute,
- * and BatchNorm's variance absorbs the rounding of its eps; LayerNormalization's epsilon stays a
- * float32 attribute (a relative error near 1e-14 / (row variance + eps)). Exact GELU uses Erf,
- * which ONNX Runtime's CPU provider implements for float32 only.
+ * ELU's alpha, LayerNorm's eps) the exporter uses DOUBLE constants and elementwise ops instead of
+ * the attribute, and BatchNorm's variance absorbs the rounding of its eps. Float64 LayerNorm is
+ * written out (ONNX Runtime's double LayerNormalization strays by up to 1e-8 on rows of small
+ * variance). Exact GELU uses Erf, which ONNX Runtime's CPU provider implements for float32 only.
  *
  * Shape: the input is `inputShape` with the dynamic batch `batchName`; the output's batch axis is
  * named the same when the batch reaches it unchanged.
@@ -371,7 +371,14 @@ class Converter {
         g.node('Sigmoid', ins, out);
         break;
       case 'silu':
-        g.node('Mul', [ins[0], g.op('Sigmoid', ins, 'sigmoid')], out);
+        if (this.dtype === 'float32') {
+          g.node('Mul', [ins[0], g.op('Sigmoid', ins, 'sigmoid')], out);
+        } else {
+          // NOTE: ONNX Runtime fuses x * Sigmoid(x) into its QuickGelu, which has no double
+          // kernel; x / (1 + e^-x) is the same value and is left alone.
+          const denom = g.op('Add', [g.op('Exp', [g.op('Neg', ins, 'neg')], 'exp'), g.scalar('one', 1)], 'one_plus');
+          g.node('Div', [ins[0], denom], out);
+        }
         break;
       case 'leakyRelu': {
         const m = this.layer(t, LeakyReLU, where, 'slope');
@@ -400,7 +407,9 @@ class Converter {
       }
       case 'gelu': {
         const m = this.layer(t, GELU, where, 'approximate');
-        if (this.opset >= 20) {
+        // NOTE: ONNX Runtime's double Gelu(approximate='tanh') differs from the formula by ~7e-9
+        // (measured), so float64 models keep the written-out form.
+        if (this.opset >= 20 && (m.approximate === 'none' || this.dtype === 'float32')) {
           g.node('Gelu', ins, out, [attr.string('approximate', m.approximate)]);
         } else if (m.approximate === 'tanh') {
           // x * sigmoid(2u) = x * 0.5 * (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3), as tapegrad computes it.
@@ -432,7 +441,20 @@ class Converter {
       }
       case 'layernorm': {
         const eps = this.layerNormEps(t, node, where);
-        g.node('LayerNormalization', ins, out, [attr.int('axis', -1), attr.float('epsilon', eps)]);
+        if (this.dtype === 'float32') {
+          g.node('LayerNormalization', ins, out, [attr.int('axis', -1), attr.float('epsilon', eps)]);
+        } else {
+          // NOTE: ONNX Runtime's double LayerNormalization strays up to ~1e-8 from the two-pass
+          // formula on rows of small variance (measured), and its epsilon is a float32
+          // attribute; float64 models get tapegrad's formula written out, eps a DOUBLE constant.
+          const mean = this.reduceMean(ins[0]);
+          const d = g.op('Sub', [ins[0], mean], 'centered');
+          const variance = this.reduceMean(g.op('Mul', [d, d], 'squared'));
+          const std = g.op('Sqrt', [g.op('Add', [variance, g.scalar('eps', eps)], 'var_eps')], 'std');
+          const iv = g.op('Div', [g.scalar('one', 1), std], 'inv_std');
+          const h = g.op('Mul', [d, iv], 'normalized');
+          g.node('Add', [g.op('Mul', [h, ins[1]], 'scaled'), ins[2]], out);
+        }
         break;
       }
       case 'softmax':
@@ -506,6 +528,13 @@ class Converter {
     const gamma = node.inputs[1];
     for (const [, sub] of this.model.namedModules()) if (sub instanceof LayerNorm && sub.weight === gamma) return sub.eps;
     throw new ValueError(`exportOnnx: ${where} is not an nn.LayerNorm's: its eps is not on the tape, so it cannot be exported (use an nn.LayerNorm layer)`);
+  }
+
+  /** The mean over the last axis, kept (ReduceMean's axes moved from attribute to input in opset 18). */
+  private reduceMean(x: string): string {
+    const g = this.g;
+    if (this.opset >= 18) return g.op('ReduceMean', [x, g.int64s('axes', [-1])], 'mean', [attr.int('keepdims', 1)]);
+    return g.op('ReduceMean', [x], 'mean', [attr.ints('axes', [-1]), attr.int('keepdims', 1)]);
   }
 
   /** exp(x) - 1 accurate near 0 (Kahan: (u - 1) * x / log u with u = e^x), and -1 where e^x is 0. */

@@ -79,7 +79,8 @@ function ownerLabel(o: Owner | undefined): string {
  * once on a dummy batch (see the file's comment); the model is put back in the mode it was in
  * and its parameters, buffers and the random generator are untouched.
  *
- * Weights keep the model's dtype (float32 -> FLOAT, float64 -> DOUBLE). NOTE: ONNX stores float
+ * Weights keep the model's dtype (float32 -> FLOAT, float64 -> DOUBLE; a model without
+ * parameters exports DOUBLE). NOTE: ONNX stores float
  * attributes as float32, so where a float64 model needs an exact constant (LeakyReLU's slope,
  * ELU's alpha, LayerNorm's eps) the exporter uses DOUBLE constants and elementwise ops instead of
  * the attribute, and BatchNorm's variance absorbs the rounding of its eps. Float64 LayerNorm is

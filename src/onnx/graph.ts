@@ -82,9 +82,16 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float scalar constant in the model's dtype. */
+  private readonly scalars = new Map<number, string>();
+
+  /** A float scalar constant in the model's dtype, one initializer per value. */
   scalar(hint: string, v: number): string {
-    return this.floats(hint, [v], []);
+    let name = this.scalars.get(v);
+    if (name === undefined) {
+      name = this.floats(hint, [v], []);
+      this.scalars.set(v, name);
+    }
+    return name;
   }
 
   /** An int64 vector initializer (Reshape's shape, ReduceMean's axes). */

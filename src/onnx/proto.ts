@@ -18,6 +18,7 @@
  * @packageDocumentation
  */
 import { Root, type Type } from 'protobufjs/light';
+import { TapegradError } from '../errors';
 
 /** ONNX TensorProto.DataType values used here. */
 export const ONNX_FLOAT = 1;
@@ -202,6 +203,6 @@ export function encodeModel(model: OnnxModel): Uint8Array {
   modelType ??= Root.fromJSON(descriptor).lookupType('onnx.ModelProto');
   const err = modelType.verify(model);
   // A failure here is a bug in the exporter, not in the user's model.
-  if (err !== null) throw new Error(`exportOnnx: internal error, invalid ModelProto: ${err}`);
+  if (err !== null) throw new TapegradError(`exportOnnx: internal error, the exporter built an invalid ModelProto: ${err}`);
   return modelType.encode(modelType.fromObject(model)).finish();
 }

@@ -80,6 +80,10 @@ describe.each<DType>(['float32', 'float64'])('exportOnnx agrees with ONNX Runtim
     await check('MLP + BatchNorm1d', model, [6], dtype);
   });
 
+  test('BatchNorm1d never trained (running variance 0, so eps is all of var + eps)', async () => {
+    await check('BatchNorm1d, running var 0', mlp(dtype, new nn.BatchNorm1d(8, { dtype })), [6], dtype);
+  });
+
   test('MLP with LayerNorm', async () => {
     const model = mlp(dtype, new nn.LayerNorm(8, { dtype }), new nn.Tanh());
     await check('MLP + LayerNorm', model, [6], dtype);

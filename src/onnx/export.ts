@@ -80,12 +80,12 @@ function ownerLabel(o: Owner | undefined): string {
  * and its parameters, buffers and the random generator are untouched.
  *
  * Weights keep the model's dtype (float32 -> FLOAT, float64 -> DOUBLE; a model without
- * parameters exports DOUBLE). NOTE: ONNX stores float
- * attributes as float32, so where a float64 model needs an exact constant (LeakyReLU's slope,
- * ELU's alpha, LayerNorm's eps) the exporter uses DOUBLE constants and elementwise ops instead of
- * the attribute, and BatchNorm's variance absorbs the rounding of its eps. Float64 LayerNorm is
- * written out (ONNX Runtime's double LayerNormalization strays by up to 1e-8 on rows of small
- * variance). Exact GELU uses Erf, which ONNX Runtime's CPU provider implements for float32 only.
+ * parameters exports DOUBLE). NOTE: ONNX stores float attributes as float32, so where a float64
+ * model needs an exact constant (LeakyReLU's slope, ELU's alpha, LayerNorm's eps) the exporter
+ * uses DOUBLE constants and elementwise ops instead of the attribute, and BatchNorm's variance
+ * absorbs the rounding of its eps. Float64 LayerNorm is written out (ONNX Runtime's double
+ * LayerNormalization strays by up to 1e-8 on rows of small variance). Exact GELU uses Erf, which
+ * ONNX Runtime's CPU provider implements for float32 only.
  *
  * Shape: the input is `inputShape` with the dynamic batch `batchName`; the output's batch axis is
  * named the same when the batch reaches it unchanged.

@@ -129,7 +129,7 @@ describe.each<DType>(['float32', 'float64'])('exportOnnx agrees with ONNX Runtim
     await check('Affine on 3-D', new nn.Sequential(new nn.Affine(12, 5, { dtype }), new nn.ReLU()), [3, 4], dtype);
   });
 
-  test('a user module with fields: residual add, a parameter matmul, a scale, reshape', async () => {
+  test('a user module with fields: residual adds, parameter matmul and scale, elementwise ops, reshapes', async () => {
     class Block extends Module {
       fc1 = new nn.Affine(6, 6, { dtype });
       bn = new nn.BatchNorm1d(6, { dtype });
@@ -147,7 +147,9 @@ describe.each<DType>(['float32', 'float64'])('exportOnnx agrees with ONNX Runtim
         let h = x;
         for (const b of this.blocks) h = b.forward(h);
         const y = h.matmul(this.proj).mul(this.scale).sub(1).exp().add(h.reshape([-1, 2, 3]).abs().reshape([-1, 6]).matmul(this.proj).abs().sqrt());
-        return this.norm.forward(y.reshape([-1, 2, 2]).reshape([-1, 4]));
+        const mag = ops.maximum(y, y.neg());
+        const z = ops.minimum(mag, mag.mul(0.5).add(1)).add(1).log().div(this.scale.abs().add(1));
+        return this.norm.forward(z.reshape([-1, 2, 2]).reshape([-1, 4]));
       }
     }
     const model = new Net();

@@ -59,3 +59,4 @@ export {
 export { cleanStaleTemps, type CleanStaleTempsOptions } from './io/atomic';
 export { batches, type BatchesOptions, type Batch } from './data';
 export type { TrainerState, NonFiniteLossPolicy } from './trainer';
+export { exportOnnx, type ExportOnnxOptions } from './onnx/export';

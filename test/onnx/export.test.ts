@@ -1,5 +1,5 @@
 /**
- * @jest-environment ./test/onnx/ort-environment.ts
+ * @jest-environment ./test/helpers/ort-environment.ts
  */
 /**
  * exportOnnx against ONNX Runtime: each exported model runs in onnxruntime-node with batch

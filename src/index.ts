@@ -1,9 +1,13 @@
 /**
  * tapegrad: a Tensor on a tape, the seed's hand-written layer kernels, modules, optimizers,
- * and property-based gradient testing.
+ * and property-based gradient testing. This is the Node.js entry (file checkpoints, a
+ * worker_threads helper for the GEMM); browsers get src/browser.ts, the same minus the files.
  *
  * @packageDocumentation
  */
+// First: install the Node.js platform (wasm from build/, node:crypto, worker_threads).
+import './platform/node';
+
 export { Tensor, tensor, bumpVersion, type NestedArray, type TensorOptions, type BackwardOptions } from './tensor';
 export { poolControl, type DType, type FloatArray, type PoolOptions, type PoolStats } from './dtype';
 export type { Shape } from './shape';
@@ -45,6 +49,8 @@ export {
   saveCheckpoint,
   loadCheckpoint,
   readCheckpointInfo,
+  encodeCheckpoint,
+  decodeCheckpoint,
   CHECKPOINT_FORMAT,
   OPTIMIZER_SLOT_PREFIX,
   type CheckpointContents,

@@ -17,7 +17,7 @@
  *
  * @packageDocumentation
  */
-import { Root, type Type } from 'protobufjs/light';
+import { Root, type Type } from 'protobufjs/light.js';
 import { TapegradError } from '../errors';
 
 /** ONNX TensorProto.DataType values used here. */

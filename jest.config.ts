@@ -8,6 +8,8 @@ const config: Config = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // The Node.js platform for tests that import src/ modules without src/index.ts.
+  setupFiles: ['<rootDir>/test/setup/node_platform.ts'],
   testTimeout: 60_000,
 };
 

@@ -22,6 +22,7 @@
  * @packageDocumentation
  */
 
+import '../src/platform/node'; // the kernels' Node.js platform (worker_threads), as src/index.ts installs it
 import { DEFAULT_CHUNKS, setChunks } from '../src/kernels/wasm/threads';
 import { gemm, gemmThreads, gemmThreadsReady, setGemmThreads, wasmAvailable, type FloatArray, type GemmOptions } from '../src/kernels/wasm';
 

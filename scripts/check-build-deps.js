@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * First step of `prepare`: checks that the build's devDependencies (assemblyscript for the
- * wasm, typescript for dist/) are installed here, and if not, says what to do instead of
+ * wasm, typescript and esbuild for dist/) are installed here, and if not, says what to do instead of
  * failing deep inside the build. They are missing when npm runs `prepare` in a folder it was
  * pointed at (`npm install <folder>` runs the folder's `prepare` in place, without installing
  * its devDependencies); a git URL install, `npm ci` in a checkout and `npm pack` after
@@ -14,7 +14,7 @@
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const missing = ['assemblyscript/package.json', 'typescript/package.json'].filter((id) => {
+const missing = ['assemblyscript/package.json', 'typescript/package.json', 'esbuild/package.json'].filter((id) => {
   try {
     require.resolve(id, { paths: [root] });
     return false;

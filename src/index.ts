@@ -1,62 +1,17 @@
 /**
  * tapegrad: a Tensor on a tape, the seed's hand-written layer kernels, modules, optimizers,
- * and property-based gradient testing.
+ * and property-based gradient testing. This is the Node.js entry (file checkpoints, a
+ * worker_threads helper for the GEMM); browsers get src/browser.ts, the same minus the files.
  *
  * @packageDocumentation
  */
-export { Tensor, tensor, bumpVersion, type NestedArray, type TensorOptions, type BackwardOptions } from './tensor';
-export { poolControl, type DType, type FloatArray, type PoolOptions, type PoolStats } from './dtype';
-export type { Shape } from './shape';
-export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
-export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';
-export { defineOp, type OpDefinition, type OpForwardResult, type OpGradient, type OpArgs, type NDArray } from './autograd/define_op';
-export { manualSeed, getRngState, setRngState, randperm, shuffleInPlace } from './random';
-export {
-  TapegradError,
-  ShapeError,
-  DTypeError,
-  GradError,
-  ValueError,
-  CheckpointError,
-  AnomalyError,
-  ArgumentError,
-  StateDictError,
-  OutOfMemoryError,
-} from './errors';
-export * as kernels from './kernels';
-export * as ops from './ops';
-export * as nn from './nn';
-export * as optim from './optim';
-export * as io from './io/public';
-export {
-  Trainer,
-  predict,
-  accuracy,
-  type Dataset,
-  type TrainerOptions,
-  type TrainerCallbacks,
-  type EpochScheduler,
-  type EpochInfo,
-  type EpochStartInfo,
-  type BatchInfo,
-  type History,
-  type PredictOptions,
-} from './trainer';
-export {
-  saveCheckpoint,
-  loadCheckpoint,
-  readCheckpointInfo,
-  CHECKPOINT_FORMAT,
-  OPTIMIZER_SLOT_PREFIX,
-  type CheckpointContents,
-  type CheckpointTarget,
-  type CheckpointInfo,
-  type CheckpointTensorInfo,
-  type CheckpointScheduler,
-  type JSONValue,
-  type AnyOptimizer,
-} from './checkpoint';
+// First: install the Node.js platform (wasm from build/, node:crypto, worker_threads).
+import './platform/node';
+
+export * from './exports';
+export { saveCheckpoint, loadCheckpoint, readCheckpointInfo } from './checkpoint';
 export { cleanStaleTemps, type CleanStaleTempsOptions } from './io/atomic';
-export { batches, type BatchesOptions, type Batch } from './data';
-export type { TrainerState, NonFiniteLossPolicy } from './trainer';
+// Added on main after the browser work branched (resolved in wt-play's merge of wt-web; the io
+// readers and the ONNX export stay in the Node.js entry until checked for node: imports).
+export * as io from './io/public';
 export { exportOnnx, type ExportOnnxOptions } from './onnx/export';

@@ -206,7 +206,7 @@ describe('two-thread wasm gemm', () => {
       const th = require('../../src/kernels/wasm/threads') as typeof import('../../src/kernels/wasm/threads');
       idx = require('../../src/kernels/wasm') as typeof import('../../src/kernels/wasm');
       /* eslint-enable @typescript-eslint/no-require-imports */
-      th.setLocator(() => ({ api: (globalThis as { WebAssembly?: never }).WebAssembly, file: undefined }));
+      th.setLocator(() => ({ api: (globalThis as { WebAssembly?: never }).WebAssembly, name: undefined }));
     });
     idx.setGemmThreads(2, 0);
     expect(await idx.gemmThreadsReady(1000)).toBe(false);
@@ -233,6 +233,7 @@ describe('two-thread wasm gemm', () => {
     // ts-node transpiles the sources in the child; the worker is unref'd, so the child must exit
     // as soon as its script is done, with the worker still waiting for work.
     const script = `
+      require(${JSON.stringify(path.join(root, 'src', 'platform', 'node.ts'))}); // as src/index.ts does
       const w = require(${JSON.stringify(path.join(root, 'src', 'kernels', 'wasm', 'index.ts'))});
       w.gemmThreadsReady().then((up) => {
         const a = new Float32Array(256 * 256).fill(0.5);

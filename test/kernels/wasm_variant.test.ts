@@ -24,6 +24,7 @@ beforeAll(() => {
 // The probe also reports the largest error of a 37 x 29 x 300 float32 product (all three forms)
 // against a float64 reference, computed by the same helpers the other GEMM tests use.
 const PROBE = `
+require('./src/platform/node'); // the Node.js platform, as src/index.ts installs it
 const { gemm, gemmVariant } = require('./src/kernels/wasm');
 const { gemmReference } = require('./src/kernels/gemm');
 const { filled } = require('./test/helpers/arrays');

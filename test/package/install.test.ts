@@ -2,14 +2,18 @@
  * tapegrad as a user gets it. Copies this checkout's files (what git tracks or would track: no
  * dist/, no build/) to a temporary directory, runs `npm pack` there (its `prepare` must build
  * the wasm and dist/ by itself), installs the tarball into a fresh temporary project, and there
- * runs a CommonJS script and an ES module that train a tiny model and use `tapegrad/testing`,
- * a stack trace under --enable-source-maps, and strict TypeScript compiles of a user file under
- * `"module": "commonjs"` and `"module": "nodenext"`. Everything is deleted afterwards.
+ * runs a CommonJS script and an ES module (which must load the ES module build, dist/esm) that
+ * train a tiny model and use `tapegrad/testing`, a stack trace under --enable-source-maps,
+ * strict TypeScript compiles of a user file under `"module": "commonjs"` and `"module":
+ * "nodenext"`, and an esbuild bundle for the browser that must reach no `node:` module and run
+ * in a bare realm. Everything is deleted afterwards.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as vm from 'node:vm';
+import { build as esbuild } from 'esbuild';
 
 const root = path.resolve(__dirname, '..', '..');
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -119,7 +123,7 @@ try { Tensor.zeros([2, 3]).matmul(Tensor.zeros([2, 3])); } catch (e) { shapeErro
 console.log(JSON.stringify({ first: losses[0], last: losses[losses.length - 1], wasm, simd, checked: check.numRuns, shapeError }));
 `;
 
-/** A user's ES module: named imports from the CommonJS build, the same training. */
+/** A user's ES module: named imports from the ES module build, the same training. */
 const ESM_SCRIPT = `import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import * as tapegrad from 'tapegrad';
@@ -127,12 +131,18 @@ import * as testing from 'tapegrad/testing';
 import { manualSeed, nn, optim, Tensor } from 'tapegrad';
 import { checkModuleGradients, tensorArb } from 'tapegrad/testing';
 
-// Every CommonJS export is a named export of the ES module, and the same value.
+// The ES module build exports the same names as the CommonJS build, and tapegrad and
+// tapegrad/testing share one Tensor class.
 const require = createRequire(import.meta.url);
 const missing = [];
 for (const [spec, ns] of [['tapegrad', tapegrad], ['tapegrad/testing', testing]]) {
-  for (const [k, v] of Object.entries(require(spec))) if (k !== '__esModule' && ns[k] !== v) missing.push(spec + ': ' + k);
+  const cjs = Object.keys(require(spec)).filter((k) => k !== '__esModule').sort();
+  const esm = Object.keys(ns).sort();
+  if (JSON.stringify(cjs) !== JSON.stringify(esm)) missing.push(spec + ': ' + cjs.filter((k) => !esm.includes(k)).concat(esm.filter((k) => !cjs.includes(k))).join(','));
 }
+const resolved = [import.meta.resolve('tapegrad'), import.meta.resolve('tapegrad/testing'), require.resolve('tapegrad')];
+let sharedTensor = false;
+fc.assert(fc.property(tensorArb([2]), (t) => { sharedTensor = t instanceof Tensor; return true; }), { seed: 1, numRuns: 1 });
 
 manualSeed(1);
 const x = Tensor.randn([48, 3]);
@@ -149,7 +159,29 @@ for (let step = 0; step < 30; step++) {
 }
 const check = checkModuleGradients(new nn.Sequential(new nn.Affine(2, 3)), { inputShape: [2], numRuns: 5 });
 fc.assert(fc.property(tensorArb([4]), (t) => t.size === 4), { seed: 42, numRuns: 20 });
-console.log(JSON.stringify({ first: losses[0], last: losses.at(-1), missing, names: Object.keys(tapegrad).length, checked: check.numRuns }));
+console.log(JSON.stringify({ first: losses[0], last: losses.at(-1), missing, names: Object.keys(tapegrad).length, checked: check.numRuns, resolved, sharedTensor }));
+`;
+
+/** A page's script, bundled for the browser from the installed package. */
+const BROWSER_SCRIPT = `import { Tensor, nn, optim, encodeCheckpoint, decodeCheckpoint, kernels } from 'tapegrad';
+globalThis.result = (async () => {
+  const wasm = await kernels.loadWasm();
+  const x = Tensor.randn([32, 2]);
+  const y = Int32Array.from({ length: 32 }, (_, i) => (x.data[2 * i] > 0 ? 1 : 0));
+  const model = new nn.Sequential(new nn.Affine(2, 8), new nn.ReLU(), new nn.Affine(8, 2));
+  const opt = new optim.SGD(model.parameters(), { lr: 0.5 });
+  const losses = [];
+  for (let i = 0; i < 20; i++) {
+    opt.zeroGrad();
+    const loss = nn.softmaxCrossEntropy(model.forward(x), y);
+    loss.backward();
+    opt.step();
+    losses.push(loss.item());
+  }
+  const other = new nn.Sequential(new nn.Affine(2, 8), new nn.ReLU(), new nn.Affine(8, 2));
+  const meta = decodeCheckpoint(encodeCheckpoint({ model, meta: { ok: true } }), { model: other });
+  return JSON.stringify({ wasm, first: losses[0], last: losses.at(-1), meta });
+})();
 `;
 
 /** Throws a ShapeError from inside the library, prints the stack. */
@@ -224,6 +256,7 @@ describe('the npm package, installed into a fresh project', () => {
     fs.writeFileSync(path.join(project, 'train.cjs'), CJS_SCRIPT);
     fs.writeFileSync(path.join(project, 'train.mjs'), ESM_SCRIPT);
     fs.writeFileSync(path.join(project, 'trace.cjs'), TRACE_SCRIPT);
+    fs.writeFileSync(path.join(project, 'page.js'), BROWSER_SCRIPT);
     fs.writeFileSync(path.join(project, 'user.ts'), USER_TS);
     fs.writeFileSync(path.join(project, 'user.mts'), USER_TS);
     fs.writeFileSync(path.join(project, 'internals.ts'), INTERNALS_TS);
@@ -242,7 +275,8 @@ describe('the npm package, installed into a fresh project', () => {
     const files = new Set(listFiles(installed));
     for (const f of [
       'package.json', 'README.md',
-      'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts',
+      'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/browser.d.ts',
+      'dist/esm/package.json', 'dist/esm/index.js', 'dist/esm/browser.js', 'dist/esm/testing/index.js',
       'build/gemm.wasm', 'build/gemm-mt.wasm', 'build/gemm-fma.wasm', 'build/gemm-mt-fma.wasm', 'build/elementwise.wasm',
       'src/index.ts', 'src/tensor.ts',
     ]) {
@@ -282,13 +316,37 @@ describe('the npm package, installed into a fresh project', () => {
     expect(r.shapeError).toBe(true);
   });
 
-  it('trains from an ES module importing named exports of the CommonJS build', () => {
+  it('trains from an ES module importing named exports of the ES module build', () => {
     const { out } = run(process.execPath, ['train.mjs'], project);
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { first: number; last: number; missing: string[]; names: number; checked: number };
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as {
+      first: number; last: number; missing: string[]; names: number; checked: number; resolved: string[]; sharedTensor: boolean;
+    };
+    expect(r.resolved.map((u) => path.relative(installed, u.startsWith('file:') ? new URL(u).pathname : u))).toEqual([
+      'dist/esm/index.js', 'dist/esm/testing/index.js', 'dist/index.js',
+    ]);
+    expect(r.sharedTensor).toBe(true);
     expect(r.missing).toEqual([]);
     expect(r.names).toBeGreaterThan(30);
     expect(r.last).toBeLessThan(0.5 * r.first);
     expect(r.checked).toBe(5);
+  });
+
+  it('bundles for the browser (the browser condition, no node: module) and runs in a bare realm', async () => {
+    const r = await esbuild({
+      absWorkingDir: project, entryPoints: ['page.js'], bundle: true, write: false, platform: 'browser', format: 'iife',
+      minify: true, metafile: true, logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs).toContain('node_modules/tapegrad/dist/esm/browser.js');
+    expect(inputs.filter((f) => f.startsWith('node:') || f.includes('dist/index.js') || f.includes('/node.'))).toEqual([]);
+    const imports = Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+    expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
+    const sandbox: Record<string, unknown> = { TextEncoder, TextDecoder };
+    vm.runInContext(r.outputFiles[0].text, vm.createContext(sandbox));
+    const res = JSON.parse(await (sandbox.result as Promise<string>)) as { wasm: { gemm: boolean; elementwise: boolean }; first: number; last: number; meta: unknown };
+    expect(res.wasm).toMatchObject({ gemm: true, elementwise: true });
+    expect(res.last).toBeLessThan(0.5 * res.first);
+    expect(res.meta).toEqual({ ok: true });
   });
 
   it('gives stack traces under --enable-source-maps that name shipped TypeScript files', () => {

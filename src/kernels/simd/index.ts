@@ -23,11 +23,10 @@
  * @packageDocumentation
  */
 
-import * as fs from 'node:fs';
 
 import type { FloatArray } from '../../dtype';
 import { DTypeError, ShapeError, ValueError } from '../../errors';
-import { findWasmFile } from '../wasm_file';
+import { compileWasm } from '../../platform';
 
 export type { FloatArray };
 
@@ -137,11 +136,10 @@ function load(): Arena | null {
   arena = null;
   try {
     const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    const file = findWasmFile('elementwise.wasm', __dirname);
-    if (api === undefined || file === undefined) return null;
-    // Synchronous compile is fine for a ~6 KB module. It throws a CompileError if the engine
-    // lacks SIMD128, which is exactly the "unavailable" case.
-    const module = new api.Module(fs.readFileSync(file));
+    if (api === undefined) return null;
+    // Synchronous compile (unless preloadWasm compiled it) is fine for a ~30 KB module. It
+    // throws a CompileError if the engine lacks SIMD128, which is exactly the "unavailable" case.
+    const module = compileWasm('elementwise.wasm');
     const w = new api.Instance(module, {}).exports as Exports;
     const a: Arena = { w, heap32: new Float32Array(0), heap64: new Float64Array(0), base: (w.heapBase() + 63) & ~63 };
     refreshViews(a);

@@ -18,13 +18,12 @@
  * @packageDocumentation
  */
 
-import * as fs from 'node:fs';
-
 import { DTypeError, ShapeError, ValueError } from '../../errors';
 import { checkOptions, optionalBoolean } from '../../options';
-import { findWasmFile } from '../wasm_file';
+import { compileWasm, platform, preloadWasm } from '../../platform';
 import { variantFile } from './variant';
-export { gemmVariant, type GemmVariant } from './variant';
+import { gemmVariant, type GemmVariant } from './variant';
+export { gemmVariant, type GemmVariant };
 import {
   CTL_BYTES, PAGE, configure, configuredThreads, ensureMemory, refreshViews, runThreaded, setLocator, stats,
   threadedArena, threadsActive, whenReady,
@@ -52,10 +51,9 @@ export interface GemmOptions<T extends FloatArray = FloatArray> {
 let st: Arena | null | undefined;
 
 const wasmApi = (): WasmApi | undefined => (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-const findFile = (name: string): string | undefined => findWasmFile(name, __dirname);
 
 // The threaded path loads gemm-mt.wasm lazily, only once a GEMM is large enough.
-setLocator(() => ({ api: wasmApi(), file: findFile(variantFile('gemm-mt')) }));
+setLocator(() => ({ api: wasmApi(), name: variantFile('gemm-mt') }));
 
 /** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
 function load(): Arena | null {
@@ -63,11 +61,10 @@ function load(): Arena | null {
   st = null;
   try {
     const api = wasmApi();
-    const file = findFile(variantFile('gemm'));
-    if (file === undefined || api === undefined) return null;
-    // Synchronous compile: fine for a ~5 KB module. Throws a CompileError if the engine lacks
-    // SIMD128, which is exactly the "unavailable" case.
-    const module = new api.Module(fs.readFileSync(file));
+    if (api === undefined) return null;
+    // Synchronous compile (unless preloadWasm compiled it): fine for a ~7 KB module. Throws a
+    // CompileError if the engine lacks SIMD128, which is exactly the "unavailable" case.
+    const module = compileWasm(variantFile('gemm'));
     const w = new api.Instance(module, {}).exports as GemmExports;
     const arena: Arena = {
       w, heap32: new Float32Array(0), heap64: new Float64Array(0),
@@ -513,11 +510,13 @@ function run<T extends FloatArray>(
  * thread. Results are bit-identical either way, so this is purely a speed setting.
  *
  * The default is 2 when `os.availableParallelism() >= 2` and the environment variable
- * `TAPEGRAD_THREADS` is not `1`, else 1. An explicit `setGemmThreads(2)` overrides both. With 2,
+ * `TAPEGRAD_THREADS` is not `1` (in a browser: `navigator.hardwareConcurrency >= 2` on a
+ * cross-origin-isolated page), else 1. An explicit `setGemmThreads(2)` overrides both. With 2,
  * the worker is started right away (it takes ~50-100 ms to boot; until then GEMMs run on one
  * thread). The worker never keeps the process alive and retires after 10 s without work. If
- * shared memory, wasm threads, build/gemm-mt.wasm or the worker are unavailable, every GEMM
- * silently runs single-threaded.
+ * shared memory, wasm threads, build/gemm-mt.wasm or the worker are unavailable (a browser page
+ * that is not cross-origin isolated: `gemmThreads().available` is false), every GEMM runs
+ * single-threaded.
  *
  * @param n - 1 or 2.
  * @param minWork - optional new threshold (default 2^22, where two threads break even on this
@@ -547,9 +546,29 @@ export function setGemmThreads(n: 1 | 2, minWork?: number): void {
  *   `waitMs`: total time the calling thread waited for the worker's last chunk (imbalance).
  */
 export function gemmThreads(): {
-  requested: 1 | 2; active: boolean; splitCalls: number; workerBlocks: number; chunks: number; workerChunks: number; waitMs: number;
+  requested: 1 | 2; available: boolean; active: boolean; splitCalls: number; workerBlocks: number; chunks: number; workerChunks: number; waitMs: number;
 } {
-  return { requested: configuredThreads(), active: threadsActive(), ...stats };
+  return { requested: configuredThreads(), available: platform().threadsPossible(), active: threadsActive(), ...stats };
+}
+
+/**
+ * Compiles the WebAssembly kernels asynchronously, ahead of their first use. Optional: the
+ * kernels otherwise compile synchronously on first use, which Node.js and workers always allow
+ * but a browser's main thread may refuse for modules of more than a few KB (the kernels then
+ * fall back to TypeScript). Call it once at start-up in a page: `await kernels.loadWasm()`.
+ *
+ * @returns which modules are ready (`gemm`, `elementwise`: false where the engine lacks
+ *   WebAssembly SIMD) and the GEMM build in use.
+ * @example
+ * ```ts
+ * const { gemm, elementwise, variant } = await kernels.loadWasm(); // true, true, 'fma'
+ * ```
+ */
+export async function loadWasm(): Promise<{ gemm: boolean; elementwise: boolean; variant: GemmVariant }> {
+  const names = [variantFile('gemm'), 'elementwise.wasm'] as const;
+  const mtName = variantFile('gemm-mt');
+  const ok = await preloadWasm(platform().threadsPossible() ? [...names, mtName] : names);
+  return { gemm: ok.includes(names[0]), elementwise: ok.includes('elementwise.wasm'), variant: gemmVariant() };
 }
 
 /**

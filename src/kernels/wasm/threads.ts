@@ -1,6 +1,7 @@
 /**
- * Two-thread execution of the WebAssembly GEMM: one helper worker (worker_threads) runs the
- * same module (build/gemm-mt.wasm) on the same shared WebAssembly.Memory as the main thread.
+ * Two-thread execution of the WebAssembly GEMM: one helper worker (worker_threads in Node.js, a
+ * Web Worker in a cross-origin-isolated page) runs the same module (build/gemm-mt.wasm) on the
+ * same shared WebAssembly.Memory as the calling thread.
  *
  * Protocol (no postMessage per call, which costs ~50-100 µs): an Int32Array control block in
  * the shared memory holds the job parameters and a few counters. The output is cut into a few
@@ -18,9 +19,7 @@
  * @packageDocumentation
  */
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { compileWasm, platform, type WasmName } from '../../platform';
 
 /** Exports of gemm.wasm / gemm-mt.wasm used by the loaders (byte offsets for pointers). */
 export interface GemmExports {
@@ -141,13 +140,13 @@ export const CTL_BYTES = 128;
 const DEFAULT_IDLE_MS = 10_000;
 
 /**
- * The worker, as source evaluated with `new Worker(src, { eval: true })`: no file path to
- * resolve, so it works the same from src/ (ts-node, jest) and from dist/. Plain JS, no imports
- * besides worker_threads. The control-block indices are spliced in from the constants above.
+ * The worker's body, as the source of a function of `{ module, memory, ctlOffset }` that the
+ * platform evaluates in a fresh thread (`new Worker(src, { eval: true })` in Node.js, a Blob URL
+ * in browsers): no file path to resolve, so it works the same from src/ (ts-node, jest), dist/
+ * and a bundle. Plain JS, no imports. It returns when the worker retires. The control-block
+ * indices are spliced in from the constants above.
  */
-const WORKER_SRC = `'use strict';
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctlOffset } = workerData;
+const WORKER_RUN_SRC = `function run({ module, memory, ctlOffset }) {
 const ctl = new Int32Array(memory.buffer, ctlOffset, ${CTL_INTS});
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 let seen = Atomics.load(ctl, ${SEQ});
@@ -190,7 +189,7 @@ for (;;) {
     if (failed) break;
   }
 }
-`;
+}`;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration.
@@ -206,15 +205,14 @@ for (;;) {
 export const DEFAULT_MIN_WORK = 1 << 22;
 
 function defaultThreads(): 1 | 2 {
-  if (process.env.TAPEGRAD_THREADS === '1') return 1;
-  try {
-    return (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length) >= 2 ? 2 : 1;
-  } catch {
-    return 1;
-  }
+  const p = platform();
+  if (p.env('TAPEGRAD_THREADS') === '1' || !p.threadsPossible()) return 1;
+  return p.cpuCount() >= 2 ? 2 : 1;
 }
 
-let threads: 1 | 2 = defaultThreads();
+/** Decided on first use, after the entry point has installed its platform. */
+let threads: 1 | 2 | undefined;
+const threadCount = (): 1 | 2 => (threads ??= defaultThreads());
 let minWork = DEFAULT_MIN_WORK;
 
 /** Sets the thread count and work threshold; see setGemmThreads in index.ts. */
@@ -225,7 +223,7 @@ export function configure(n: 1 | 2, work: number | undefined): void {
 }
 
 export function configuredThreads(): 1 | 2 {
-  return threads;
+  return threadCount();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,12 +256,12 @@ export const stats = { splitCalls: 0, workerBlocks: 0, chunks: 0, workerChunks: 
  * Compiles gemm-mt.wasm on a fresh shared memory and instantiates it on the main thread.
  * Returns null (never throws) when shared memory, threads or the file are unavailable.
  */
-function loadMt(api: WasmApi | undefined, file: string | undefined): Mt | null {
+function loadMt(api: WasmApi | undefined, name: WasmName | undefined): Mt | null {
   if (mt !== undefined) return mt;
   mt = null;
   try {
-    if (api === undefined || file === undefined || typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return null;
-    const module = new api.Module(fs.readFileSync(file));
+    if (api === undefined || name === undefined || typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object' || !platform().threadsPossible()) return null;
+    const module = compileWasm(name);
     const memory = new api.Memory({ initial: 1, maximum: MT_MAX_PAGES, shared: true });
     const w = new api.Instance(module, { env: { memory } }).exports as GemmExports;
     const arena: Arena = {
@@ -281,8 +279,8 @@ function loadMt(api: WasmApi | undefined, file: string | undefined): Mt | null {
   return mt;
 }
 
-/** Where index.ts finds the engine API and gemm-mt.wasm; set once by index.ts. */
-let locate: () => { api: WasmApi | undefined; file: string | undefined } = () => ({ api: undefined, file: undefined });
+/** Where index.ts finds the engine API and which gemm-mt build to load; set once by index.ts. */
+let locate: () => { api: WasmApi | undefined; name: WasmName | undefined } = () => ({ api: undefined, name: undefined });
 export function setLocator(fn: typeof locate): void {
   locate = fn;
 }
@@ -292,33 +290,26 @@ export function setLocator(fn: typeof locate): void {
  * next wait, i.e. after its next job. For tests of retirement; not part of the public API.
  */
 export function setIdleMs(ms: number): void {
-  const s = mt ?? loadMt(locate().api, locate().file);
+  const s = mt ?? loadMt(locate().api, locate().name);
   if (s !== null) Atomics.store(s.ctl, IDLE, ms);
 }
 
 /** Starts the worker if it is not running (non-blocking: it flags READY when it is up). */
 function startWorker(): void {
-  const { api, file } = locate();
-  const s = loadMt(api, file);
+  const { api, name } = locate();
+  const s = loadMt(api, name);
   if (s === null || s.state !== 'none') return;
   try {
-    const worker = new Worker(WORKER_SRC, {
-      eval: true,
-      workerData: { module: s.module, memory: s.memory, ctlOffset: s.arena.base },
-      // Not the parent's flags: e.g. `-r ts-node/register` would load a compiler into a worker
-      // that only runs plain JS and wasm.
-      execArgv: [],
-    });
     s.state = 'running';
-    // Never keep the process alive for the worker: it is a pure accelerator.
-    worker.unref();
-    worker.on('error', () => {
-      s.state = 'failed'; // e.g. instantiation failed: stay single-threaded from now on
-    });
-    worker.on('exit', (code) => {
-      Atomics.store(s.ctl, READY, 0);
-      // Retired after idling (code 0): start a new one on the next large call.
-      if (s.state === 'running') s.state = code === 0 ? 'none' : 'failed';
+    platform().startGemmWorker(WORKER_RUN_SRC, { module: s.module, memory: s.memory, ctlOffset: s.arena.base }, {
+      error: () => {
+        s.state = 'failed'; // e.g. instantiation failed: stay single-threaded from now on
+      },
+      exit: (code) => {
+        Atomics.store(s.ctl, READY, 0);
+        // Retired after idling (code 0): start a new one on the next large call.
+        if (s.state === 'running') s.state = code === 0 ? 'none' : 'failed';
+      },
     });
   } catch {
     s.state = 'failed';
@@ -330,7 +321,7 @@ function startWorker(): void {
  * otherwise null (the caller uses the single-thread module). Starts the worker if needed.
  */
 export function threadedArena(m: number, n: number, k: number, f64: boolean): Arena | null {
-  if (threads !== 2 || m * n * k * (f64 ? 2 : 1) < minWork) return null;
+  if (threadCount() !== 2 || m * n * k * (f64 ? 2 : 1) < minWork) return null;
   if (mt === undefined || (mt !== null && mt.state === 'none')) startWorker();
   if (mt == null || mt.state !== 'running' || Atomics.load(mt.ctl, READY) !== 1) return null;
   return mt.arena;
@@ -338,7 +329,7 @@ export function threadedArena(m: number, n: number, k: number, f64: boolean): Ar
 
 /** Whether the worker is up; polls (with timers, which keep the event loop alive) until it is. */
 export async function whenReady(timeoutMs: number): Promise<boolean> {
-  if (threads !== 2) return false;
+  if (threadCount() !== 2) return false;
   if (mt === undefined || (mt !== null && mt.state === 'none')) startWorker();
   const t0 = Date.now();
   for (;;) {
@@ -351,7 +342,7 @@ export async function whenReady(timeoutMs: number): Promise<boolean> {
 
 /** Whether two threads would be used for a large GEMM right now. */
 export function threadsActive(): boolean {
-  return threads === 2 && mt != null && mt.state === 'running' && Atomics.load(mt.ctl, READY) === 1;
+  return threadCount() === 2 && mt != null && mt.state === 'running' && Atomics.load(mt.ctl, READY) === 1;
 }
 
 /** Default target number of chunks per split GEMM; see plan(). */
@@ -431,7 +422,10 @@ export function runThreaded(call: GemmCall, scratch0: number, scratch1: number, 
   }
   // Wait for the chunks the worker claimed. It completes every chunk it claims, even on failure.
   const t0 = performance.now();
-  for (let d = Atomics.load(ctl, COMPLETED); d !== count; d = Atomics.load(ctl, COMPLETED)) Atomics.wait(ctl, COMPLETED, d);
+  // A browser's main thread may not block: it spins on the counter instead (the worker's
+  // chunks take about as long as the ones this thread just computed).
+  const block = platform().canBlock();
+  for (let d = Atomics.load(ctl, COMPLETED); d !== count; d = Atomics.load(ctl, COMPLETED)) if (block) Atomics.wait(ctl, COMPLETED, d);
   stats.waitMs += performance.now() - t0;
   const byWorker = Atomics.load(ctl, WORKER_CHUNKS) - before;
   stats.chunks += count;

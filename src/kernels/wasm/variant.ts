@@ -6,10 +6,7 @@
  *
  * @packageDocumentation
  */
-import * as fs from 'node:fs';
-import * as v8 from 'node:v8';
-
-import { findWasmFile } from '../wasm_file';
+import { platform } from '../../platform';
 
 /** The two builds of the GEMM: fused multiply-add (relaxed-simd) or plain SIMD128 mul + add. */
 export type GemmVariant = 'fma' | 'simd';
@@ -21,16 +18,14 @@ interface ValidateApi {
 
 let chosen: GemmVariant | undefined;
 
-/** Node.js 20's V8 implements relaxed SIMD behind this flag (shipped by default from V8 11.4). */
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-
 /**
  * Decides the variant (once) and returns it. `'fma'` when the environment variable
  * `TAPEGRAD_FMA` is not `0`, build/gemm-fma.wasm exists, and the engine validates it. An engine
  * that implements relaxed SIMD only behind V8's `--experimental-wasm-relaxed-simd` flag
- * (Node.js 20; later versions ship it on) gets that flag set first: it only lets modules use
- * the relaxed-simd instructions and changes nothing else. Never throws: any failure means
- * `'simd'`.
+ * (Node.js 20; later versions ship it on) gets that flag set first under Node.js: it only lets
+ * modules use the relaxed-simd instructions and changes nothing else. In a browser no engine flag
+ * is ever changed: `'fma'` only where the engine validates the module as it is. Never throws:
+ * any failure means `'simd'`.
  *
  * The fused variant rounds each multiply-add once instead of twice, so its results differ from
  * the plain variant's in the last bits; on one machine either variant is deterministic. On a
@@ -49,14 +44,13 @@ export function gemmVariant(): GemmVariant {
 }
 
 function detect(api: ValidateApi | undefined): GemmVariant {
-  if (process.env.TAPEGRAD_FMA === '0' || api === undefined) return 'simd';
+  const p = platform();
+  if (p.env('TAPEGRAD_FMA') === '0' || api === undefined) return 'simd';
   try {
-    const file = findWasmFile('gemm-fma.wasm', __dirname);
-    if (file === undefined) return 'simd';
-    const bytes = fs.readFileSync(file);
+    const bytes = p.wasmBytes('gemm-fma.wasm');
+    if (bytes === undefined) return 'simd';
     if (api.validate(bytes)) return 'fma';
-    if (typeof v8.setFlagsFromString !== 'function') return 'simd';
-    v8.setFlagsFromString(RELAXED_FLAG);
+    if (!p.enableRelaxedSimd()) return 'simd';
     return api.validate(bytes) ? 'fma' : 'simd';
   } catch {
     return 'simd';
@@ -72,6 +66,6 @@ function detect(api: ValidateApi | undefined): GemmVariant {
  * const file = findWasmFile(variantFile('gemm'), __dirname); // .../build/gemm-fma.wasm
  * ```
  */
-export function variantFile(base: 'gemm' | 'gemm-mt'): string {
+export function variantFile(base: 'gemm' | 'gemm-mt'): 'gemm.wasm' | 'gemm-fma.wasm' | 'gemm-mt.wasm' | 'gemm-mt-fma.wasm' {
   return gemmVariant() === 'fma' ? `${base}-fma.wasm` : `${base}.wasm`;
 }

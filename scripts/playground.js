@@ -75,6 +75,8 @@ async function buildPlayground(opts = {}) {
     platform: 'browser',
     target: ['es2022'],
     minify: opts.minify ?? true,
+    // Module labels in the tape view and the library's messages use constructor names.
+    keepNames: true,
     sourcemap: true,
     logLevel: opts.quiet ? 'silent' : 'warning',
     define: { TAPEGRAD_ENTRY: JSON.stringify(entry.name) },

@@ -25,6 +25,8 @@ export interface PlaygroundState {
   frames: number;
   errors: string[];
   config: RunConfig;
+  /** The last recorded tape (see the worker's inspect). */
+  tape: { rows: TapeRow[]; params: ParamRow[] } | null;
   /** Sends a message to the worker (tests use it to set a config in one go). */
   send(msg: ToWorker): void;
 }
@@ -48,7 +50,7 @@ let points: { x: Float64Array; y: Int32Array; classes: number } | null = null;
 let lastProbs: { probs: Float32Array; grid: number; classes: number } | null = null;
 
 const state: PlaygroundState = {
-  env: null, step: 0, loss: NaN, accuracy: 0, running: false, frames: 0, errors: [], config,
+  env: null, step: 0, loss: NaN, accuracy: 0, running: false, frames: 0, errors: [], config, tape: null,
   send: (msg) => worker.postMessage(msg),
 };
 (window as unknown as { playground: PlaygroundState }).playground = state;
@@ -164,7 +166,7 @@ function onProgress(msg: Extract<FromWorker, { type: 'progress' }>): void {
   regions.dataset.step = String(msg.step);
   $('stat-step').textContent = msg.step.toLocaleString('en-US');
   $('stat-epoch').textContent = String(msg.epoch);
-  $('stat-loss').textContent = Number.isFinite(msg.loss) ? msg.loss.toFixed(3) : '–';
+  $('stat-loss').textContent = Number.isFinite(msg.loss) ? msg.loss.toPrecision(3) : '–';
   $('stat-acc').textContent = `${(msg.accuracy * 100).toFixed(1)}%`;
   if (msg.stepMs > 0) $('stat-speed').textContent = `${(msg.stepMs * 1000).toFixed(0)} µs/step`;
   if (Number.isFinite(msg.loss)) {
@@ -363,18 +365,19 @@ function cell(text: string, cls = ''): HTMLTableCellElement {
   return td;
 }
 
-function gradCell(v: number | null, max: number): HTMLTableCellElement {
-  const td = cell(fmt(v), 'num');
+function gradCell(v: number | null, max: number, text = fmt(v)): HTMLTableCellElement {
+  const td = cell(text, 'num');
   if (v !== null && max > 0) {
     const bar = document.createElement('span');
     bar.className = 'bar';
-    bar.style.width = `${Math.max(2, Math.round((Math.log10(1 + (9 * v) / max)) * 44))}px`;
+    bar.style.width = `${Math.max(2, Math.round(Math.log10(1 + (9 * v) / max) * 30))}px`;
     td.prepend(bar);
   }
   return td;
 }
 
 function showTape(rows: TapeRow[], params: ParamRow[]): void {
+  state.tape = { rows, params };
   $('tape-hint').hidden = true;
   const tape = $<HTMLTableElement>('tape');
   const body = tape.tBodies[0];
@@ -382,8 +385,13 @@ function showTape(rows: TapeRow[], params: ParamRow[]): void {
   const maxG = Math.max(0, ...rows.map((r) => r.gradNorm ?? 0).filter((v) => v !== 1));
   for (const r of rows) {
     const tr = document.createElement('tr');
-    tr.append(cell(String(r.id)), cell(r.op, 'op'), cell(r.module, 'mod'), cell(r.inputs.join(', '), 'in'),
-      cell(shape(r.shape)), gradCell(r.gradNorm, maxG));
+    const op = cell(r.op, 'op');
+    const mod = document.createElement('span');
+    mod.className = 'mod';
+    mod.textContent = r.module === '' ? `#${r.id}` : `#${r.id} · ${r.module}`;
+    op.append(mod);
+    op.title = `#${r.id} ${r.op}${r.module === '' ? '' : ` in ${r.module}`}`;
+    tr.append(op, cell(r.inputs.join(', '), 'in'), cell(shape(r.shape)), r.id === rows.length - 1 ? cell('1 (seed)', 'num') : gradCell(r.gradNorm, maxG));
     body.append(tr);
   }
   tape.hidden = false;
@@ -402,5 +410,9 @@ function showTape(rows: TapeRow[], params: ParamRow[]): void {
 
 setupHiDpi(chart);
 setupHiDpi(regions);
+window.addEventListener('resize', () => {
+  setupHiDpi(chart);
+  drawChart();
+});
 drawRegions();
 drawChart();

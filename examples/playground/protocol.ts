@@ -101,6 +101,7 @@ export type FromWorker =
       type: 'progress';
       step: number;
       epoch: number;
+      /** Mean training loss over the steps of the last slice. */
       loss: number;
       accuracy: number;
       running: boolean;

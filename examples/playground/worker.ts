@@ -179,11 +179,13 @@ function slice(): void {
   if (!running) return;
   const t0 = performance.now();
   let n = 0;
+  let sum = 0;
   try {
     do {
-      lastLoss = trainStep();
+      sum += trainStep();
       n++;
     } while (performance.now() - t0 < SLICE_MS);
+    lastLoss = sum / n;
   } catch (e) {
     fail(e);
     return;
@@ -206,9 +208,11 @@ function inspect(): void {
   optimizer.zeroGrad();
   const probes = new Map<Tensor, Tensor>(); // probe's add output -> probe leaf
   const paramNames = new Map<Tensor, string>(model.namedParameters().map(([n, p]) => [p, n]));
+  const outputs: Tensor[] = [];
   let h = x;
   for (const layer of model.layers) {
     const out = layer.forward(h);
+    outputs.push(out);
     const probe = Tensor.zeros(out.shape, { dtype: 'float32', requiresGrad: true });
     h = out.add(probe);
     probes.set(h, probe);
@@ -216,10 +220,13 @@ function inspect(): void {
   const loss = nn.softmaxCrossEntropy(h, y);
   probes.set(loss, loss); // the loss's own gradient is 1
 
-  // Walk the graph (depth-first, inputs before outputs), skipping the probes' adds.
+  // Walk the graph (depth-first, inputs before outputs), skipping the probes' adds. Each layer's
+  // output is walked in turn, so the rows first reached from layer i's output are the ops its
+  // forward ran: they are labelled with it when the node names no module itself.
   const ids = new Map<Tensor, number>();
   const rows: TapeRow[] = [];
   const gradOf = new Map<number, Tensor>(); // row id -> the leaf whose grad is that row's output grad
+  let label = '';
   const unwrap = (t: Tensor): Tensor => {
     const node = t._node;
     if (node !== null && probes.has(t) && t !== loss) return node.inputs[0];
@@ -236,10 +243,15 @@ function inspect(): void {
     const inputs = node.inputs.map(visit);
     const id = rows.length;
     ids.set(t, id);
-    rows.push({ id, op: node.op, module: node.module ?? '', shape: [...t.shape], inputs, gradNorm: null });
+    rows.push({ id, op: node.op, module: node.module ?? label, shape: [...t.shape], inputs, gradNorm: null });
     if (t === loss) gradOf.set(id, loss);
     return `#${id}`;
   };
+  model.layers.forEach((layer, i) => {
+    label = `${i}:${layer.constructor.name}`;
+    visit(outputs[i]);
+  });
+  label = 'loss';
   visit(loss);
   // Each probe belongs to the row of the layer output it was added to.
   for (const [sum, probe] of probes) {

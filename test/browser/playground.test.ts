@@ -48,6 +48,22 @@ interface CheckResults {
   env: Record<string, unknown>;
 }
 
+/** A canvas as the page's 2-D context sees it (the project's type-check has no DOM lib). */
+interface CanvasLike {
+  width: number;
+  height: number;
+  dataset: Record<string, string | undefined>;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+}
+
+/** The page's globals these tests read, inside page.evaluate. */
+interface BrowserGlobal {
+  playground?: PageState;
+  kernelChecks?: CheckResults;
+  crossOriginIsolated: boolean;
+  document: { getElementById(id: string): CanvasLike | null };
+}
+
 /** Console errors, uncaught page errors and failed requests of a page, its workers included. */
 function watchErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -65,7 +81,7 @@ function watchErrors(page: Page): string[] {
 /** A digest of the canvas's pixels, and how many distinct colours it has. */
 async function canvasDigest(page: Page): Promise<{ hash: number; colours: number }> {
   return page.evaluate(() => {
-    const c = document.getElementById('regions') as HTMLCanvasElement;
+    const c = (globalThis as unknown as BrowserGlobal).document.getElementById('regions')!;
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     let h = 2166136261;
     const colours = new Set<number>();
@@ -108,27 +124,27 @@ describeBrowser('playground in headless Chromium', () => {
     const errors = watchErrors(page);
     await page.goto(isolated.url);
     await page.waitForFunction(() => {
-      const s = (window as unknown as { playground?: PageState }).playground;
+      const s = (globalThis as unknown as BrowserGlobal).playground;
       return s !== undefined && s.env !== null && s.frames > 0;
     }, null, { timeout: 20_000 });
-    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
-    const env = await page.evaluate(() => (window as unknown as { playground: PageState }).playground.env!);
+    expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobal).crossOriginIsolated)).toBe(true);
+    const env = await page.evaluate(() => (globalThis as unknown as BrowserGlobal).playground!.env!);
     expect(env).toMatchObject({ crossOriginIsolated: true, gemmThreads: 2, threadsAvailable: true, entry: 'src/browser.ts' });
     expect(env.wasm).toEqual({ gemm: true, elementwise: true });
     expect(await page.getAttribute('#env', 'data-threads')).toBe('2');
 
     await page.click('#dataset button[data-value="spiral"]');
-    await page.waitForFunction(() => (window as unknown as { playground: PageState }).playground.frames > 0);
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).playground!.frames > 0);
     const before = await canvasDigest(page);
     const t0 = Date.now();
     await page.click('#play');
     await page.waitForFunction(
-      () => Number(document.getElementById('regions')!.dataset.accuracy) >= 0.95,
+      () => Number((globalThis as unknown as BrowserGlobal).document.getElementById('regions')!.dataset.accuracy) >= 0.95,
       null, { timeout: 60_000, polling: 100 },
     );
     const trainMs = Date.now() - t0;
     await page.click('#play'); // pause
-    const state = await page.evaluate(() => (window as unknown as { playground: PageState }).playground);
+    const state = await page.evaluate(() => (globalThis as unknown as BrowserGlobal).playground!);
     expect(state.accuracy).toBeGreaterThanOrEqual(0.95);
     await page.waitForTimeout(200); // the last frame is drawn on the next animation frame
     const after = await canvasDigest(page);
@@ -137,8 +153,8 @@ describeBrowser('playground in headless Chromium', () => {
 
     // The tape of one step: the ops in order, with shapes and the gradients flowing back.
     await page.click('#inspect');
-    await page.waitForFunction(() => (window as unknown as { playground: PageState }).playground.tape !== null);
-    const tape = (await page.evaluate(() => (window as unknown as { playground: PageState }).playground.tape))!;
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).playground!.tape !== null);
+    const tape = (await page.evaluate(() => (globalThis as unknown as BrowserGlobal).playground!.tape))!;
     expect(tape.rows.map((r) => r.op)).toEqual(['affine', 'relu', 'affine', 'relu', 'affine', 'softmaxCrossEntropy']);
     expect(tape.rows.map((r) => r.module)).toEqual(['0:Affine', '1:ReLU', '2:Affine', '3:ReLU', '4:Affine', 'loss']);
     expect(tape.rows[0].inputs).toEqual(['input', '0.weight', '0.bias']);
@@ -162,8 +178,8 @@ describeBrowser('playground in headless Chromium', () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);
     await page.goto(`${isolated.url}checks.html`);
-    await page.waitForFunction(() => (window as unknown as { kernelChecks?: CheckResults }).kernelChecks?.done === true, null, { timeout: 30_000 });
-    const checks = await page.evaluate(() => (window as unknown as { kernelChecks: CheckResults }).kernelChecks);
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).kernelChecks?.done === true, null, { timeout: 30_000 });
+    const checks = await page.evaluate(() => (globalThis as unknown as BrowserGlobal).kernelChecks!);
     const failed = checks.results.filter((r) => !r.pass);
     expect(failed).toEqual([]);
     const names = checks.results.map((r) => r.name).join('\n');
@@ -182,14 +198,14 @@ describeBrowser('playground in headless Chromium', () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);
     await page.goto(plain.url);
-    await page.waitForFunction(() => (window as unknown as { playground?: PageState }).playground?.env != null, null, { timeout: 20_000 });
-    expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
-    const env = await page.evaluate(() => (window as unknown as { playground: PageState }).playground.env!);
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).playground?.env != null, null, { timeout: 20_000 });
+    expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobal).crossOriginIsolated)).toBe(false);
+    const env = await page.evaluate(() => (globalThis as unknown as BrowserGlobal).playground!.env!);
     expect(env).toMatchObject({ crossOriginIsolated: false, gemmThreads: 1, threadsAvailable: false });
     expect(env.wasm).toEqual({ gemm: true, elementwise: true });
     await page.goto(`${plain.url}checks.html`);
-    await page.waitForFunction(() => (window as unknown as { kernelChecks?: CheckResults }).kernelChecks?.done === true, null, { timeout: 30_000 });
-    const checks = await page.evaluate(() => (window as unknown as { kernelChecks: CheckResults }).kernelChecks);
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).kernelChecks?.done === true, null, { timeout: 30_000 });
+    const checks = await page.evaluate(() => (globalThis as unknown as BrowserGlobal).kernelChecks!);
     expect(checks.results.filter((r) => !r.pass)).toEqual([]);
     expect(checks.results.map((r) => r.name)).toContain('not isolated: GEMM runs on one thread');
     expect(errors).toEqual([]);

@@ -350,7 +350,11 @@ scope.onmessage = (e) => {
 start().then(
   () => {
     started = true;
-    for (const m of queue.splice(0)) handle(m);
+    try {
+      for (const m of queue.splice(0)) handle(m);
+    } catch (err) {
+      fail(err);
+    }
   },
   fail,
 );

@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { expandTo } from './graph_rules';
 import { allocate, dtypeOf, type FloatArray } from '../dtype';
 import { optionalBoolean } from '../options';
 import { ShapeError } from '../errors';
@@ -30,11 +31,12 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
     const od = allocate(dt, 1);
     od[0] = fn === 'mean' ? s / count : s;
     const out = new Tensor(od, keepDims ? x.shape.map(() => 1) : []);
-    return record(out, fn, [x], (g) => {
+    const rec = record(out, fn, [x], (g) => {
       const r = allocate(dt, xd.length);
       r.fill(g[0] * scale);
       return [r];
     });
+    return withGraphRule(rec, (g) => [expandTo(scale === 1 ? g : g.mul(scale), x.shape)]);
   }
   const ax = normalizeAxis(fn, axis, x.shape.length);
   const { outer, size, inner } = split(x.shape, ax);
@@ -48,7 +50,7 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
   const scale = fn === 'mean' ? 1 / size : 1;
   if (fn === 'mean') for (let i = 0; i < od.length; i++) od[i] /= size;
   const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
-  return record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
+  const rec = record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
     const r = allocate(dt, xd.length);
     for (let o = 0; o < outer; o++) {
       for (let a = 0; a < size; a++) {
@@ -58,6 +60,8 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
     }
     return [r];
   });
+  const kept = x.shape.map((d, i) => (i === ax ? 1 : d));
+  return withGraphRule(rec, (g) => [expandTo((scale === 1 ? g : g.mul(scale)).reshape(kept), x.shape)]);
 }
 
 /**

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
 import { allocate, dtypeOf, type DType, type FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { describe, formatShape, normalizeAxis, sizeOf, stridesOf } from '../shape';
@@ -47,7 +47,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
       `${fn}: shape must hold ${x.data.length} elements like x ${formatShape(x.shape)}, got ${formatShape(shape)} (${sizeOf(resolved)} elements)`,
     );
   }
-  return record(new Tensor(x.data, resolved), fn, [x], (g) => [g]);
+  return withGraphRule(record(new Tensor(x.data, resolved), fn, [x], (g) => [g]), (g) => [g.reshape(x.shape)]);
 }
 
 /**
@@ -79,7 +79,7 @@ export function transpose(x: Tensor, axes?: readonly number[]): Tensor {
   const od = permute(x.data, x.shape, perm);
   const inverse = new Array<number>(rank);
   perm.forEach((a, i) => (inverse[a] = i));
-  return record(new Tensor(od, outShape), fn, [x], (g) => [permute(g, outShape, inverse)]);
+  return withGraphRule(record(new Tensor(od, outShape), fn, [x], (g) => [permute(g, outShape, inverse)]), (g) => [g.transpose(inverse)]);
 }
 
 function permute<T extends Float64Array | Float32Array>(data: T, shape: readonly number[], perm: readonly number[]): T {
@@ -101,7 +101,7 @@ function permute<T extends Float64Array | Float32Array>(data: T, shape: readonly
 
 /** A view of x's data under `shape`, on the tape as `fn` (the gradient passes through unchanged). */
 function view(fn: string, x: Tensor, shape: readonly number[]): Tensor {
-  return record(new Tensor(x.data, shape), fn, [x], (g) => [g]);
+  return withGraphRule(record(new Tensor(x.data, shape), fn, [x], (g) => [g]), (g) => [g.reshape(x.shape)]);
 }
 
 /**

@@ -124,8 +124,7 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
       // of batch normalization in training mode).
       recompute = (xx, gm, bt) => {
         const xc = xx.sub(xx.mean(0, true));
-        const invStd = xc.mul(xc).mean(0, true).add(eps).log().mul(-0.5).exp();
-        return xc.mul(invStd).mul(gm).add(bt);
+        return xc.div(xc.mul(xc).mean(0, true).add(eps).sqrt()).mul(gm).add(bt);
       };
     } else {
       // Running statistics are constants: xhat = x * ivar + c, with ivar and c as the forward
@@ -174,8 +173,7 @@ export function layernorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
     y,
     decomposed([x, gamma, beta], (xx, gm, bt) => {
       const xc = xx.sub(xx.mean(1, true));
-      const invStd = xc.mul(xc).mean(1, true).add(eps).log().mul(-0.5).exp();
-      return xc.mul(invStd).mul(gm).add(bt);
+      return xc.div(xc.mul(xc).mean(1, true).add(eps).sqrt()).mul(gm).add(bt);
     }),
   );
 }

@@ -102,11 +102,14 @@ describe('gradgradcheck over every op and module with a differentiable rule', ()
     );
   });
 
-  it.each(NOT_YET.map((c) => [c[0], c] as const))('%s has no differentiable rule yet: gradgradcheck names it (move it to CASES when it lands)', (_name, [, ins, fn, fixed]) => {
-    const [drawn] = fc.sample(inputsArb(ins), { seed: FC.seed, numRuns: 1 });
-    const xs = [...drawn, ...(fixed?.() ?? [])];
-    expectThrows(() => gradgradcheck(fn, xs), GradError, /^backward: '\w+'.* has no differentiable backward rule/);
-  });
+  // Once every op has its rule the list is empty (jest refuses an empty table).
+  if (NOT_YET.length > 0) {
+    it.each(NOT_YET.map((c) => [c[0], c] as const))('%s has no differentiable rule yet: gradgradcheck names it (move it to CASES when it lands)', (_name, [, ins, fn, fixed]) => {
+      const [drawn] = fc.sample(inputsArb(ins), { seed: FC.seed, numRuns: 1 });
+      const xs = [...drawn, ...(fixed?.() ?? [])];
+      expectThrows(() => gradgradcheck(fn, xs), GradError, /^backward: '\w+'.* has no differentiable backward rule/);
+    });
+  }
 });
 
 describe('gradgradcheck catches wrong differentiable rules', () => {

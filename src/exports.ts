@@ -9,7 +9,17 @@ export { Tensor, tensor, bumpVersion, type NestedArray, type TensorOptions, type
 export { poolControl, type DType, type FloatArray, type PoolOptions, type PoolStats } from './dtype';
 export type { Shape } from './shape';
 export { noGrad, isGradEnabled, setDetectAnomaly, detectAnomaly, isAnomalyEnabled } from './autograd/mode';
-export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck';
+export * as autograd from './autograd/public';
+export {
+  gradcheck,
+  gradgradcheck,
+  numericalGradient,
+  relError,
+  type GradcheckOptions,
+  type GradcheckResult,
+  type GradgradcheckOptions,
+  type GradgradcheckResult,
+} from './autograd/gradcheck';
 export { defineOp, type OpDefinition, type OpForwardResult, type OpGradient, type OpArgs, type NDArray } from './autograd/define_op';
 export { manualSeed, getRngState, setRngState, randperm, shuffleInPlace } from './random';
 export {

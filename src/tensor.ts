@@ -6,7 +6,7 @@
  */
 import type { Node } from './autograd/tape';
 import { isGradEnabled } from './autograd/mode';
-import { runBackward } from './autograd/tape';
+import { runBackward, runTensorBackward } from './autograd/tape';
 import { allocate, dtypeOf, resolveDType, type DType, type FloatArray } from './dtype';
 import { ArgumentError, DTypeError, GradError, ShapeError, ValueError } from './errors';
 import { abs, clamp, elu, gelu, leakyRelu, pow, sigmoid, silu, softplus, sqrt, tanh, type GeluOptions } from './ops/activations';
@@ -33,8 +33,13 @@ export interface TensorOptions {
 
 /** Options of {@link Tensor.backward}. */
 export interface BackwardOptions {
-  /** Keep the graph's nodes so backward can run through it again. Default false. */
+  /** Keep the graph's nodes so backward can run through it again. Default: createGraph. */
   retainGraph?: boolean;
+  /**
+   * Record the gradient computation on the tape, so the gradients (each leaf's `grad`) can be
+   * differentiated again: second and higher derivatives. Default false.
+   */
+  createGraph?: boolean;
 }
 
 /**
@@ -287,7 +292,9 @@ export class Tensor {
    * Memory: intermediates are reused only where the library can prove no user code reaches
    * them (see the README's "What tapegrad promises"); every tensor you hold keeps its values.
    *
-   * @param opts - retainGraph (default false): keep the graph for another backward().
+   * @param opts - retainGraph (default: createGraph): keep the graph for another backward();
+   *   createGraph (default false): record the gradient computation, so the leaves' `grad` can be
+   *   differentiated again.
    * @throws GradError when this does not require grad, a seed is missing or misshapen, the
    *   graph was freed, or a tensor the graph saved was changed in place since the forward pass.
    * @example
@@ -296,8 +303,9 @@ export class Tensor {
    * ```
    */
   backward(gradient?: Tensor | FloatArray | null, opts?: BackwardOptions): void {
-    const o = checkOptions('backward', opts, ['retainGraph']);
-    const retainGraph = optionalBoolean('backward', 'opts.retainGraph', o.retainGraph, false);
+    const o = checkOptions('backward', opts, ['retainGraph', 'createGraph']);
+    const createGraph = optionalBoolean('backward', 'opts.createGraph', o.createGraph, false);
+    const retainGraph = optionalBoolean('backward', 'opts.retainGraph', o.retainGraph, createGraph);
     if (!this.requiresGrad) {
       throw new GradError(
         `backward: this ${formatShape(this.shape)} tensor does not require grad (no input of the ops that made it has requiresGrad: true, or it was made under noGrad); backward needs a tensor that requires grad, got requiresGrad false`,
@@ -332,6 +340,10 @@ export class Tensor {
         throw new DTypeError(`backward: gradient must have dtype '${this.dtype}' like this tensor, got '${dtypeOf(g)}'`);
       }
       seed = g.slice();
+    }
+    if (createGraph) {
+      runTensorBackward([this], [new Tensor(seed, this.shape)], { createGraph, retainGraph });
+      return;
     }
     runBackward(this, seed, retainGraph);
   }

@@ -31,6 +31,7 @@ import { DTypeError, GradError, ArgumentError, ValueError } from '../errors';
 import { checkOptions } from '../options';
 import { Tensor } from '../tensor';
 import { describe, formatShape } from '../shape';
+import { grad } from './grad';
 import { noGrad } from './mode';
 
 /** Options of {@link gradcheck} and {@link numericalGradient}. */
@@ -92,9 +93,9 @@ export function relError(a: number, b: number): number {
 }
 
 /** Deterministic weights in [-1, 1) (an LCG), so the check does not disturb the global PRNG. */
-function fixedWeights(n: number): Float64Array {
+function fixedWeights(n: number, seed = 0x9e3779b9): Float64Array {
   const w = new Float64Array(n);
-  let s = 0x9e3779b9;
+  let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     w[i] = s / 0x80000000 - 1;
@@ -328,6 +329,12 @@ export interface Comparison {
   rtol: number;
   /** Absolute tolerance. */
   atol: number;
+  /** What is compared, for messages. Default 'gradient'. */
+  subject?: string;
+  /** Names of the data entries, for messages. Default `input ${index}`. */
+  labels?: readonly string[];
+  /** Evaluate with the tape recording (evaluate itself differentiates); default false: under noGrad. */
+  recording?: boolean;
 }
 
 /**
@@ -345,7 +352,8 @@ export interface Comparison {
 export function compareGradients(c: Comparison): GradcheckResult {
   const { eps: h, rtol, atol, weights } = c;
   const f = (): number => scalarOf(c.evaluate(), weights);
-  return noGrad(() => {
+  const mode = c.recording === true ? <T>(run: () => T): T => run() : noGrad;
+  return mode(() => {
     const base = c.evaluate();
     const f0 = scalarOf(base, weights);
     const magnitude = magnitudeOf(base, weights);
@@ -405,7 +413,7 @@ export function compareGradients(c: Comparison): GradcheckResult {
           continue;
         }
         throw new GradError(
-          `${c.fnName}: gradient of input ${index} (shape ${formatShape(c.shapes[index])}) at element ${i} ` +
+          `${c.fnName}: ${c.subject ?? 'gradient'} of ${c.labels?.[index] ?? `input ${index}`} (shape ${formatShape(c.shapes[index])}) at element ${i} ` +
             `(index ${formatShape(unravel(i, c.shapes[index]))}): numerical ${n[i]}, analytical ${a[i]}, ` +
             `relative error ${relError(a[i], n[i]).toExponential(3)} > rtol ${rtol} ` +
             `(|difference| ${err.toExponential(3)} > allowed ${allowed.toExponential(3)}, of which rounding ${floor.toExponential(3)}); ` +
@@ -457,6 +465,180 @@ export function gradcheck(
     rtol: o.rtol ?? DEFAULT_RTOL,
     atol: o.atol,
   });
+}
+
+/** Options of {@link gradgradcheck}. */
+export interface GradgradcheckOptions {
+  /** Finite-difference step h. Default 1e-6. */
+  eps?: number;
+  /** Relative tolerance, as in {@link gradcheck}. Default 1e-5. */
+  rtol?: number;
+  /** Absolute error always accepted, on top of the rounding allowance. Default 1e-9. */
+  atol?: number;
+  /** The upstream vector u (d objective / d output), one value per output element; default: seeded fixed pseudo-random values in [-1, 1). */
+  gradOutputs?: Float64Array;
+  /** The directions v, one Float64Array per input (null or absent for inputs without grad); default: seeded fixed pseudo-random values in [-1, 1). */
+  directions?: readonly (Float64Array | null)[];
+}
+
+/** What {@link gradgradcheck} found: per input (as {@link gradcheck}), and for the upstream vector u. */
+export interface GradgradcheckResult extends GradcheckResult {
+  /** The same measures for the derivative with respect to the upstream vector u (`gradOutputs`). */
+  gradOutputs: { maxRelError: number; maxAbsError: number; toleranceUsed: number };
+}
+
+/**
+ * Checks second derivatives: that the gradients of `fn` recorded with `createGraph` are
+ * themselves differentiated correctly. With u an upstream vector for the output and v one
+ * direction per input, it forms s(x, u) = <grad_x <fn(x), u>, v> and compares its double-backward
+ * derivatives (autograd.grad with createGraph, then autograd.grad of s) with central differences
+ * of s, where s is evaluated with plain first-order gradients (autograd.grad without
+ * createGraph): with respect to every element of every input that requires grad (a row of the
+ * Hessian of <fn, u>, times v) and of u (the Jacobian of fn times v, which checks that the
+ * recorded gradient depends on its seed correctly, as PyTorch's gradgradcheck does with
+ * grad_outputs that require grad). The comparison rule (relative tolerance, rounding allowance,
+ * kinks skipped) is {@link gradcheck}'s. It also checks that the gradient recorded with
+ * createGraph has the values of the plain one. Inputs' `grad`s are untouched.
+ *
+ * Cost: 2 first-order gradients per element of the inputs and of the output, plus one double
+ * backward: keep the tensors small.
+ *
+ * @param fn - the function of the inputs, built from tapegrad ops with differentiable rules.
+ * @param inputs - float64 tensors; those with requiresGrad are checked.
+ * @param opts - eps (1e-6), rtol (1e-5), atol (1e-9), gradOutputs (u), directions (v).
+ * @returns the worst errors per input (and for u), the share of the tolerance used, the kinks met.
+ * @throws GradError naming the input (or gradOutputs), the element, and the numerical and
+ *   analytical values at the first mismatch; GradError from autograd.grad when an op of fn
+ *   has no differentiable rule (naming it).
+ * @example
+ * ```ts
+ * const x = tensor([0.5, -1.2, 2], { requiresGrad: true });
+ * gradgradcheck((x) => x.exp().mul(x).sum(), [x]);
+ * ```
+ */
+export function gradgradcheck(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  opts: GradgradcheckOptions = {},
+): GradgradcheckResult {
+  const name = 'gradgradcheck';
+  checkInputs(name, fn, inputs);
+  const o = resolveGradcheckOptions(name, opts, ['eps', 'rtol', 'atol', 'gradOutputs', 'directions']);
+  const rtol = o.rtol ?? DEFAULT_RTOL;
+  const wanted = inputs.filter((t) => t.requiresGrad);
+  if (wanted.length === 0) throw new GradError(`${name}: at least one input must have requiresGrad: true, got none of ${inputs.length}`);
+  const given = o.gradOutputs as unknown;
+  if (given !== undefined && !(given instanceof Float64Array)) {
+    throw new ArgumentError(`${name}: opts.gradOutputs must be a Float64Array, got ${describe(given)}`);
+  }
+  const directions = o.directions as unknown;
+  if (directions !== undefined && (!Array.isArray(directions) || directions.length !== inputs.length)) {
+    throw new ArgumentError(`${name}: opts.directions must be an array of ${inputs.length} (one per input), got ${describe(directions)}`);
+  }
+  const v = inputs.map((t, i) => {
+    if (!t.requiresGrad) return null;
+    const d = (directions as readonly unknown[] | undefined)?.[i];
+    if (d === undefined || d === null) return fixedWeights(t.size, 0x85ebca6b + 7919 * i);
+    if (!(d instanceof Float64Array) || d.length !== t.size) {
+      throw new ArgumentError(`${name}: opts.directions[${i}] must be a Float64Array of ${t.size} values like inputs[${i}] ${formatShape(t.shape)}, got ${describe(d)}`);
+    }
+    return d;
+  });
+  const vw = v.filter((d): d is Float64Array => d !== null).map((d, k) => new Tensor(d.slice(), wanted[k].shape));
+
+  // The output, and u, once.
+  const y0 = noGrad(() => fn(...inputs));
+  if (!(y0 instanceof Tensor)) throw new ArgumentError(`${name}: fn must return a Tensor, got ${describe(y0)}`);
+  if (y0.dtype !== 'float64') throw new DTypeError(`${name}: fn must return a float64 tensor (finite differences need it), got '${y0.dtype}'`);
+  let uData: Float64Array;
+  if (given !== undefined) {
+    if (given.length !== y0.size) {
+      throw new ArgumentError(`${name}: opts.gradOutputs must hold ${y0.size} values like fn's output ${formatShape(y0.shape)}, got ${given.length}`);
+    }
+    uData = Float64Array.from(given);
+  } else {
+    uData = fixedWeights(y0.size, 0xc2b2ae35);
+  }
+  const uShape = y0.shape;
+
+  /** First-order gradients of <fn(x), u> with respect to the inputs that require grad (zeros where unused). */
+  const firstOrder = (u: Tensor, createGraph: boolean): { y: Tensor; g: (Tensor | null)[] } => {
+    const y = fn(...inputs);
+    if (!(y instanceof Tensor)) throw new ArgumentError(`${name}: fn must return a Tensor, got ${describe(y)}`);
+    if (!y.requiresGrad) throw new GradError(`${name}: fn output does not require grad: is it built from the inputs with tapegrad ops?`);
+    return { y, g: grad([y], wanted, { gradOutputs: [u], createGraph, allowUnused: true }) };
+  };
+  const concat = (gs: readonly (Tensor | null)[]): Tensor => {
+    const out = new Float64Array(wanted.reduce((n, t) => n + t.size, 0));
+    let at = 0;
+    gs.forEach((g, k) => {
+      if (g !== null) out.set(g.data, at);
+      at += wanted[k].size;
+    });
+    return new Tensor(out, [out.length]);
+  };
+  const weights = concat(vw).data as Float64Array;
+
+  // Analytical: the first-order gradients recorded, then s = <g, v> differentiated.
+  const u = new Tensor(uData, uShape, { requiresGrad: true });
+  const { g } = firstOrder(u, true);
+  const plain = concat(firstOrder(new Tensor(uData.slice(), uShape), false).g).data;
+  const recorded = concat(g).data;
+  for (let i = 0; i < plain.length; i++) {
+    const err = Math.abs(recorded[i] - plain[i]);
+    if (err > o.atol + rtol * Math.max(Math.abs(recorded[i]), Math.abs(plain[i]))) {
+      throw new GradError(
+        `${name}: the first-order gradient recorded with createGraph differs from the plain backward at element ${i} of the inputs' gradients ` +
+          `(concatenated): plain ${plain[i]}, recorded ${recorded[i]}; a differentiable rule (withGraphRule) computes the wrong values`,
+      );
+    }
+  }
+  let s: Tensor | null = null;
+  g.forEach((gk, k) => {
+    if (gk === null) return;
+    const term = gk.mul(vw[k]).sum();
+    s = s === null ? term : s.add(term);
+  });
+  const targets = [...wanted, u];
+  const second: (Tensor | null)[] =
+    s !== null && (s as Tensor).requiresGrad ? grad([s], targets, { allowUnused: true }) : targets.map(() => null);
+  const analytical: (Float64Array | null)[] = [];
+  let k = 0;
+  inputs.forEach((t) => {
+    if (!t.requiresGrad) {
+      analytical.push(null);
+      return;
+    }
+    analytical.push(Float64Array.from(second[k]?.data ?? new Float64Array(t.size)));
+    k++;
+  });
+  analytical.push(Float64Array.from(second[k]?.data ?? new Float64Array(uData.length)));
+
+  // Numerical: central differences of s computed with plain gradients.
+  const uLive = new Tensor(uData, uShape);
+  const r = compareGradients({
+    fnName: name,
+    evaluate: () => concat(firstOrder(new Tensor(uLive.data.slice(), uShape), false).g),
+    data: [...inputs.map((t) => (t.requiresGrad ? (t.data as Float64Array) : null)), uLive.data as Float64Array],
+    shapes: [...inputs.map((t) => t.shape), uShape],
+    analytical,
+    analyticalDType: 'float64',
+    weights,
+    eps: o.eps,
+    rtol,
+    atol: o.atol,
+    subject: 'the derivative of <grad of <fn(inputs), u>, v> (double backward)',
+    labels: [...inputs.map((_, i) => `input ${i}`), 'gradOutputs u'],
+    recording: true,
+  });
+  const n = inputs.length;
+  return {
+    maxRelError: r.maxRelError.slice(0, n),
+    maxAbsError: r.maxAbsError.slice(0, n),
+    toleranceUsed: r.toleranceUsed.slice(0, n),
+    kinks: r.kinks.slice(0, n),
+    gradOutputs: { maxRelError: r.maxRelError[n], maxAbsError: r.maxAbsError[n], toleranceUsed: r.toleranceUsed[n] },
+  };
 }
 
 function unravel(flat: number, shape: readonly number[]): number[] {

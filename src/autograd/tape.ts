@@ -11,7 +11,7 @@ import { useSimd } from '../kernels/backend';
 import { simdAddInto } from '../kernels/simd';
 import { formatShape } from '../shape';
 import { bumpVersion, Tensor, versionOf } from '../tensor';
-import { currentModule, isAnomalyEnabled, isGradEnabled } from './mode';
+import { currentModule, isAnomalyEnabled, isGradEnabled, noGrad } from './mode';
 
 /**
  * A backward rule: given the gradient of the op's output, return one gradient per input
@@ -19,6 +19,13 @@ import { currentModule, isAnomalyEnabled, isGradEnabled } from './mode';
  * itself; the engine copies where one array would otherwise be shared.
  */
 export type BackwardFn = (grad: FloatArray) => ReadonlyArray<FloatArray | null>;
+
+/**
+ * A differentiable backward rule: the same gradients as the op's {@link BackwardFn}, computed
+ * with tapegrad's ops on Tensors, so that with `createGraph` they are recorded on the tape and
+ * can be differentiated again. `g` is the gradient of the op's output.
+ */
+export type GraphRule = (g: Tensor) => ReadonlyArray<Tensor | null>;
 
 /** One recorded op: its name, its inputs, how to send gradients back to them. */
 export interface Node {
@@ -38,6 +45,26 @@ export interface Node {
   readonly versions: readonly number[];
   /** In anomaly mode, a checksum of each input's and the output's values when the op ran. */
   readonly sums: readonly number[] | undefined;
+  /** The differentiable rule for `createGraph` (see {@link withGraphRule}); none for ops that cannot be differentiated twice. */
+  graph?: GraphRule;
+}
+
+/**
+ * Gives the node that made `out` a differentiable backward rule, used when gradients are
+ * themselves recorded (`backward(..., { createGraph: true })`, `autograd.grad` with
+ * `createGraph`). Without one, such a backward throws a GradError naming the op.
+ *
+ * @param out - an op's output, as `record` returned it.
+ * @param rule - the gradients of the op's inputs from the output's gradient, with Tensor ops.
+ * @returns `out`.
+ * @example
+ * ```ts
+ * return withGraphRule(record(out, 'neg', [x], (g) => [negated(g)]), (g) => [g.neg()]);
+ * ```
+ */
+export function withGraphRule(out: Tensor, rule: GraphRule): Tensor {
+  if (out._node !== null) out._node.graph = rule;
+  return out;
 }
 
 /**
@@ -112,32 +139,7 @@ let epoch = 0;
  * ```
  */
 export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false): void {
-  const mark = ++epoch;
-  const order: Tensor[] = [];
-  const stack: Tensor[] = [root];
-  const next: number[] = [0];
-  root._mark = mark;
-  while (stack.length > 0) {
-    const top = stack.length - 1;
-    const t = stack[top];
-    const node = t._node;
-    const i = next[top];
-    if (node !== null && i < node.inputs.length) {
-      next[top] = i + 1;
-      const input = node.inputs[i];
-      if (input.requiresGrad && input._mark !== mark) {
-        if (input._freed) throw freedError(input, node.op);
-        input._mark = mark;
-        stack.push(input);
-        next.push(0);
-      }
-    } else {
-      stack.pop();
-      next.pop();
-      order.push(t);
-    }
-  }
-
+  const order = topoOrder([root]);
   // Check every saved tensor before any rule runs, so a stale graph changes nothing.
   const anomaly = isAnomalyEnabled();
   for (const t of order) if (t._node !== null) checkSaved(t, t._node, anomaly);
@@ -151,6 +153,140 @@ export function runBackward(root: Tensor, seed: FloatArray, retainGraph = false)
     throw e;
   }
   if (!retainGraph) releaseDead(order, root);
+}
+
+/**
+ * The nodes reachable from `roots` through inputs that require grad, inputs before the
+ * tensors made from them (an iterative depth-first sort: graphs of any depth work).
+ */
+function topoOrder(roots: readonly Tensor[]): Tensor[] {
+  const mark = ++epoch;
+  const order: Tensor[] = [];
+  for (const root of roots) {
+    if (root._mark === mark) continue;
+    if (root._freed) throw freedError(root, 'backward');
+    root._mark = mark;
+    const stack: Tensor[] = [root];
+    const next: number[] = [0];
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const t = stack[top];
+      const node = t._node;
+      const i = next[top];
+      if (node !== null && i < node.inputs.length) {
+        next[top] = i + 1;
+        const input = node.inputs[i];
+        if (input.requiresGrad && input._mark !== mark) {
+          if (input._freed) throw freedError(input, node.op);
+          input._mark = mark;
+          stack.push(input);
+          next.push(0);
+        }
+      } else {
+        stack.pop();
+        next.pop();
+        order.push(t);
+      }
+      }
+  }
+  return order;
+}
+
+/** What {@link runTensorBackward} does with the gradients that reach leaves. */
+export interface TensorWalk {
+  /** Record the gradient computation itself (differentiable gradients). */
+  createGraph: boolean;
+  /** Keep the nodes for another backward pass. */
+  retainGraph: boolean;
+  /**
+   * Tensors whose total gradient to return (autograd.grad); leaves' `grad` is then left alone.
+   * Without it, gradients accumulate into every leaf's `grad`, as backward() does.
+   */
+  capture?: readonly Tensor[];
+}
+
+/**
+ * The backward walk on Tensors, for `createGraph` and `autograd.grad`: gradients are Tensors,
+ * summed with `add`, so that with `createGraph` every step of the gradient computation is
+ * recorded (each node's {@link GraphRule}) and can be differentiated again. Nothing is
+ * recycled: the gradients may reference any tensor of the graph. Without `createGraph`, each
+ * node's plain rule runs on the arrays and its results are wrapped (no recording).
+ *
+ * @param roots - the outputs.
+ * @param seeds - d(objective)/d(root) for each root, of its shape and dtype.
+ * @param opts - see {@link TensorWalk}.
+ * @returns the captured gradients (null where none arrived), or [] without `capture`.
+ * @throws GradError when createGraph meets an op with no differentiable rule, or a saved tensor changed.
+ * @example
+ * ```ts
+ * const [dx] = runTensorBackward([y], [Tensor.ones(y.shape)], { createGraph: true, retainGraph: true, capture: [x] });
+ * ```
+ */
+export function runTensorBackward(roots: readonly Tensor[], seeds: readonly Tensor[], opts: TensorWalk): (Tensor | null)[] {
+  const order = topoOrder(roots);
+  const anomaly = isAnomalyEnabled();
+  for (const t of order) if (t._node !== null) checkSaved(t, t._node, anomaly);
+  const capture = opts.capture;
+  const captured = new Map<Tensor, Tensor>();
+  const grads = new Map<Tensor, Tensor>();
+  const addGrad = (t: Tensor, g: Tensor): void => {
+    const prev = grads.get(t);
+    grads.set(t, prev === undefined ? g : prev.add(g));
+  };
+  roots.forEach((r, i) => addGrad(r, seeds[i]));
+  const run = (): void => {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k];
+      const g = grads.get(t);
+      if (g === undefined) continue;
+      grads.delete(t);
+      if (capture !== undefined && capture.includes(t)) captured.set(t, g);
+      const node = t._node;
+      if (node === null) {
+        if (capture === undefined) accumulateLeafTensor(t, g, anomaly);
+        continue;
+      }
+      let ins: ReadonlyArray<Tensor | null>;
+      if (opts.createGraph) {
+        if (node.graph === undefined) {
+          throw new GradError(
+            `backward: '${node.op}'${where(node.module)} has no differentiable backward rule, so its gradient cannot be ` +
+              `recorded for a second derivative (createGraph: true); ${node.external ? 'an op made with defineOp is differentiated once' : 'this op supports first derivatives only'}`,
+          );
+        }
+        ins = node.graph(g);
+      } else {
+        const arrays = node.backward(g.data);
+        ins = node.inputs.map((input, j) => {
+          const a = arrays[j];
+          return a === null || a === undefined ? null : new Tensor(node.external ? a.slice() : a, input.shape);
+        });
+      }
+      for (let j = 0; j < node.inputs.length; j++) {
+        const input = node.inputs[j];
+        const gj = ins[j];
+        if (gj === null || gj === undefined || !input.requiresGrad) continue;
+        if (anomaly) checkFinite(gj.data, `${node.op}${where(node.module)}: backward gradient for input ${j}`, input.shape);
+        addGrad(input, gj);
+      }
+      if (!opts.retainGraph) {
+        t._node = null;
+        t._freed = true;
+      }
+    }
+  };
+  if (opts.createGraph) run();
+  else noGrad(run);
+  return capture === undefined ? [] : capture.map((t) => captured.get(t) ?? null);
+}
+
+/** A leaf's gradient in the Tensor walk: a copy (recorded when creating a graph), summed into any old one. */
+function accumulateLeafTensor(t: Tensor, g: Tensor, anomaly: boolean): void {
+  // A copy: g may be shared with another leaf or be a view of another gradient, and a later
+  // plain backward() adds into a leaf's grad in place.
+  const own = g.mul(1);
+  t.grad = t.grad === null ? own : t.grad.add(own);
+  if (anomaly) checkFinite(t.grad.data, `backward: the accumulated gradient of a leaf ${formatShape(t.shape)} tensor`, t.shape);
 }
 
 /**

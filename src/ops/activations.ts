@@ -6,7 +6,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { sumTo } from './graph_rules';
 import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { ArgumentError, ValueError } from '../errors';
 import { checkOptions } from '../options';
@@ -129,6 +130,14 @@ export function erfc(x: number): number {
 
 // ---- unary ops -------------------------------------------------------------------------------
 
+/** A constant tensor of x's shape and dtype holding f(x_i): the masks of the differentiable rules. */
+function mask(x: Tensor, f: (v: number) => number): Tensor {
+  const xd = x.data;
+  const m = like(xd);
+  for (let i = 0; i < xd.length; i++) m[i] = f(xd[i]);
+  return new Tensor(m, x.shape);
+}
+
 /**
  * Hyperbolic tangent elementwise.
  *
@@ -151,12 +160,14 @@ export function tanh(x: Tensor): Tensor {
   if (useSimd(xd.length)) simdUnary('tanh', xd, od);
   else for (let i = 0; i < xd.length; i++) od[i] = tanhOf(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'tanh', [x], (g) => {
+  const r = record(out, 'tanh', [x], (g) => {
     const r = like(g);
     if (useSimd(g.length)) simdUnaryBackward('tanh', g, xd, r);
     else for (let i = 0; i < g.length; i++) r[i] = g[i] * sech2(xd[i]);
     return [r];
   });
+  // d/dx = 1 - y^2 from the output y (as PyTorch's tanh_backward), recorded through y.
+  return withGraphRule(r, (g) => [g.mul(out.mul(out).neg().add(1))]);
 }
 
 /**
@@ -182,12 +193,14 @@ export function sigmoid(x: Tensor): Tensor {
   if (useSimd(xd.length)) simdUnary('sigmoid', xd, od);
   else for (let i = 0; i < xd.length; i++) od[i] = sigmoidOf(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'sigmoid', [x], (g) => {
+  const r = record(out, 'sigmoid', [x], (g) => {
     const r = like(g);
     if (useSimd(g.length)) simdUnaryBackward('sigmoid', g, xd, r);
     else for (let i = 0; i < g.length; i++) r[i] = sigmoidBackwardOf(g[i], xd[i]);
     return [r];
   });
+  // d/dx = y (1 - y) from the output y (as PyTorch's sigmoid_backward), recorded through y.
+  return withGraphRule(r, (g) => [g.mul(out.mul(out.neg().add(1)))]);
 }
 
 /**
@@ -209,11 +222,12 @@ export function sqrt(x: Tensor): Tensor {
   const od = like(xd);
   for (let i = 0; i < xd.length; i++) od[i] = Math.sqrt(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'sqrt', [x], (g) => {
+  const r = record(out, 'sqrt', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) r[i] = g[i] / (2 * od[i]);
     return [r];
   });
+  return withGraphRule(r, (g) => [g.div(out.mul(2))]);
 }
 
 /**
@@ -235,7 +249,7 @@ export function abs(x: Tensor): Tensor {
   const od = like(xd);
   for (let i = 0; i < xd.length; i++) od[i] = Math.abs(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'abs', [x], (g) => {
+  const r = record(out, 'abs', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) {
       const v = xd[i];
@@ -243,6 +257,8 @@ export function abs(x: Tensor): Tensor {
     }
     return [r];
   });
+  // g * sign(x), the sign a constant: abs'' = 0 wherever it exists, as PyTorch's double backward.
+  return withGraphRule(r, (g) => [g.mul(mask(x, (v) => (v > 0 ? 1 : v < 0 ? -1 : v === 0 ? 0 : NaN)))]);
 }
 
 /** x^p with PyTorch's special cases (x*x for 2, sqrt for 0.5, ...), so results round alike. */
@@ -292,12 +308,14 @@ export function pow(x: Tensor, p: number): Tensor {
   const od = like(xd);
   for (let i = 0; i < xd.length; i++) od[i] = powOf(xd[i], p);
   const out = new Tensor(od, x.shape);
-  return record(out, 'pow', [x], (g) => {
+  const r = record(out, 'pow', [x], (g) => {
     if (p === 0) return [allocate(dtypeOf(g), g.length)];
     const r = like(g);
     for (let i = 0; i < g.length; i++) r[i] = g[i] * (p * powOf(xd[i], p - 1));
     return [r];
   });
+  // p x^(p-1) through pow itself, so every order follows (p = 1 gives x^0 = 1, a constant).
+  return withGraphRule(r, (g) => [p === 0 ? g.mul(0) : g.mul(pow(x, p - 1).mul(p))]);
 }
 
 /**
@@ -330,7 +348,7 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
     od[i] = v !== v ? v : Math.min(Math.max(v, lo), hi);
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'clamp', [x], (g) => {
+  const r = record(out, 'clamp', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) {
       const v = xd[i];
@@ -338,6 +356,7 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
     }
     return [r];
   });
+  return withGraphRule(r, (g) => [g.mul(mask(x, (v) => (v >= lo && v <= hi ? 1 : 0)))]);
 }
 
 /**
@@ -365,11 +384,12 @@ export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
     od[i] = v > 0 ? v : v * slope;
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'leakyRelu', [x], (g) => {
+  const r = record(out, 'leakyRelu', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) r[i] = xd[i] > 0 ? g[i] : g[i] * slope;
     return [r];
   });
+  return withGraphRule(r, (g) => [g.mul(mask(x, (v) => (v > 0 ? 1 : slope)))]);
 }
 
 /**
@@ -400,13 +420,20 @@ export function elu(x: Tensor, alpha = 1): Tensor {
     od[i] = v > 0 ? v : alpha * Math.expm1(v);
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'elu', [x], (g) => {
+  const r = record(out, 'elu', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) {
       const v = xd[i];
       r[i] = v <= 0 ? g[i] * alpha * Math.exp(v) : g[i];
     }
     return [r];
+  });
+  // neg * alpha * e^(x * neg) + (1 - neg), neg the constant mask of x <= 0 (x * neg keeps
+  // the exponent finite where x is large and positive).
+  return withGraphRule(r, (g) => {
+    const neg = mask(x, (v) => (v <= 0 ? 1 : 0));
+    const pos = mask(x, (v) => (v <= 0 ? 0 : 1));
+    return [g.mul(x.mul(neg).exp().mul(neg).mul(alpha).add(pos))];
   });
 }
 
@@ -481,7 +508,7 @@ export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
     }
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'gelu', [x], (g) => {
+  const rec = record(out, 'gelu', [x], (g) => {
     const r = like(g);
     if (approx) {
       for (let i = 0; i < g.length; i++) {
@@ -504,6 +531,53 @@ export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
     }
     return [r];
   });
+  if (approx) {
+    // The derivative of 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3), written with
+    // sigmoid(2u) for 0.5 (1 + tanh u) and sech^2 u = 4 sigmoid(2u) (1 - sigmoid(2u)).
+    return withGraphRule(rec, (g) => {
+      const x2 = x.mul(x);
+      const s = sigmoid(x.add(x2.mul(x).mul(GELU_KAPPA)).mul(2 * SQRT_2_OVER_PI));
+      const du = x2.mul(3 * GELU_KAPPA).add(1).mul(SQRT_2_OVER_PI);
+      // left + right = s + 0.5 x sech^2(u) du = s + 2 x s (1 - s) du
+      return [g.mul(s.add(x.mul(s).mul(s.neg().add(1)).mul(du).mul(2)))];
+    });
+  }
+  // Phi(x) + x phi(x), Phi through normalCdf (its own rule phi), phi(x) = e^(-x^2/2) / sqrt(2 pi).
+  return withGraphRule(rec, (g) => [g.mul(normalCdf(x).add(x.mul(normalPdf(x))))]);
+}
+
+/** phi(x) = e^(-x^2/2) / sqrt(2 pi), the standard normal density, with recorded ops. */
+function normalPdf(x: Tensor): Tensor {
+  return x.mul(x).mul(-0.5).exp().mul(INV_SQRT_2PI);
+}
+
+/**
+ * Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal CDF, as an op on the tape (used by the
+ * differentiable rule of the exact gelu): its derivative is phi(x), itself recorded.
+ *
+ * Shape: any -> same.
+ *
+ * @internal
+ * @param x - input.
+ * @example
+ * ```ts
+ * normalCdf(tensor([0])); // [0.5]
+ * ```
+ */
+export function normalCdf(x: Tensor): Tensor {
+  assertTensor('normalCdf', 'x', x);
+  const xd = x.data;
+  const od = like(xd);
+  for (let i = 0; i < xd.length; i++) od[i] = 0.5 * erfc(-xd[i] * SQRT1_2);
+  const rec = record(new Tensor(od, x.shape), 'normalCdf', [x], (g) => {
+    const r = like(g);
+    for (let i = 0; i < g.length; i++) {
+      const v = xd[i];
+      r[i] = g[i] * expNeg(-0.5 * v * v) * INV_SQRT_2PI;
+    }
+    return [r];
+  });
+  return withGraphRule(rec, (g) => [g.mul(normalPdf(x))]);
 }
 
 /**
@@ -528,7 +602,7 @@ export function silu(x: Tensor): Tensor {
     od[i] = v * sigmoidOf(v);
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'silu', [x], (g) => {
+  const r = record(out, 'silu', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) {
       const v = xd[i];
@@ -536,6 +610,10 @@ export function silu(x: Tensor): Tensor {
       r[i] = g[i] * s * (1 + v * (1 - s));
     }
     return [r];
+  });
+  return withGraphRule(r, (g) => {
+    const s = sigmoid(x);
+    return [g.mul(s.mul(x.mul(s.neg().add(1)).add(1)))];
   });
 }
 
@@ -563,7 +641,7 @@ export function softplus(x: Tensor): Tensor {
     od[i] = v > 20 ? v : Math.log1p(Math.exp(v));
   }
   const out = new Tensor(od, x.shape);
-  return record(out, 'softplus', [x], (g) => {
+  const r = record(out, 'softplus', [x], (g) => {
     const r = like(g);
     for (let i = 0; i < g.length; i++) {
       const v = xd[i];
@@ -576,6 +654,8 @@ export function softplus(x: Tensor): Tensor {
     }
     return [r];
   });
+  // sigmoid(x) below the threshold, 1 above it (constant masks), as PyTorch's double backward.
+  return withGraphRule(r, (g) => [g.mul(sigmoid(x).mul(mask(x, (v) => (v > 20 ? 0 : 1))).add(mask(x, (v) => (v > 20 ? 1 : 0))))]);
 }
 
 // ---- maximum / minimum -----------------------------------------------------------------------
@@ -601,7 +681,7 @@ function extreme(fn: 'maximum' | 'minimum', a: Tensor, b: Tensor): Tensor {
     else od[i] = y < x ? y : x;
   }
   const out = new Tensor(od, shape);
-  return record(out, fn, [a, b], (g) => {
+  const rec = record(out, fn, [a, b], (g) => {
     // PyTorch: where(a == b, g / 2, g), zeroed for a where a loses and for b where b loses;
     // NaN pairs compare false both ways, so both get g.
     const toA = a.requiresGrad ? allocateUninit(dtypeOf(g), n) : null;
@@ -616,6 +696,20 @@ function extreme(fn: 'maximum' | 'minimum', a: Tensor, b: Tensor): Tensor {
       if (toB !== null) toB[i] = bLoses ? 0 : gi;
     }
     return [toA === null ? null : sumToShape(toA, shape, a.shape), toB === null ? null : sumToShape(toB, shape, b.shape)];
+  });
+  // The same split as constant masks on the broadcast shape: 1 to the winner, 1/2 each on a tie.
+  return withGraphRule(rec, (g) => {
+    const share = (forA: boolean): Tensor => {
+      const m = allocateUninit(dtypeOf(ad), n);
+      for (let i = 0; i < n; i++) {
+        const x = ad[ia === null ? i : ia[i]];
+        const y = bd[ib === null ? i : ib[i]];
+        const loses = forA === isMax ? x < y : x > y;
+        m[i] = loses ? 0 : x === y ? 0.5 : 1;
+      }
+      return new Tensor(m, shape);
+    };
+    return [a.requiresGrad ? sumTo(g.mul(share(true)), a.shape) : null, b.requiresGrad ? sumTo(g.mul(share(false)), b.shape) : null];
   });
 }
 

@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { sumTo } from './graph_rules';
 import { allocate, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { broadcastShapes, shapesEqual, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
@@ -77,10 +78,11 @@ function negated(g: FloatArray): FloatArray {
  */
 export function add(a: Tensor, b: Tensor): Tensor {
   const out = broadcastBinary('add', a, b, (x, y) => x + y);
-  return record(out, 'add', [a, b], (g) => [
+  const r = record(out, 'add', [a, b], (g) => [
     a.requiresGrad ? sumToShape(g, out.shape, a.shape) : null,
     b.requiresGrad ? sumToShape(g, out.shape, b.shape) : null,
   ]);
+  return r._node === null ? r : withGraphRule(r, (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(g, b.shape) : null]);
 }
 
 /**
@@ -97,10 +99,11 @@ export function add(a: Tensor, b: Tensor): Tensor {
  */
 export function sub(a: Tensor, b: Tensor): Tensor {
   const out = broadcastBinary('sub', a, b, (x, y) => x - y);
-  return record(out, 'sub', [a, b], (g) => [
+  const r = record(out, 'sub', [a, b], (g) => [
     a.requiresGrad ? sumToShape(g, out.shape, a.shape) : null,
     b.requiresGrad ? negated(sumToShape(g, out.shape, b.shape)) : null,
   ]);
+  return r._node === null ? r : withGraphRule(r, (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(g.neg(), b.shape) : null]);
 }
 
 /**
@@ -117,10 +120,13 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  */
 export function mul(a: Tensor, b: Tensor): Tensor {
   const out = broadcastBinary('mul', a, b, (x, y) => x * y);
-  return record(out, 'mul', [a, b], (g) => [
+  const r = record(out, 'mul', [a, b], (g) => [
     a.requiresGrad ? scaledGrad(g, out, b, a, (gi, bi) => gi * bi) : null,
     b.requiresGrad ? scaledGrad(g, out, a, b, (gi, ai) => gi * ai) : null,
   ]);
+  return r._node === null
+    ? r
+    : withGraphRule(r, (g) => [a.requiresGrad ? sumTo(g.mul(b), a.shape) : null, b.requiresGrad ? sumTo(g.mul(a), b.shape) : null]);
 }
 
 /**
@@ -137,7 +143,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  */
 export function div(a: Tensor, b: Tensor): Tensor {
   const out = broadcastBinary('div', a, b, (x, y) => x / y);
-  return record(out, 'div', [a, b], (g) => {
+  const r = record(out, 'div', [a, b], (g) => {
     let gb: FloatArray | null = null;
     if (b.requiresGrad) {
       // d(a/b)/db = -a / b^2 = -out / b.
@@ -150,6 +156,12 @@ export function div(a: Tensor, b: Tensor): Tensor {
     }
     return [a.requiresGrad ? scaledGrad(g, out, b, a, (gi, bi) => gi / bi) : null, gb];
   });
+  return r._node === null
+    ? r
+    : withGraphRule(r, (g) => [
+        a.requiresGrad ? sumTo(g.div(b), a.shape) : null,
+        b.requiresGrad ? sumTo(g.mul(a).div(b.mul(b)).neg(), b.shape) : null,
+      ]);
 }
 
 /**
@@ -166,7 +178,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
 export function neg(x: Tensor): Tensor {
   assertTensor('neg', 'x', x);
   const out = new Tensor(negated(x.data), x.shape);
-  return record(out, 'neg', [x], (g) => [negated(g)]);
+  return withGraphRule(record(out, 'neg', [x], (g) => [negated(g)]), (g) => [g.neg()]);
 }
 
 /**
@@ -186,11 +198,12 @@ export function exp(x: Tensor): Tensor {
   const od = allocate(dtypeOf(xd), xd.length);
   for (let i = 0; i < xd.length; i++) od[i] = Math.exp(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'exp', [x], (g) => {
+  const r = record(out, 'exp', [x], (g) => {
     const r = allocate(dtypeOf(g), g.length);
     for (let i = 0; i < g.length; i++) r[i] = g[i] * od[i];
     return [r];
   });
+  return withGraphRule(r, (g) => [g.mul(out)]);
 }
 
 /**
@@ -210,9 +223,10 @@ export function log(x: Tensor): Tensor {
   const od = allocate(dtypeOf(xd), xd.length);
   for (let i = 0; i < xd.length; i++) od[i] = Math.log(xd[i]);
   const out = new Tensor(od, x.shape);
-  return record(out, 'log', [x], (g) => {
+  const r = record(out, 'log', [x], (g) => {
     const r = allocate(dtypeOf(g), g.length);
     for (let i = 0; i < g.length; i++) r[i] = g[i] / xd[i];
     return [r];
   });
+  return withGraphRule(r, (g) => [g.div(x)]);
 }

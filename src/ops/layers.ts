@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { constant, decomposed } from './graph_rules';
 import { affineForward, affineGrads } from '../kernels/affine';
 import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
 import { reluBackward, reluForward } from '../kernels/relu';
@@ -35,13 +36,22 @@ export function affine(x: Tensor, w: Tensor, b: Tensor): Tensor {
   assertTensor('affine', 'w', w);
   assertTensor('affine', 'b', b);
   const { out, cache } = affineForward(x, w, b);
-  return record(new Tensor(out.data, out.shape), 'affine', [x, w, b], (g) => {
+  const y = record(new Tensor(out.data, out.shape), 'affine', [x, w, b], (g) => {
     const { dx, dw, db } = affineGrads({ shape: out.shape, data: g }, cache, {
       dx: x.requiresGrad,
       dw: w.requiresGrad,
       db: b.requiresGrad,
     });
     return [dx?.data ?? null, dw?.data ?? null, db?.data ?? null];
+  });
+  return withGraphRule(y, (g) => {
+    const n = x.shape[0];
+    const x2 = x.reshape([n, x.size / Math.max(n, 1)]);
+    return [
+      x.requiresGrad ? g.matmul(w.transpose()).reshape(x.shape) : null,
+      w.requiresGrad ? x2.transpose().matmul(g) : null,
+      b.requiresGrad ? g.sum(0) : null,
+    ];
   });
 }
 
@@ -59,9 +69,11 @@ export function affine(x: Tensor, w: Tensor, b: Tensor): Tensor {
 export function relu(x: Tensor): Tensor {
   assertTensor('relu', 'x', x);
   const { out, cache } = reluForward(x);
-  return record(new Tensor(out.data, out.shape), 'relu', [x], (g) => [
+  const y = record(new Tensor(out.data, out.shape), 'relu', [x], (g) => [
     reluBackward({ shape: out.shape, data: g }, cache).data,
   ]);
+  // NOTE: the mask is a constant: ReLU's second derivative is 0 away from the kink.
+  return withGraphRule(y, (g) => [g.mul(constant(x.data.map((v) => (v >= 0 ? 1 : 0)), x.shape, x))]);
 }
 
 /**
@@ -91,7 +103,7 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
     bumpVersion(bnParam.runningMean!);
     bumpVersion(bnParam.runningVar!);
   }
-  return record(
+  const y = record(
     new Tensor(out.data, out.shape),
     'batchnorm',
     [x, gamma, beta],
@@ -102,6 +114,29 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
     // Only the backward reads these (cache.gamma is gamma's own data: never recycled).
     [cache.xMinusMean, cache.normalizedData, cache.ivar, cache.sqrtvar],
   );
+  if (y._node === null) return y;
+  const eps = bnParam.eps ?? 1e-5;
+  return withGraphRule(y, (g) => {
+    // The rule runs while the node lives, so the cache is still valid here.
+    let recompute: (x: Tensor, gamma: Tensor, beta: Tensor) => Tensor;
+    if (cache.mode === 'train') {
+      // Batch statistics are functions of x: differentiate through them (the double backward
+      // of batch normalization in training mode).
+      recompute = (xx, gm, bt) => {
+        const xc = xx.sub(xx.mean(0, true));
+        return xc.div(xc.mul(xc).mean(0, true).add(eps).sqrt()).mul(gm).add(bt);
+      };
+    } else {
+      // Running statistics are constants: xhat = x * ivar + c, with ivar and c as the forward
+      // pass computed them.
+      const d = cache.d;
+      const ivar = constant(cache.ivar, [d], x);
+      const c = x.data.map((v, k) => cache.normalizedData[k] - v * cache.ivar[k % d]);
+      const shift = constant(c, x.shape, x);
+      recompute = (xx, gm, bt) => xx.mul(ivar).add(shift).mul(gm).add(bt);
+    }
+    return decomposed([x, gamma, beta], recompute)(g);
+  });
 }
 
 /**
@@ -123,7 +158,7 @@ export function layernorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   assertTensor('layernorm', 'gamma', gamma);
   assertTensor('layernorm', 'beta', beta);
   const { out, cache } = layernormForward(x, gamma, beta, eps);
-  return record(
+  const y = record(
     new Tensor(out.data, out.shape),
     'layernorm',
     [x, gamma, beta],
@@ -132,6 +167,14 @@ export function layernorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
       return [dx.data, dgamma.data, dbeta.data];
     },
     [cache.xhat, cache.ivar], // only the backward reads these
+  );
+  if (y._node === null) return y;
+  return withGraphRule(
+    y,
+    decomposed([x, gamma, beta], (xx, gm, bt) => {
+      const xc = xx.sub(xx.mean(1, true));
+      return xc.div(xc.mul(xc).mean(1, true).add(eps).sqrt()).mul(gm).add(bt);
+    }),
   );
 }
 
@@ -162,7 +205,7 @@ export function dropout(x: Tensor, p: number): Tensor {
     mask[i] = keep;
     od[i] = xd[i] * keep;
   }
-  return record(
+  const y = record(
     new Tensor(od, x.shape),
     'dropout',
     [x],
@@ -173,4 +216,6 @@ export function dropout(x: Tensor, p: number): Tensor {
     },
     [mask],
   );
+  if (y._node === null) return y;
+  return withGraphRule(y, (g) => [g.mul(constant(mask, x.shape, x))]);
 }

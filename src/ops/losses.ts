@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { constant, decomposed } from './graph_rules';
 import { allocate, allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dtype';
 import { GradError, ShapeError, ValueError } from '../errors';
 import { softmaxLossAs, svmLossAs } from '../kernels/losses';
@@ -36,6 +37,7 @@ function scalarLoss(
   kernel: (fn: string, yArg: string, s: Tensor, y: Labels) => { loss: number; dx: { data: FloatArray } },
   labels: Labels,
   opts: LossOptions | undefined,
+  recompute: (s: Tensor, y: Int32Array) => Tensor,
 ): Tensor {
   assertTensor(fn, 'scores', scores);
   const reduction = resolveReduction(fn, opts);
@@ -43,7 +45,7 @@ function scalarLoss(
   const scale = reduction === 'sum' ? scores.shape[0] : 1;
   const od = allocate(dtypeOf(scores.data), 1);
   od[0] = loss * scale;
-  return record(
+  const out = record(
     new Tensor(od, []),
     op,
     [scores],
@@ -55,6 +57,42 @@ function scalarLoss(
     },
     [dx.data], // the kernel's gradient: only this backward reads it
   );
+  if (out._node === null) return out;
+  const y = Int32Array.from(labels as ArrayLike<number>); // the kernel has checked them
+  return withGraphRule(out, decomposed([scores], (sc) => recompute(sc, y).mul(scale)));
+}
+
+/** A constant (N, C) one-hot matrix of integer labels. */
+function oneHot(y: Int32Array, c: number, like: Tensor): Tensor {
+  const d = new Float64Array(y.length * c);
+  for (let i = 0; i < y.length; i++) d[i * c + y[i]] = 1;
+  return constant(d, [y.length, c], like);
+}
+
+/** Mean over rows of logsumexp(s_i) - s_i[y_i], with tapegrad ops (the graph rule's recomputation). */
+function softmaxCrossEntropyOps(s: Tensor, y: Int32Array): Tensor {
+  const [n, c] = s.shape;
+  const rowMax = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, s.data[i * c + j]);
+    rowMax[i] = m;
+  }
+  const m = constant(rowMax, [n, 1], s); // a constant shift: logsumexp's gradient does not depend on it
+  const lse = s.sub(m).exp().sum(1, true).log().add(m);
+  const picked = s.mul(oneHot(y, c, s)).sum(1, true);
+  return lse.sub(picked).sum().div(n);
+}
+
+/** Mean over rows of sum_{j != y} max(0, s_j - s_y + 1), with tapegrad ops and a constant active-set mask. */
+function svmOps(s: Tensor, y: Int32Array): Tensor {
+  const [n, c] = s.shape;
+  const mask = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < c; j++) if (j !== y[i] && s.data[i * c + j] - s.data[i * c + y[i]] + 1 > 0) mask[i * c + j] = 1;
+  }
+  const picked = s.mul(oneHot(y, c, s)).sum(1, true);
+  return s.sub(picked).add(1).mul(constant(mask, [n, c], s)).sum().div(n);
 }
 
 /**
@@ -73,7 +111,7 @@ function scalarLoss(
  * ```
  */
 export function softmaxCrossEntropy(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
-  return scalarLoss('nn.softmaxCrossEntropy', 'softmaxCrossEntropy', scores, softmaxLossAs, labels, opts);
+  return scalarLoss('nn.softmaxCrossEntropy', 'softmaxCrossEntropy', scores, softmaxLossAs, labels, opts, softmaxCrossEntropyOps);
 }
 
 /**
@@ -91,7 +129,7 @@ export function softmaxCrossEntropy(scores: Tensor, labels: Labels, opts?: LossO
  * ```
  */
 export function svmLoss(scores: Tensor, labels: Labels, opts?: LossOptions): Tensor {
-  return scalarLoss('nn.svmLoss', 'svmLoss', scores, svmLossAs, labels, opts);
+  return scalarLoss('nn.svmLoss', 'svmLoss', scores, svmLossAs, labels, opts, svmOps);
 }
 
 /**
@@ -130,7 +168,7 @@ export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions):
   }
   const od = allocate(dtypeOf(p), 1);
   od[0] = s * scale;
-  return record(new Tensor(od, []), 'mseLoss', [prediction, target], (g) => {
+  const out = record(new Tensor(od, []), 'mseLoss', [prediction, target], (g) => {
     const k = 2 * g[0] * scale;
     const dp = allocate(dtypeOf(p), n);
     for (let i = 0; i < n; i++) dp[i] = k * (p[i] - t[i]);
@@ -141,6 +179,13 @@ export function mseLoss(prediction: Tensor, target: Tensor, opts?: LossOptions):
     }
     return [prediction.requiresGrad ? dp : null, dt];
   });
+  return withGraphRule(
+    out,
+    decomposed([prediction, target], (pp, tt) => {
+      const d = pp.sub(tt);
+      return d.mul(d).sum().mul(scale);
+    }),
+  );
 }
 
 /** How an elementwise loss is reduced: the mean over all elements (default), the sum, or none (the per-element losses). */
@@ -188,6 +233,7 @@ function elementwiseLoss(
   b: Tensor,
   reduction: LossReduction,
   point: (x: number, y: number, i: number, da: FloatArray, db: FloatArray) => number,
+  elems: (a: Tensor, b: Tensor) => Tensor,
 ): Tensor {
   const n = a.data.length;
   const dt = dtypeOf(a.data);
@@ -210,7 +256,7 @@ function elementwiseLoss(
     od[0] = reduction === 'mean' ? s / n : s;
     out = new Tensor(od, []);
   }
-  return record(out, op, [a, b], (g) => {
+  const y = record(out, op, [a, b], (g) => {
     const k = reduction === 'mean' ? g[0] / n : g[0];
     const ga = a.requiresGrad ? allocate(dt, n) : null;
     const gb = b.requiresGrad ? allocate(dt, n) : null;
@@ -221,6 +267,14 @@ function elementwiseLoss(
     }
     return [ga, gb];
   });
+  if (y._node === null) return y;
+  return withGraphRule(
+    y,
+    decomposed([a, b], (aa, bb) => {
+      const e = elems(aa, bb);
+      return reduction === 'none' ? e : reduction === 'mean' ? e.mean() : e.sum();
+    }),
+  );
 }
 
 function checkPair(fn: string, argA: string, a: unknown, argB: string, b: unknown): void {
@@ -285,7 +339,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts?: BCEWithLog
       da[i] = sigmoid(x) - t;
       db[i] = -x;
       return Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x)));
-    });
+    }, (x, t) => t.neg().add(1).mul(x).add(x.neg().softplus()));
   }
   assertTensor(fn, 'opts.posWeight', pw);
   const k = pw.shape.length;
@@ -314,6 +368,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts?: BCEWithLog
       db[i] = -x + (p - 1) * s;
       return (1 - t) * x + lw * s;
     },
+    (x, t) => t.mul(constant(w, pw.shape, x).sub(1)).add(1).mul(x.neg().softplus()).add(t.neg().add(1).mul(x)),
   );
 }
 
@@ -342,7 +397,7 @@ export function l1Loss(input: Tensor, target: Tensor, opts?: ElementwiseLossOpti
     da[i] = s;
     db[i] = -s;
     return Math.abs(d);
-  });
+  }, (x, t) => x.sub(t).abs());
 }
 
 /**
@@ -378,6 +433,12 @@ export function huberLoss(input: Tensor, target: Tensor, opts?: HuberLossOptions
     da[i] = gd;
     db[i] = -gd;
     return z < delta ? 0.5 * d * d : delta * (z - 0.5 * delta);
+  }, (x, t) => {
+    const d = x.sub(t);
+    // Constant masks of the two pieces (as the forward chose them).
+    const inner = constant(Array.from(d.data, (v) => (Math.abs(v) < delta ? 1 : 0)), d.shape, d);
+    const outer = constant(Array.from(d.data, (v) => (Math.abs(v) < delta ? 0 : 1)), d.shape, d);
+    return d.mul(d).mul(0.5).mul(inner).add(d.abs().sub(0.5 * delta).mul(delta).mul(outer));
   });
 }
 
@@ -425,10 +486,18 @@ export function nllLoss(logProbs: Tensor, labels: Labels, opts?: ElementwiseLoss
     od[0] = reduction === 'mean' ? s / n : s;
     out = new Tensor(od, []);
   }
-  return record(out, 'nllLoss', [logProbs], (g) => {
+  const res = record(out, 'nllLoss', [logProbs], (g) => {
     const dx = allocate(dt, n * c);
     const k = reduction === 'mean' ? g[0] / n : g[0];
     for (let i = 0; i < n; i++) dx[i * c + y[i]] = -(reduction === 'none' ? g[i] : k);
     return [dx];
   });
+  if (res._node === null) return res;
+  return withGraphRule(
+    res,
+    decomposed([logProbs], (lp) => {
+      const picked = lp.mul(oneHot(y, c, lp)).sum(1).neg();
+      return reduction === 'none' ? picked : reduction === 'mean' ? picked.sum().div(n) : picked.sum();
+    }),
+  );
 }

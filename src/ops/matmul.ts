@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
 import { allocateUninit, assertSameDType, dtypeOf } from '../dtype';
 import { ShapeError } from '../errors';
 import { assertSizeFits, formatShape } from '../shape';
@@ -44,7 +44,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const dt = dtypeOf(a.data);
   const c = allocateUninit(dt, m * n); // gemm overwrites C
   gemm(a.data, b.data, c, m, n, k);
-  return record(new Tensor(c, [m, n]), fn, [a, b], (g) => {
+  const out = record(new Tensor(c, [m, n]), fn, [a, b], (g) => {
     let da = null;
     let db = null;
     if (a.requiresGrad) {
@@ -57,4 +57,5 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     }
     return [da, db];
   });
+  return withGraphRule(out, (g) => [a.requiresGrad ? g.matmul(b.transpose()) : null, b.requiresGrad ? a.transpose().matmul(g) : null]);
 }

@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
+import { expandTo } from './graph_rules';
 import { allocate, dtypeOf, type FloatArray } from '../dtype';
 import { optionalBoolean } from '../options';
 import { ShapeError } from '../errors';
@@ -30,11 +31,12 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
     const od = allocate(dt, 1);
     od[0] = fn === 'mean' ? s / count : s;
     const out = new Tensor(od, keepDims ? x.shape.map(() => 1) : []);
-    return record(out, fn, [x], (g) => {
+    const rec = record(out, fn, [x], (g) => {
       const r = allocate(dt, xd.length);
       r.fill(g[0] * scale);
       return [r];
     });
+    return withGraphRule(rec, (g) => [expandTo(scale === 1 ? g : g.mul(scale), x.shape)]);
   }
   const ax = normalizeAxis(fn, axis, x.shape.length);
   const { outer, size, inner } = split(x.shape, ax);
@@ -48,7 +50,7 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
   const scale = fn === 'mean' ? 1 / size : 1;
   if (fn === 'mean') for (let i = 0; i < od.length; i++) od[i] /= size;
   const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
-  return record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
+  const rec = record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
     const r = allocate(dt, xd.length);
     for (let o = 0; o < outer; o++) {
       for (let a = 0; a < size; a++) {
@@ -58,6 +60,8 @@ function reduce(fn: 'sum' | 'mean', x: Tensor, axis: number | undefined, keepDim
     }
     return [r];
   });
+  const kept = x.shape.map((d, i) => (i === ax ? 1 : d));
+  return withGraphRule(rec, (g) => [expandTo((scale === 1 ? g : g.mul(scale)).reshape(kept), x.shape)]);
 }
 
 /**
@@ -149,7 +153,7 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
     const od = allocate(dt, 1);
     od[0] = m;
     const out = new Tensor(od, keepDims ? x.shape.map(() => 1) : []);
-    return record(out, fn, [x], (g) => {
+    const rec = record(out, fn, [x], (g) => {
       const r = allocate(dt, xd.length);
       const mm = od[0];
       let count = 0;
@@ -157,6 +161,15 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
       const share = g[0] / count;
       for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) r[i] = share;
       return [r];
+    });
+    // g broadcast back, times the constant split (1/k on each of the k extremes, 0 elsewhere).
+    return withGraphRule(rec, (g) => {
+      const split = allocate(dt, xd.length);
+      const mm = od[0];
+      let count = 0;
+      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) count++;
+      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) split[i] = 1 / count;
+      return [expandTo(g.reshape(x.shape.map(() => 1)), x.shape).mul(new Tensor(split, x.shape))];
     });
   }
   const { ax, outer, size, inner } = lineAxis(fn, axis, x.shape);
@@ -174,7 +187,7 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
     }
   }
   const shape = x.shape.length === 0 ? [] : keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
-  return record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
+  const rec = record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
     const r = allocate(dt, xd.length);
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
@@ -187,6 +200,20 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
       }
     }
     return [r];
+  });
+  const kept = x.shape.map((d, i) => (i === ax ? 1 : d));
+  return withGraphRule(rec, (g) => {
+    const split = allocate(dt, xd.length);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * size * inner + i;
+        const m = od[o * inner + i];
+        let count = 0;
+        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) count++;
+        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) split[base + a * inner] = 1 / count;
+      }
+    }
+    return [expandTo(g.reshape(kept), x.shape).mul(new Tensor(split, x.shape))];
   });
 }
 

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
 import { allocate, dtypeOf, type DType, type FloatArray } from '../dtype';
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { describe, formatShape, normalizeAxis, sizeOf, stridesOf } from '../shape';
@@ -47,7 +47,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
       `${fn}: shape must hold ${x.data.length} elements like x ${formatShape(x.shape)}, got ${formatShape(shape)} (${sizeOf(resolved)} elements)`,
     );
   }
-  return record(new Tensor(x.data, resolved), fn, [x], (g) => [g]);
+  return withGraphRule(record(new Tensor(x.data, resolved), fn, [x], (g) => [g]), (g) => [g.reshape(x.shape)]);
 }
 
 /**
@@ -79,7 +79,7 @@ export function transpose(x: Tensor, axes?: readonly number[]): Tensor {
   const od = permute(x.data, x.shape, perm);
   const inverse = new Array<number>(rank);
   perm.forEach((a, i) => (inverse[a] = i));
-  return record(new Tensor(od, outShape), fn, [x], (g) => [permute(g, outShape, inverse)]);
+  return withGraphRule(record(new Tensor(od, outShape), fn, [x], (g) => [permute(g, outShape, inverse)]), (g) => [g.transpose(inverse)]);
 }
 
 function permute<T extends Float64Array | Float32Array>(data: T, shape: readonly number[], perm: readonly number[]): T {
@@ -101,7 +101,7 @@ function permute<T extends Float64Array | Float32Array>(data: T, shape: readonly
 
 /** A view of x's data under `shape`, on the tape as `fn` (the gradient passes through unchanged). */
 function view(fn: string, x: Tensor, shape: readonly number[]): Tensor {
-  return record(new Tensor(x.data, shape), fn, [x], (g) => [g]);
+  return withGraphRule(record(new Tensor(x.data, shape), fn, [x], (g) => [g]), (g) => [g.reshape(x.shape)]);
 }
 
 /**
@@ -259,11 +259,42 @@ export function slice(x: Tensor, begin: readonly number[], size: readonly number
   const dt = dtypeOf(xd);
   const od = allocate(dt, sizeOf(sz));
   forEachRun(x.shape, b, sz, (src, dst, len) => od.set(xd.subarray(src, src + len), dst));
-  return record(new Tensor(od, sz), fn, [x], (g) => {
+  const rec = record(new Tensor(od, sz), fn, [x], (g) => {
     const r = allocate(dt, xd.length);
     forEachRun(x.shape, b, sz, (src, dst, len) => r.set(g.subarray(dst, dst + len), src));
     return [r];
   });
+  return withGraphRule(rec, (g) => [padBlock(g, x.shape, b, sz)]);
+}
+
+/**
+ * The adjoint of {@link slice}: a zero tensor of `shape` with `g` written into the block of
+ * `size` at `begin`. On the tape, its gradient is the slice of that block, so slice and
+ * padBlock are each other's differentiable rules.
+ *
+ * Shape: g (size) -> `shape`.
+ *
+ * @internal
+ * @param g - the block's values, of shape `size`.
+ * @param shape - the result's shape.
+ * @param begin - the block's first index along each axis (resolved, one per axis).
+ * @param size - the block's size along each axis (resolved, one per axis).
+ * @example
+ * ```ts
+ * padBlock(tensor([[5]]), [2, 2], [1, 0], [1, 1]); // [[0, 0], [5, 0]]
+ * ```
+ */
+export function padBlock(g: Tensor, shape: readonly number[], begin: readonly number[], size: readonly number[]): Tensor {
+  const gd = g.data;
+  const dt = dtypeOf(gd);
+  const od = allocate(dt, sizeOf(shape));
+  forEachRun(shape, begin, size, (src, dst, len) => od.set(gd.subarray(dst, dst + len), src));
+  const rec = record(new Tensor(od, shape), 'padBlock', [g], (gg) => {
+    const r = allocate(dt, gd.length);
+    forEachRun(shape, begin, size, (src, dst, len) => r.set(gg.subarray(src, src + len), dst));
+    return [r];
+  });
+  return withGraphRule(rec, (gg) => [slice(gg, begin, size)]);
 }
 
 /**
@@ -315,7 +346,7 @@ export function gather(x: Tensor, indices: Int32Array | readonly number[], axis 
     }
   }
   const shape = x.shape.map((d, i) => (i === ax ? k : d));
-  return record(new Tensor(od, shape), fn, [x], (g) => {
+  const rec = record(new Tensor(od, shape), fn, [x], (g) => {
     const r = allocate(dt, xd.length);
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < k; j++) {
@@ -326,6 +357,52 @@ export function gather(x: Tensor, indices: Int32Array | readonly number[], axis 
     }
     return [r];
   });
+  return withGraphRule(rec, (g) => [scatterAdd(g, idx, ax, x.shape)]);
+}
+
+/**
+ * The adjoint of {@link gather}: a zero tensor of `shape` into which each slice j of `g` along
+ * `axis` is added at index `idx[j]` (repeats accumulate). On the tape, its gradient is the
+ * gather of the same indices, so gather and scatterAdd are each other's differentiable rules.
+ *
+ * Shape: g (shape with d_axis replaced by idx.length) -> `shape`.
+ *
+ * @internal
+ * @param g - the gathered gradient.
+ * @param idx - checked indices in [0, shape[axis]) (not copied: gather's own copy).
+ * @param axis - the resolved (non-negative) axis.
+ * @param shape - the result's shape (gather's input's).
+ * @example
+ * ```ts
+ * scatterAdd(tensor([[1, 2], [3, 4]]), Int32Array.of(1, 1), 0, [2, 2]); // [[0, 0], [4, 6]]
+ * ```
+ */
+export function scatterAdd(g: Tensor, idx: Int32Array, axis: number, shape: readonly number[]): Tensor {
+  const outer = sizeOf(shape.slice(0, axis));
+  const inner = sizeOf(shape.slice(axis + 1));
+  const size = shape[axis];
+  const k = idx.length;
+  const gd = g.data;
+  const dt = dtypeOf(gd);
+  const od = allocate(dt, sizeOf(shape));
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < k; j++) {
+      const dst = (o * size + idx[j]) * inner;
+      const src = (o * k + j) * inner;
+      for (let i = 0; i < inner; i++) od[dst + i] += gd[src + i];
+    }
+  }
+  const rec = record(new Tensor(od, shape), 'scatterAdd', [g], (gg) => {
+    const r = allocate(dt, gd.length);
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < k; j++) {
+        const src = (o * size + idx[j]) * inner;
+        r.set(gg.subarray(src, src + inner), (o * k + j) * inner);
+      }
+    }
+    return [r];
+  });
+  return withGraphRule(rec, (gg) => [gather(gg, idx, axis)]);
 }
 
 /** Checks a list of tensors for concat/stack: a non-empty array of Tensors of one dtype. */
@@ -359,7 +436,7 @@ function join(fn: string, list: Tensor[], dtype: DType, outer: number, chunks: r
     const c = chunks[n];
     for (let o = 0; o < outer; o++) od.set(t.data.subarray(o * c, o * c + c), o * row + offsets[n]);
   });
-  return record(new Tensor(od, shape), fn, list, (g) =>
+  const rec = record(new Tensor(od, shape), fn, list, (g) =>
     list.map((t, n): FloatArray | null => {
       if (!t.requiresGrad) return null;
       const c = chunks[n];
@@ -368,6 +445,11 @@ function join(fn: string, list: Tensor[], dtype: DType, outer: number, chunks: r
       return r;
     }),
   );
+  // Each tensor's part of g: as [outer, row], the columns offsets[n] .. + chunks[n], reshaped.
+  return withGraphRule(rec, (g) => {
+    const rows = g.reshape([outer, row]);
+    return list.map((t, n) => (t.requiresGrad ? slice(rows, [0, offsets[n]], [outer, chunks[n]]).reshape(t.shape) : null));
+  });
 }
 
 /**

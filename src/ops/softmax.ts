@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { record } from '../autograd/tape';
+import { record, withGraphRule } from '../autograd/tape';
 import { allocate, dtypeOf } from '../dtype';
 import { useSimd } from '../kernels/backend';
 import { simdSoftmaxRows, simdSoftmaxRowsBackward } from '../kernels/simd';
@@ -72,7 +72,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     }
   }
   const out = new Tensor(yd, x.shape);
-  return record(out, fn, [x], (g) => {
+  const rec = record(out, fn, [x], (g) => {
     const r = allocate(dt, xd.length);
     if (inner === 1 && useSimd(xd.length)) {
       simdSoftmaxRowsBackward(g, yd, r, outer, size);
@@ -98,6 +98,12 @@ export function softmax(x: Tensor, axis = -1): Tensor {
       }
     }
     return [r];
+  });
+  // y * (g - sum(g * y)) along the axis, through the output y (a 0-D x is one line of one element).
+  const ax = lineAxis(fn, axis, x.shape).ax;
+  return withGraphRule(rec, (g) => {
+    const gy = g.mul(out);
+    return [gy.sub(out.mul(x.shape.length === 0 ? gy : gy.sum(ax, true)))];
   });
 }
 
@@ -139,7 +145,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
     }
   }
   const out = new Tensor(yd, x.shape);
-  return record(out, fn, [x], (g) => {
+  const rec = record(out, fn, [x], (g) => {
     const r = allocate(dt, xd.length);
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
@@ -154,6 +160,9 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
     }
     return [r];
   });
+  // g - exp(y) * sum(g) along the axis, through the output y.
+  const ax = lineAxis(fn, axis, x.shape).ax;
+  return withGraphRule(rec, (g) => [g.sub(out.exp().mul(x.shape.length === 0 ? g : g.sum(ax, true)))]);
 }
 
 /** The largest value of one line (-Infinity for an empty line; NaN values are skipped, they poison the sum anyway). */

@@ -14,4 +14,13 @@ export {
   type TensorArbOptions,
 } from './arbitraries';
 export { checkModuleGradients, type CheckModuleOptions, type CheckModuleResult } from './module_gradients';
-export { gradcheck, numericalGradient, relError, type GradcheckOptions, type GradcheckResult } from '../autograd/gradcheck';
+export {
+  gradcheck,
+  gradgradcheck,
+  numericalGradient,
+  relError,
+  type GradcheckOptions,
+  type GradcheckResult,
+  type GradgradcheckOptions,
+  type GradgradcheckResult,
+} from '../autograd/gradcheck';

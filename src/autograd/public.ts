@@ -1,0 +1,6 @@
+/**
+ * The `autograd` namespace: gradients as values, to any order.
+ *
+ * @packageDocumentation
+ */
+export { grad, hvp, jvp, type GradOptions } from './grad';

@@ -112,7 +112,8 @@ export function record(
     sums[n] = checksum(out.data);
   }
   out.requiresGrad = true;
-  out._node = { op, inputs, backward, module: currentModule(), scratch, external, versions, sums };
+  // graph is set by withGraphRule; listed here so every node has one hidden class.
+  out._node = { op, inputs, backward, module: currentModule(), scratch, external, versions, sums, graph: undefined };
   return out;
 }
 

@@ -58,8 +58,10 @@ function scalarLoss(
     [dx.data], // the kernel's gradient: only this backward reads it
   );
   if (out._node === null) return out;
-  const y = Int32Array.from(labels as ArrayLike<number>); // the kernel has checked them
-  return withGraphRule(out, decomposed([scores], (sc) => recompute(sc, y).mul(scale)));
+  // A snapshot of the labels (the kernel has checked them) for the rule, which may run after
+  // the caller changed its array; slice() is a plain copy for the common Int32Array.
+  const y = labels instanceof Int32Array ? labels.slice() : Int32Array.from(labels as ArrayLike<number>);
+  return withGraphRule(out, (g) => decomposed([scores], (sc) => recompute(sc, y).mul(scale))(g));
 }
 
 /** A constant (N, C) one-hot matrix of integer labels. */

@@ -141,39 +141,49 @@ function hits(x: number, m: number): boolean {
   return x === m || (m !== m && x !== x);
 }
 
+/**
+ * Calls `visit(k, line, count)` for every element k equal to its line's extreme `od[line]`
+ * (NaN matching NaN), `count` being how many tie in that line: the one place both backward
+ * rules of max/min find where the gradient goes.
+ */
+function forEachExtreme(
+  xd: FloatArray, od: FloatArray, outer: number, size: number, inner: number,
+  visit: (k: number, line: number, count: number) => void,
+): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const base = o * size * inner + i;
+      const line = o * inner + i;
+      const m = od[line];
+      let count = 0;
+      for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) count++;
+      for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) visit(base + a * inner, line, count);
+    }
+  }
+}
+
 function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, keepDimsArg: unknown): Tensor {
   assertTensor(fn, 'x', x);
   const keepDims = optionalBoolean(fn, 'keepDims', keepDimsArg, false);
   const xd = x.data;
   const dt = dtypeOf(xd);
+  // Over all elements: one line of every element; along an axis: the lines of that axis.
+  let outer = 1;
+  let size = xd.length;
+  let inner = 1;
+  let shape: number[];
+  let kept: number[];
   if (axis === undefined || axis === null) {
     if (xd.length === 0) throw emptyError(fn, x.shape, undefined);
-    let m = xd[0];
-    for (let i = 1; i < xd.length; i++) if (beats(fn, xd[i], m)) m = xd[i];
-    const od = allocate(dt, 1);
-    od[0] = m;
-    const out = new Tensor(od, keepDims ? x.shape.map(() => 1) : []);
-    const rec = record(out, fn, [x], (g) => {
-      const r = allocate(dt, xd.length);
-      const mm = od[0];
-      let count = 0;
-      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) count++;
-      const share = g[0] / count;
-      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) r[i] = share;
-      return [r];
-    });
-    // g broadcast back, times the constant split (1/k on each of the k extremes, 0 elsewhere).
-    return withGraphRule(rec, (g) => {
-      const split = allocate(dt, xd.length);
-      const mm = od[0];
-      let count = 0;
-      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) count++;
-      for (let i = 0; i < xd.length; i++) if (hits(xd[i], mm)) split[i] = 1 / count;
-      return [expandTo(g.reshape(x.shape.map(() => 1)), x.shape).mul(new Tensor(split, x.shape))];
-    });
+    kept = x.shape.map(() => 1);
+    shape = keepDims ? kept : [];
+  } else {
+    const l = lineAxis(fn, axis, x.shape);
+    if (l.size === 0) throw emptyError(fn, x.shape, axis);
+    ({ outer, size, inner } = l);
+    kept = x.shape.map((d, i) => (i === l.ax ? 1 : d));
+    shape = x.shape.length === 0 ? [] : keepDims ? kept : x.shape.filter((_, i) => i !== l.ax);
   }
-  const { ax, outer, size, inner } = lineAxis(fn, axis, x.shape);
-  if (size === 0) throw emptyError(fn, x.shape, axis);
   const od = allocate(dt, outer * inner);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -186,33 +196,15 @@ function extreme(fn: 'max' | 'min', x: Tensor, axis: number | undefined | null, 
       od[o * inner + i] = m;
     }
   }
-  const shape = x.shape.length === 0 ? [] : keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
   const rec = record(new Tensor(od, shape), fn, [x], (g: FloatArray) => {
     const r = allocate(dt, xd.length);
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        const base = o * size * inner + i;
-        const m = od[o * inner + i];
-        let count = 0;
-        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) count++;
-        const share = g[o * inner + i] / count;
-        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) r[base + a * inner] = share;
-      }
-    }
+    forEachExtreme(xd, od, outer, size, inner, (k, line, count) => (r[k] = g[line] / count));
     return [r];
   });
-  const kept = x.shape.map((d, i) => (i === ax ? 1 : d));
+  // g broadcast back, times the constant split (1/k on each of the k extremes, 0 elsewhere).
   return withGraphRule(rec, (g) => {
     const split = allocate(dt, xd.length);
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        const base = o * size * inner + i;
-        const m = od[o * inner + i];
-        let count = 0;
-        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) count++;
-        for (let a = 0; a < size; a++) if (hits(xd[base + a * inner], m)) split[base + a * inner] = 1 / count;
-      }
-    }
+    forEachExtreme(xd, od, outer, size, inner, (k, _line, count) => (split[k] = 1 / count));
     return [expandTo(g.reshape(kept), x.shape).mul(new Tensor(split, x.shape))];
   });
 }

@@ -442,20 +442,8 @@ export function simdBatchnormBackward<T extends FloatArray>(
  * ```
  */
 export function simdReluForward<T extends FloatArray>(x: T, out: T): void {
-  const fn = 'simdReluForward';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, x);
-  const len = x.length;
-  check(fn, f64, 'out', out, len);
-  const shift = f64 ? 3 : 2;
-  place(a, len * (f64 ? 8 : 4));
-  const px = offs[0];
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, px, x, len);
-  (f64 ? a.w.reluForwardF64 : a.w.reluForwardF32)(px, px, len);
-  get(heap, shift, px, out, len);
+  runMap('simdReluForward', x, out, (w, f64) => (f64 ? w.reluForwardF64 : w.reluForwardF32));
 }
-
 /**
  * ReLU backward, the exact computation of `reluBackward` in src/kernels/relu.ts:
  * dx[i] = x[i] >= 0 ? dout[i] : 0 (the gradient passes at x == 0; NaN in x gives 0).
@@ -470,10 +458,39 @@ export function simdReluForward<T extends FloatArray>(x: T, out: T): void {
  * ```
  */
 export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): void {
-  const fn = 'simdReluBackward';
+  runGradMap('simdReluBackward', dout, x, dx, (w, f64) => (f64 ? w.reluBackwardF64 : w.reluBackwardF32));
+}
+
+/** An elementwise kernel over wasm memory: (in, out, len) or (g, x, out, len), offsets in bytes. */
+type MapKernel = (...args: number[]) => void;
+
+/**
+ * out = kernel(x), elementwise: x copied into wasm memory, the kernel run in place there, the
+ * result copied out. The runner of every one-input elementwise kernel.
+ */
+function runMap<T extends FloatArray>(fn: string, x: T, out: T, pick: (w: Arena['w'], f64: boolean) => MapKernel): void {
   const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, dout);
-  const len = dout.length;
+  const f64 = isF64(fn, x);
+  const len = x.length;
+  check(fn, f64, 'out', out, len);
+  const shift = f64 ? 3 : 2;
+  place(a, len * (f64 ? 8 : 4));
+  const px = offs[0];
+  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
+  put(heap, shift, px, x, len);
+  pick(a.w, f64)(px, px, len);
+  get(heap, shift, px, out, len);
+}
+
+/**
+ * dx = kernel(g, x), elementwise (a backward rule over the forward input): g and x copied
+ * into wasm memory, the result written over g there and copied out. The runner of every
+ * two-input elementwise backward kernel.
+ */
+function runGradMap<T extends FloatArray>(fn: string, g: T, x: T, dx: T, pick: (w: Arena['w'], f64: boolean) => MapKernel): void {
+  const a = arenaOrThrow(fn);
+  const f64 = isF64(fn, g);
+  const len = g.length;
   check(fn, f64, 'x', x, len);
   check(fn, f64, 'dx', dx, len);
   const shift = f64 ? 3 : 2;
@@ -481,12 +498,11 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
   place(a, bytes, bytes);
   const [pg, px] = offs;
   const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, pg, dout, len);
+  put(heap, shift, pg, g, len);
   put(heap, shift, px, x, len);
-  (f64 ? a.w.reluBackwardF64 : a.w.reluBackwardF32)(pg, px, pg, len);
+  pick(a.w, f64)(pg, px, pg, len);
   get(heap, shift, pg, dx, len);
 }
-
 /** One array operand of an in-place update kernel (besides the first, which is read and written). */
 interface Operand {
   name: string;
@@ -731,23 +747,10 @@ export type SimdUnaryOp = 'tanh' | 'sigmoid' | 'gelu';
  * ```
  */
 export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): void {
-  const fn = 'simdUnary';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, x);
-  const len = x.length;
-  check(fn, f64, 'out', out, len);
-  const shift = f64 ? 3 : 2;
-  place(a, len * (f64 ? 8 : 4));
-  const px = offs[0];
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, px, x, len);
-  const w = a.w;
-  const k =
-    op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : op === 'sigmoid' ? (f64 ? w.sigmoidF64 : w.sigmoidF32) : f64 ? w.geluF64 : w.geluF32;
-  k(px, px, len);
-  get(heap, shift, px, out, len);
+  runMap('simdUnary', x, out, (w, f64) =>
+    op === 'tanh' ? (f64 ? w.tanhF64 : w.tanhF32) : op === 'sigmoid' ? (f64 ? w.sigmoidF64 : w.sigmoidF32) : f64 ? w.geluF64 : w.geluF32,
+  );
 }
-
 /**
  * dx[i] = g[i] * f'(x[i]) for f = tanh (g * sech2Of(x)) or sigmoid (sigmoidBackwardOf(g, x)),
  * bit-identical to those loops over src/kernels/transcendental.ts.
@@ -763,28 +766,13 @@ export function simdUnary<T extends FloatArray>(op: SimdUnaryOp, x: T, out: T): 
  * ```
  */
 export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x: T, dx: T): void {
-  const fn = 'simdUnaryBackward';
-  const a = arenaOrThrow(fn);
-  const f64 = isF64(fn, g);
-  const len = g.length;
-  check(fn, f64, 'x', x, len);
-  check(fn, f64, 'dx', dx, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes);
-  const [pg, px] = offs;
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, pg, g, len);
-  put(heap, shift, px, x, len);
-  const w = a.w;
-  const k =
+  runGradMap('simdUnaryBackward', g, x, dx, (w, f64) =>
     op === 'tanh'
       ? f64 ? w.tanhBackwardF64 : w.tanhBackwardF32
       : op === 'sigmoid'
         ? f64 ? w.sigmoidBackwardF64 : w.sigmoidBackwardF32
-        : f64 ? w.geluBackwardF64 : w.geluBackwardF32;
-  k(pg, px, pg, len);
-  get(heap, shift, pg, dx, len);
+        : f64 ? w.geluBackwardF64 : w.geluBackwardF32,
+  );
 }
 
 /**

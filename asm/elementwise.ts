@@ -1,5 +1,5 @@
 // AssemblyScript source of tapegrad's WebAssembly SIMD elementwise kernels (built by
-// scripts/build-wasm-elementwise.js into build/elementwise.wasm; loaded by src/kernels/simd/).
+// scripts/build-wasm.js into build/elementwise.wasm; loaded by src/kernels/simd/).
 //
 // BatchNorm forward (train and test mode), BatchNorm backward (the seed's step-by-step form),
 // ReLU forward/backward, gradient accumulation, and the SGD (plain and momentum), Adam and

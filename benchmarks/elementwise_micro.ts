@@ -4,7 +4,7 @@
  * µs per call of BatchNorm forward (train and test mode) and backward, ReLU forward and backward,
  * float32 and float64, at (N, D) = (64, 64) (the tiny MLP's step) and (256, 512).
  *
- * Run: `node scripts/build-wasm-elementwise.js && npx ts-node --transpile-only benchmarks/elementwise_micro.ts`
+ * Run: `node scripts/build-wasm.js && npx ts-node --transpile-only benchmarks/elementwise_micro.ts`
  * Options: `--shapes 64x64,256x512` `--samples 15` `--threshold` (instead: scan N·D to place the
  * size from which SIMD wins) `--dtype float32|float64` (one dtype, in this process; by default
  * each dtype runs in its own child process, see main()).
@@ -174,7 +174,7 @@ function main(): void {
     return;
   }
   if (!simdAvailable()) {
-    console.error('build/elementwise.wasm is missing or SIMD is unavailable: run `node scripts/build-wasm-elementwise.js`');
+    console.error('build/elementwise.wasm is missing or SIMD is unavailable: run `node scripts/build-wasm.js`');
     process.exit(1);
   }
   const dt = only as DType;

@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const NAMES = ['gemm.wasm', 'gemm-fma.wasm', 'gemm-mt.wasm', 'gemm-mt-fma.wasm', 'elementwise.wasm'];
+const NAMES = ['gemm.wasm', 'gemm-fma.wasm', 'gemm-mt.wasm', 'gemm-mt-fma.wasm', 'elementwise.wasm', 'elementwise-mt.wasm'];
 const OUT = path.join(root, 'src', 'platform', 'wasm_inline.ts');
 
 /** The source of wasm_inline.ts for the modules in buildDir. */

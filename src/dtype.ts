@@ -6,6 +6,7 @@
 import { DTypeError, OutOfMemoryError, ValueError } from './errors';
 import { checkOptions, optionalBoolean } from './options';
 import { describe } from './shape';
+import { ownsRegion, residentArray } from './kernels/wasm/runtime';
 
 /** A tensor's element type: `'float64'` (Float64Array, the default) or `'float32'` (Float32Array). */
 export type DType = 'float64' | 'float32';
@@ -80,7 +81,7 @@ let nextSweep = SWEEP_EVERY;
  */
 export function allocate(dtype: DType, n: number, fn?: string): FloatArray {
   const a = fromPool(dtype, n);
-  return a === null ? make(dtype, n, fn) : a.fill(0);
+  return a === null ? make(dtype, n, fn ?? 'allocate', true) : a.fill(0);
 }
 
 /**
@@ -96,12 +97,21 @@ export function allocate(dtype: DType, n: number, fn?: string): FloatArray {
  * ```
  */
 export function allocateUninit(dtype: DType, n: number): FloatArray {
-  return fromPool(dtype, n) ?? make(dtype, n);
+  return fromPool(dtype, n) ?? make(dtype, n, 'allocate', false);
 }
 
-/** A fresh zeroed array; counted when the pool could have served it. */
-function make(dtype: DType, n: number, fn = 'allocate'): FloatArray {
-  let a: FloatArray;
+/**
+ * A fresh array (zeroed when `zero`; a plain new array always is); counted when the pool could
+ * have served it. Arrays of POOL_MIN_LENGTH or more elements live in the WebAssembly kernels'
+ * memory where that is shared (see residentArray), so kernels use them without copies.
+ */
+function make(dtype: DType, n: number, fn: string, zero: boolean): FloatArray {
+  let a: FloatArray | null = null;
+  if (n >= POOL_MIN_LENGTH) a = residentArray(dtype === 'float64', n, zero);
+  if (a !== null) {
+    fresh++;
+    return a;
+  }
   try {
     a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
   } catch (e) {
@@ -170,7 +180,8 @@ function evictFor(bytes: number, keep: Bucket): boolean {
  * ```
  */
 export function recycle(a: FloatArray): void {
-  if (!enabled || a.length < POOL_MIN_LENGTH || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) return;
+  if (!enabled || a.length < POOL_MIN_LENGTH) return;
+  if ((a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) && !ownsRegion(a)) return;
   if (a.byteLength > maxBytes) return;
   const bucketMap = pool[dtypeOf(a)];
   let bucket = bucketMap.get(a.length);

@@ -19,6 +19,7 @@ import { logSoftmax, softmax } from './ops/softmax';
 import { checkOptions, optionalBoolean } from './options';
 import { randomNormal, randomUniform } from './random';
 import { assertValidShape, describe, formatShape, shapesEqual, sizeOf, type Shape } from './shape';
+import { storageKey } from './kernels/wasm/runtime';
 
 /** Nested arrays of numbers, as `tensor()` accepts and `toArray()` returns. */
 export type NestedArray = number | NestedArray[];
@@ -695,12 +696,15 @@ function formatValues(data: FloatArray, shape: Shape, indent: number): string {
  * ```
  */
 export function bumpVersion(t: Tensor | FloatArray): void {
-  const buffer = (t instanceof Tensor ? t.data : t).buffer;
-  versions.set(buffer, (versions.get(buffer) ?? 0) + 1);
+  const key = storageKey(t instanceof Tensor ? t.data : t);
+  versions.set(key, (versions.get(key) ?? 0) + 1);
 }
 
-/** In-place change counts by backing buffer, so that views share their base's count. */
-const versions = new WeakMap<ArrayBufferLike, number>();
+/**
+ * In-place change counts by backing memory (a buffer, or for tensors in the kernels' memory the
+ * array that owns the region: see storageKey), so that views share their base's count.
+ */
+const versions = new WeakMap<object, number>();
 
 /**
  * The in-place change count of the memory behind `data` (0 until first changed).
@@ -712,7 +716,7 @@ const versions = new WeakMap<ArrayBufferLike, number>();
  * ```
  */
 export function versionOf(data: FloatArray): number {
-  return versions.get(data.buffer) ?? 0;
+  return versions.get(storageKey(data)) ?? 0;
 }
 
 /**

@@ -17,6 +17,7 @@ import { describe, formatShape, shapesEqual, sizeOf } from '../shape';
 import { Tensor } from '../tensor';
 import { noGrad } from './mode';
 import { record } from './tape';
+import { storageKey } from '../kernels/wasm/runtime';
 
 export type { NDArray } from '../kernels/types';
 
@@ -206,7 +207,7 @@ function checkForwardResult(name: string, result: unknown, inputs: readonly Tens
   }
   // An output sharing memory with an input (an identity kernel, a view) would let an in-place
   // change to one show up in the other: the output gets its own copy.
-  const shared = inputs.some((t) => t.data.buffer === data.buffer);
+  const shared = inputs.some((t) => storageKey(t.data) === storageKey(data));
   return { out: new Tensor(shared ? data.slice() : data, s), cache };
 }
 

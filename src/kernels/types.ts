@@ -98,3 +98,25 @@ export function checkLabels(fn: string, arg: string, y: unknown, n: number, c: n
   }
   return out;
 }
+
+/**
+ * Options of a GEMM `C[M, N] = op(A) @ op(B)`: both the public `kernels.gemm` and the raw
+ * WebAssembly entry take them. Every flag defaults to off.
+ *
+ * @example
+ * ```ts
+ * const opts: GemmOptions = { transB: true, bias, relu: true }; // relu(A @ Bᵀ + bias)
+ * ```
+ */
+export interface GemmOptions<T extends FloatArray = FloatArray> {
+  /** Read A as its transpose: A is stored [K, M]. Default false. */
+  transA?: boolean;
+  /** Read B as its transpose: B is stored [N, K]. Default false. */
+  transB?: boolean;
+  /** Add into C instead of overwriting it (C += op(A) op(B)). Default false. */
+  accumulate?: boolean;
+  /** A length-N vector added to every row of C after the product (and after accumulate). Default none. */
+  bias?: T | null;
+  /** Apply max(x, 0) to the final result (after accumulate and bias). Default false. */
+  relu?: boolean;
+}

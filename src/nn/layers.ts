@@ -17,6 +17,7 @@ import { Module, torchEntry, torchTransposedEntry, type TorchEntry } from './mod
 import type { BatchnormConvention } from '../kernels/batchnorm';
 import { ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh } from './activations';
 import { LogSoftmax, Softmax } from './shape_layers';
+import { storageKey } from '../kernels/wasm/runtime';
 
 function checkCount(fn: string, arg: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`${fn}: ${arg} must be a positive integer, got ${describe(v)}`);
@@ -462,7 +463,7 @@ export class Sequential extends Module {
       const own = SEALED_FORWARDS.has(f);
       const out = withModule(this.labelOf(i, layer), () => f.call(layer, h));
       if (hSealed && own) sealIntermediate(h, out);
-      hSealed = own && out instanceof Tensor && out._node !== null && out !== h && out.data.buffer !== h.data.buffer;
+      hSealed = own && out instanceof Tensor && out._node !== null && out !== h && storageKey(out.data) !== storageKey(h.data);
       h = out;
     }
     return h;
@@ -502,5 +503,5 @@ const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
  * forward returned a different array, so `h` does not live on in `out`.
  */
 function sealIntermediate(h: Tensor, out: Tensor): void {
-  if (out instanceof Tensor && out !== h && out.data.buffer !== h.data.buffer) h._graphOnly = true;
+  if (out instanceof Tensor && out !== h && storageKey(out.data) !== storageKey(h.data)) h._graphOnly = true;
 }

@@ -9,6 +9,7 @@ import { ArgumentError, DTypeError, ShapeError, TapegradError, ValueError } from
 import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape } from '../shape';
 import { bumpVersion, Tensor } from '../tensor';
+import { memoryKey } from '../kernels/wasm/runtime';
 
 /** The value of one hyper-parameter: a number (lr, eps), a flag (nesterov) or a tuple (betas). */
 export type HyperValue = number | boolean | number[];
@@ -527,7 +528,7 @@ function checkParams(fn: string, params: Iterable<Tensor>): Tensor[] {
   if (list.length === 0) throw new ValueError(`${fn}: params must hold at least one Tensor, got an empty iterable`);
   const seen = new Map<Tensor, number>();
   /** Per backing buffer, the byte ranges of the parameters seen so far in it. */
-  const ranges = new Map<ArrayBufferLike, { start: number; end: number; i: number }[]>();
+  const ranges = new Map<object, { start: number; end: number; i: number }[]>();
   for (let i = 0; i < list.length; i++) {
     const p: unknown = list[i];
     if (!(p instanceof Tensor)) throw new ArgumentError(`${fn}: params[${i}] must be a Tensor, got ${describe(p)}`);
@@ -546,7 +547,7 @@ function checkParams(fn: string, params: Iterable<Tensor>): Tensor[] {
     const start = p.data.byteOffset;
     const end = start + p.data.byteLength;
     if (end === start) continue; // an empty tensor shares no element with anything
-    const inBuffer = ranges.get(p.data.buffer);
+    const inBuffer = ranges.get(memoryKey(p.data));
     const k = inBuffer?.find((r) => r.start < end && start < r.end);
     if (k !== undefined) {
       const same = k.start === start && k.end === end;
@@ -556,7 +557,7 @@ function checkParams(fn: string, params: Iterable<Tensor>): Tensor[] {
           `(bytes ${start}..${end} and ${k.start}..${k.end} of one buffer)`,
       );
     }
-    if (inBuffer === undefined) ranges.set(p.data.buffer, [{ start, end, i }]);
+    if (inBuffer === undefined) ranges.set(memoryKey(p.data), [{ start, end, i }]);
     else inBuffer.push({ start, end, i });
   }
   return list;

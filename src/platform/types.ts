@@ -6,7 +6,7 @@
  */
 
 /** The WebAssembly modules the kernels load (built from asm/ into build/). */
-export type WasmName = 'gemm.wasm' | 'gemm-fma.wasm' | 'gemm-mt.wasm' | 'gemm-mt-fma.wasm' | 'elementwise.wasm';
+export type WasmName = 'gemm.wasm' | 'gemm-fma.wasm' | 'gemm-mt.wasm' | 'gemm-mt-fma.wasm' | 'elementwise.wasm' | 'elementwise-mt.wasm';
 
 /** An incremental SHA-256 hash: `update` any number of times, then `hex()` once. */
 export interface Sha256 {

@@ -197,16 +197,16 @@ describe('two-thread wasm gemm', () => {
     expect(gemmThreads().splitCalls).toBe(s0.splitCalls + 1);
   });
 
-  test('without gemm-mt.wasm (or shared memory) threads silently stay off; results unchanged', async () => {
+  test('without shared memory (or gemm-mt.wasm) threads silently stay off; results unchanged', async () => {
     let idx!: typeof import('../../src/kernels/wasm');
     jest.isolateModules(() => {
-      // Fresh module instances: index.ts installs its locator on load; override it before any
-      // use. require, not import(): a dynamic import() would need jest's --experimental-vm-modules.
+      // Fresh module instances, with threads made impossible before any use. require, not
+      // import(): a dynamic import() would need jest's --experimental-vm-modules.
       /* eslint-disable @typescript-eslint/no-require-imports */
       const th = require('../../src/kernels/wasm/threads') as typeof import('../../src/kernels/wasm/threads');
       idx = require('../../src/kernels/wasm') as typeof import('../../src/kernels/wasm');
       /* eslint-enable @typescript-eslint/no-require-imports */
-      th.setLocator(() => ({ api: (globalThis as { WebAssembly?: never }).WebAssembly, name: undefined }));
+      th.allowThreads(false);
     });
     idx.setGemmThreads(2, 0);
     expect(await idx.gemmThreadsReady(1000)).toBe(false);

@@ -1,7 +1,7 @@
 /**
  * WebAssembly SIMD versions of the training step's elementwise and reduction loops: BatchNorm
  * forward (train and test mode) and backward, ReLU forward and backward, the tape's gradient
- * accumulation, and the SGD, Adam and RMSProp updates, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm-elementwise.js` into
+ * accumulation, and the SGD, Adam and RMSProp updates, for float32 and float64. Built from `asm/elementwise.ts` by `scripts/build-wasm.js` into
  * `build/elementwise.wasm` at the package root.
  *
  * Results are BIT-IDENTICAL to the TypeScript kernels in `../batchnorm.ts` and `../relu.ts`
@@ -11,10 +11,9 @@
  * same operations in the same order; float32 data is computed in f64 and rounded where the TS
  * code stores into a Float32Array (see the header of asm/elementwise.ts).
  *
- * The module is compiled and instantiated synchronously on first use (it is ~6 KB). Each call
- * copies its inputs into the module's linear memory with one `TypedArray.set` each, runs, and
- * copies the results into the caller's arrays. The memory is reused across calls and only grows
- * when a call needs more, so calls allocate nothing.
+ * The module runs on the kernels' one memory (src/kernels/wasm/runtime.ts): operands that
+ * live there (the library's tensors, where shared memory exists) are used in place; others are
+ * copied into temporary regions and, if written, back. Calls allocate no JS memory.
  *
  * These functions do no shape inference: the TS kernels validate their arguments and then call
  * in here with plain typed arrays. Lengths and dtypes are still checked, since a short array
@@ -25,158 +24,14 @@
 
 
 import type { FloatArray } from '../../dtype';
-import { DTypeError, ShapeError, ValueError } from '../../errors';
-import { compileWasm } from '../../platform';
+import { ValueError } from '../../errors';
+import {
+  checkArray as check, checkDim as dimCheck, frame, isF64, isHeapBuffer, runtime, type ElementwiseExports, type Frame, type MapFn,
+} from '../wasm/runtime';
 
 export type { FloatArray };
 
-type BnForwardFn = (
-  x: number, g: number, bt: number, rm: number, rv: number, out: number, xmm: number, xn: number, ivar: number,
-  sv: number, s: number, n: number, d: number, eps: number, momentum: number,
-) => void;
-type BnBackwardFn = (
-  train: number, dout: number, xmm: number, xn: number, gamma: number, ivar: number, sv: number,
-  dx: number, dgamma: number, dbeta: number, s: number, n: number, d: number,
-) => void;
-type ReluForwardFn = (x: number, out: number, len: number) => void;
-type ReluBackwardFn = (dout: number, x: number, dx: number, len: number) => void;
-type AddFn = (acc: number, g: number, len: number) => void;
-type SgdFn = (p: number, g: number, len: number, lr: number, wd: number) => void;
-type SgdMomentumFn = (
-  p: number, g: number, buf: number, len: number, lr: number, wd: number, momentum: number, keep: number,
-  nesterov: number, fresh: number,
-) => void;
-type RmspropFn = (
-  p: number, g: number, v: number, buf: number, len: number, lr: number, alpha: number, c: number, eps: number,
-  wd: number, momentum: number,
-) => void;
-type AdamFn = (
-  p: number, g: number, m: number, v: number, len: number, stepSize: number, bc2Sqrt: number, b1: number, c1: number,
-  b2: number, c2: number, eps: number, decay: number, l2: number,
-) => void;
-
-type UnaryFn = (x: number, out: number, len: number) => void;
-type UnaryGradFn = (g: number, x: number, dx: number, len: number) => void;
-type RowsFn = (x: number, y: number, rows: number, size: number) => void;
-type RowsGradFn = (g: number, y: number, dx: number, rows: number, size: number) => void;
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-
-/** What build/elementwise.wasm exports (pointers and lengths are numbers). */
-interface Exports {
-  memory: WasmMemory;
-  heapBase(): number;
-  scratchBytes(d: number): number;
-  bnTrainForwardF64: BnForwardFn;
-  bnTrainForwardF32: BnForwardFn;
-  // Test mode takes no momentum; the extra argument is ignored by the engine.
-  bnTestForwardF64: BnForwardFn;
-  bnTestForwardF32: BnForwardFn;
-  bnBackwardF64: BnBackwardFn;
-  bnBackwardF32: BnBackwardFn;
-  reluForwardF64: ReluForwardFn;
-  reluForwardF32: ReluForwardFn;
-  reluBackwardF64: ReluBackwardFn;
-  reluBackwardF32: ReluBackwardFn;
-  addF64: AddFn;
-  addF32: AddFn;
-  sgdF64: SgdFn;
-  sgdF32: SgdFn;
-  sgdMomentumF64: SgdMomentumFn;
-  sgdMomentumF32: SgdMomentumFn;
-  adamF64: AdamFn;
-  adamF32: AdamFn;
-  rmspropF64: RmspropFn;
-  rmspropF32: RmspropFn;
-  tanhF64: UnaryFn;
-  tanhF32: UnaryFn;
-  sigmoidF64: UnaryFn;
-  sigmoidF32: UnaryFn;
-  tanhBackwardF64: UnaryGradFn;
-  tanhBackwardF32: UnaryGradFn;
-  sigmoidBackwardF64: UnaryGradFn;
-  sigmoidBackwardF32: UnaryGradFn;
-  geluF64: UnaryFn;
-  geluF32: UnaryFn;
-  geluBackwardF64: UnaryGradFn;
-  geluBackwardF32: UnaryGradFn;
-  softmaxRowsF64: RowsFn;
-  softmaxRowsF32: RowsFn;
-  softmaxRowsBackwardF64: RowsGradFn;
-  softmaxRowsBackwardF32: RowsGradFn;
-}
-
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
-/** The loaded module and typed views over its memory (replaced whenever the memory grows). */
-interface Arena {
-  w: Exports;
-  heap32: Float32Array;
-  heap64: Float64Array;
-  /** First byte the loader may use, 64-byte aligned. */
-  base: number;
-}
-
-const PAGE = 65536;
-/** wasm32 addresses at most 65536 pages = 4 GiB. */
-const MAX_BYTES = 65536 * PAGE;
-
-/** The module; `null` once loading failed (then it is never retried). */
-let arena: Arena | null | undefined;
-
-/** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
-function load(): Arena | null {
-  if (arena !== undefined) return arena;
-  arena = null;
-  try {
-    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (api === undefined) return null;
-    // Synchronous compile (unless preloadWasm compiled it) is fine for a ~30 KB module. It
-    // throws a CompileError if the engine lacks SIMD128, which is exactly the "unavailable" case.
-    const module = compileWasm('elementwise.wasm');
-    const w = new api.Instance(module, {}).exports as Exports;
-    const a: Arena = { w, heap32: new Float32Array(0), heap64: new Float64Array(0), base: (w.heapBase() + 63) & ~63 };
-    refreshViews(a);
-    arena = a;
-  } catch {
-    arena = null;
-  }
-  return arena;
-}
-
-/** Re-creates the views after the memory grew (growing detaches the old ArrayBuffer). */
-function refreshViews(a: Arena): void {
-  const buf = a.w.memory.buffer;
-  if (a.heap32.buffer !== buf) {
-    a.heap32 = new Float32Array(buf);
-    a.heap64 = new Float64Array(buf);
-  }
-}
-
-/** Grows the memory (never shrinks) so that bytes [0, end) are addressable. */
-function ensureMemory(a: Arena, end: number): void {
-  const mem = a.w.memory;
-  const have = mem.buffer.byteLength;
-  if (end > have) {
-    if (end > MAX_BYTES) throw new RangeError(`simd: needs ${end} bytes of wasm memory, the maximum is ${MAX_BYTES}`);
-    // Grow by at least 1/4 of the current size so a slowly increasing workload regrows rarely.
-    const want = Math.min(Math.max(end, have + (have >> 2)), MAX_BYTES);
-    try {
-      mem.grow(Math.ceil((want - have) / PAGE));
-    } catch {
-      mem.grow(Math.ceil((end - have) / PAGE)); // the minimum; throws RangeError if still too big
-    }
-  }
-  refreshViews(a);
-}
-
-const align64 = (x: number): number => Math.ceil(x / 64) * 64;
+type Exports = ElementwiseExports;
 
 /**
  * Whether the SIMD kernels can run here: build/elementwise.wasm was found and the engine
@@ -189,58 +44,28 @@ const align64 = (x: number): number => Math.ceil(x / 64) * 64;
  * ```
  */
 export function simdAvailable(): boolean {
-  return load() !== null;
+  return runtime()?.ew != null;
 }
 
-function arenaOrThrow(fn: string): Arena {
-  const a = load();
-  if (a === null) throw new Error(`${fn}: the WebAssembly SIMD kernels are unavailable (build/elementwise.wasm missing or no SIMD)`);
-  return a;
+/** The elementwise module, or an error naming what the user called. */
+function kernels(fn: string): Exports {
+  const w = runtime()?.ew;
+  if (w == null) throw new Error(`${fn}: the WebAssembly SIMD kernels are unavailable (build/elementwise.wasm missing or no SIMD)`);
+  return w;
 }
 
 function checkDim(fn: string, name: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new ValueError(`${fn}: ${name} must be a non-negative integer, got ${v}`);
+  dimCheck(fn, name, v);
 }
 
-/** Checks that `arr` has the first argument's dtype and at least `need` elements. */
-function check(fn: string, f64: boolean, name: string, arr: FloatArray, need: number): void {
-  if (!(f64 ? arr instanceof Float64Array : arr instanceof Float32Array)) {
-    const got = (arr as object)?.constructor?.name ?? typeof arr;
-    throw new DTypeError(`${fn}: ${name} must be a ${f64 ? 'Float64Array' : 'Float32Array'} like the first argument, got ${got}`);
+/** Runs `call` if every temporary region could be had, then copies back and frees. */
+function finish(fn: string, f: Frame, call: () => void): void {
+  if (!f.ok) {
+    f.end(false);
+    throw new ValueError(`${fn}: the WebAssembly memory cannot grow to hold the operands (the engine refused)`);
   }
-  if (arr.length < need) throw new ShapeError(`${fn}: ${name} must hold ${need} elements, got ${arr.length}`);
-}
-
-function isF64(fn: string, x: FloatArray): boolean {
-  if (x instanceof Float64Array) return true;
-  if (x instanceof Float32Array) return false;
-  throw new DTypeError(`${fn}: expected a Float32Array or Float64Array, got ${Object.prototype.toString.call(x)}`);
-}
-
-/** Copies the first `len` elements of `src` into the heap at byte offset `at`. */
-function put(heap: FloatArray, shift: number, at: number, src: FloatArray, len: number): void {
-  heap.set(src.length === len ? src : src.subarray(0, len), at >>> shift);
-}
-
-/** Copies `len` elements from the heap at byte offset `at` into the start of `dst`. */
-function get(heap: FloatArray, shift: number, at: number, dst: FloatArray, len: number): void {
-  dst.set(heap.subarray(at >>> shift, (at >>> shift) + len));
-}
-
-/** Byte offsets filled by {@link place}; one module-level array reused by every call. */
-const offs: number[] = new Array<number>(10).fill(0);
-
-/**
- * Lays out regions of the given byte sizes one after the other from the arena's base, each
- * 64-byte aligned, writes their offsets into `offs`, and grows the memory to fit.
- */
-function place(a: Arena, ...sizes: number[]): void {
-  let at = a.base;
-  for (let i = 0; i < sizes.length; i++) {
-    offs[i] = at;
-    at += align64(sizes[i]);
-  }
-  ensureMemory(a, at);
+  call();
+  f.end();
 }
 
 /**
@@ -321,7 +146,7 @@ function bnForward(
   momentum: number, runningMean: FloatArray, runningVar: FloatArray, out: FloatArray, xMinusMean: FloatArray,
   normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
 ): void {
-  const a = arenaOrThrow(fn);
+  const w = kernels(fn);
   checkDim(fn, 'n', n);
   checkDim(fn, 'd', d);
   const f64 = isF64(fn, x);
@@ -336,29 +161,21 @@ function bnForward(
   check(fn, f64, 'normalizedData', normalizedData, nd);
   check(fn, f64, 'ivar', ivar, d);
   check(fn, f64, 'sqrtvar', sqrtvar, d);
-  const sz = f64 ? 8 : 4;
-  const shift = f64 ? 3 : 2;
-  // x and out share a region: the kernel reads x fully before writing out (train) or reads
-  // each element before overwriting it (test), which keeps the working set at 3 (N, D) arrays.
-  place(a, nd * sz, nd * sz, nd * sz, d * sz, d * sz, d * sz, d * sz, d * sz, d * sz, a.w.scratchBytes(d));
-  const [px, pxmm, pxn, pg, pbt, prm, prv, pivar, psv, ps] = offs;
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, px, x, nd);
-  put(heap, shift, pg, gamma, d);
-  put(heap, shift, pbt, beta, d);
-  put(heap, shift, prm, runningMean, d);
-  put(heap, shift, prv, runningVar, d);
-  const k = train ? (f64 ? a.w.bnTrainForwardF64 : a.w.bnTrainForwardF32) : f64 ? a.w.bnTestForwardF64 : a.w.bnTestForwardF32;
-  k(px, pg, pbt, prm, prv, px, pxmm, pxn, pivar, psv, ps, n, d, eps, momentum);
-  get(heap, shift, px, out, nd);
-  get(heap, shift, pxmm, xMinusMean, nd);
-  get(heap, shift, pxn, normalizedData, nd);
-  get(heap, shift, pivar, ivar, d);
-  get(heap, shift, psv, sqrtvar, d);
-  if (train) {
-    get(heap, shift, prm, runningMean, d);
-    get(heap, shift, prv, runningVar, d);
-  }
+  const f = frame(f64);
+  const px = f.input(x, nd);
+  const pg = f.input(gamma, d);
+  const pbt = f.input(beta, d);
+  // Train mode updates the running statistics in place; test mode only reads them.
+  const prm = train ? f.output(runningMean, d, true) : f.input(runningMean, d);
+  const prv = train ? f.output(runningVar, d, true) : f.input(runningVar, d);
+  const pout = f.output(out, nd);
+  const pxmm = f.output(xMinusMean, nd);
+  const pxn = f.output(normalizedData, nd);
+  const pivar = f.output(ivar, d);
+  const psv = f.output(sqrtvar, d);
+  const ps = f.scratch(w.scratchBytes(d));
+  const k = train ? (f64 ? w.bnTrainForwardF64 : w.bnTrainForwardF32) : f64 ? w.bnTestForwardF64 : w.bnTestForwardF32;
+  finish(fn, f, () => k(px, pg, pbt, prm, prv, pout, pxmm, pxn, pivar, psv, ps, n, d, eps, momentum));
 }
 
 /**
@@ -392,7 +209,7 @@ export function simdBatchnormBackward<T extends FloatArray>(
   sqrtvar: T, dx: T, dgamma: T, dbeta: T,
 ): void {
   const fn = 'simdBatchnormBackward';
-  const a = arenaOrThrow(fn);
+  const w = kernels(fn);
   if (mode !== 'train' && mode !== 'test') throw new ValueError(`${fn}: mode must be 'train' or 'test', got ${String(mode)}`);
   checkDim(fn, 'n', n);
   checkDim(fn, 'd', d);
@@ -409,24 +226,19 @@ export function simdBatchnormBackward<T extends FloatArray>(
     check(fn, f64, 'xMinusMean', xMinusMean, nd);
     check(fn, f64, 'sqrtvar', sqrtvar, d);
   }
-  const sz = f64 ? 8 : 4;
-  const shift = f64 ? 3 : 2;
-  // dout and dx share a region: every element of dout is read before dx at its index is written.
-  place(a, nd * sz, train ? nd * sz : 0, nd * sz, d * sz, d * sz, d * sz, d * sz, d * sz, a.w.scratchBytes(d));
-  const [pg, pxmm, pxn, pgam, pivar, psv, pdg, pdb, ps] = offs;
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, pg, dout, nd);
-  put(heap, shift, pxn, normalizedData, nd);
-  put(heap, shift, pgam, gamma, d);
-  put(heap, shift, pivar, ivar, d);
-  if (train) {
-    put(heap, shift, pxmm, xMinusMean, nd);
-    put(heap, shift, psv, sqrtvar, d);
-  }
-  (f64 ? a.w.bnBackwardF64 : a.w.bnBackwardF32)(+train, pg, pxmm, pxn, pgam, pivar, psv, pg, pdg, pdb, ps, n, d);
-  get(heap, shift, pg, dx, nd);
-  get(heap, shift, pdg, dgamma, d);
-  get(heap, shift, pdb, dbeta, d);
+  const f = frame(f64);
+  const pg = f.input(dout, nd);
+  const pxn = f.input(normalizedData, nd);
+  const pgam = f.input(gamma, d);
+  const pivar = f.input(ivar, d);
+  // Test mode never reads the centred data or sqrtvar.
+  const pxmm = train ? f.input(xMinusMean, nd) : 0;
+  const psv = train ? f.input(sqrtvar, d) : 0;
+  const pdx = f.output(dx, nd);
+  const pdg = f.output(dgamma, d);
+  const pdb = f.output(dbeta, d);
+  const ps = f.scratch(w.scratchBytes(d));
+  finish(fn, f, () => (f64 ? w.bnBackwardF64 : w.bnBackwardF32)(+train, pg, pxmm, pxn, pgam, pivar, psv, pdx, pdg, pdb, ps, n, d));
 }
 
 /**
@@ -461,48 +273,37 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
   runGradMap('simdReluBackward', dout, x, dx, (w, f64) => (f64 ? w.reluBackwardF64 : w.reluBackwardF32));
 }
 
-/** An elementwise kernel over wasm memory: (in, out, len) or (g, x, out, len), offsets in bytes. */
-type MapKernel = (...args: number[]) => void;
-
 /**
- * out = kernel(x), elementwise: x copied into wasm memory, the kernel run in place there, the
- * result copied out. The runner of every one-input elementwise kernel.
+ * out = kernel(x), elementwise: the runner of every one-input elementwise kernel.
  */
-function runMap<T extends FloatArray>(fn: string, x: T, out: T, pick: (w: Arena['w'], f64: boolean) => MapKernel): void {
-  const a = arenaOrThrow(fn);
+function runMap<T extends FloatArray>(fn: string, x: T, out: T, pick: (w: Exports, f64: boolean) => MapFn): void {
+  const w = kernels(fn);
   const f64 = isF64(fn, x);
   const len = x.length;
   check(fn, f64, 'out', out, len);
-  const shift = f64 ? 3 : 2;
-  place(a, len * (f64 ? 8 : 4));
-  const px = offs[0];
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, px, x, len);
-  pick(a.w, f64)(px, px, len);
-  get(heap, shift, px, out, len);
+  const f = frame(f64);
+  const px = f.input(x, len);
+  const po = f.output(out, len);
+  finish(fn, f, () => pick(w, f64)(px, po, len));
 }
 
 /**
- * dx = kernel(g, x), elementwise (a backward rule over the forward input): g and x copied
- * into wasm memory, the result written over g there and copied out. The runner of every
+ * dx = kernel(g, x), elementwise (a backward rule over the forward input): the runner of every
  * two-input elementwise backward kernel.
  */
-function runGradMap<T extends FloatArray>(fn: string, g: T, x: T, dx: T, pick: (w: Arena['w'], f64: boolean) => MapKernel): void {
-  const a = arenaOrThrow(fn);
+function runGradMap<T extends FloatArray>(fn: string, g: T, x: T, dx: T, pick: (w: Exports, f64: boolean) => MapFn): void {
+  const w = kernels(fn);
   const f64 = isF64(fn, g);
   const len = g.length;
   check(fn, f64, 'x', x, len);
   check(fn, f64, 'dx', dx, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes);
-  const [pg, px] = offs;
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, pg, g, len);
-  put(heap, shift, px, x, len);
-  pick(a.w, f64)(pg, px, pg, len);
-  get(heap, shift, pg, dx, len);
+  const f = frame(f64);
+  const pg = f.input(g, len);
+  const px = f.input(x, len);
+  const pd = f.output(dx, len);
+  finish(fn, f, () => pick(w, f64)(pg, px, pd, len));
 }
+
 /** One array operand of an in-place update kernel (besides the first, which is read and written). */
 interface Operand {
   name: string;
@@ -514,43 +315,49 @@ interface Operand {
 }
 
 /**
- * Elements per pass of {@link runInPlace}: 16 Ki elements is 64 KiB (f32) or 128 KiB (f64) per
- * operand, so the four regions of an Adam step stay in L2 from copy-in to copy-out, and the
- * arena does not grow with the size of the largest parameter.
+ * Elements per pass of {@link runInPlace} when some operand must be copied: 16 Ki elements is
+ * 64 KiB (f32) or 128 KiB (f64) per operand, so the regions of an Adam step stay in L2 from
+ * copy-in to copy-out, and the temporaries do not grow with the size of the largest parameter.
  */
 const UPDATE_CHUNK = 16384;
 
+/** Offsets of one pass's operands; one array reused by every call. */
+const ptrs: number[] = new Array<number>(8).fill(0);
+
 /**
- * Runs an in-place update kernel over the elements of `first`, in passes of at most
- * UPDATE_CHUNK elements (the kernels are elementwise, so passes give the same bits as one):
- * checks every operand's dtype and length, then per pass copies `first` and each read operand
- * into consecutive regions of the arena, calls `call` with the dtype, the regions' byte offsets
- * (`ptrs[0]` first's, then the operands' in order; entries past those are stale) and the pass
- * length, and copies `first` and each written operand back.
+ * Runs an in-place update kernel over the elements of `first` (read and written): checks every
+ * operand's dtype and length, then calls `call` with the dtype, the operands' byte offsets
+ * (`ptrs[0]` first's, then the operands' in order) and the length. When every operand lives in
+ * wasm memory that is one call on the arrays themselves; otherwise it runs in passes of at most
+ * UPDATE_CHUNK elements, each through a frame (the kernels are elementwise, so passes give the
+ * same bits as one).
  */
 function runInPlace(
   fn: string, first: FloatArray, ops: readonly Operand[], call: (w: Exports, f64: boolean, ptrs: readonly number[], len: number) => void,
 ): void {
-  const a = arenaOrThrow(fn);
+  const w = kernels(fn);
   const f64 = isF64(fn, first);
   const len = first.length;
   for (const o of ops) check(fn, f64, o.name, o.arr, len);
-  const shift = f64 ? 3 : 2;
-  // Equal regions, one per array, each 64-byte aligned; offs[0..ops.length] are their offsets.
-  const region = align64(Math.min(len, UPDATE_CHUNK) * (f64 ? 8 : 4));
-  for (let i = 0; i <= ops.length; i++) offs[i] = a.base + i * region;
-  ensureMemory(a, a.base + (ops.length + 1) * region);
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  for (let start = 0; start < len; start += UPDATE_CHUNK) {
-    const n = Math.min(UPDATE_CHUNK, len - start);
-    // put/get copy the leading n elements; a view moves the window to this pass.
+  const chunk = allResident(first, ops) ? Math.max(len, 1) : UPDATE_CHUNK;
+  for (let start = 0; start < len; start += chunk) {
+    const n = Math.min(chunk, len - start);
+    // A view moves the window to this pass (whole arrays when there is one pass).
     const at = (arr: FloatArray): FloatArray => (start === 0 ? arr : arr.subarray(start));
-    put(heap, shift, offs[0], at(first), n);
-    for (let i = 0; i < ops.length; i++) if (ops[i].read) put(heap, shift, offs[i + 1], at(ops[i].arr), n);
-    call(a.w, f64, offs, n);
-    get(heap, shift, offs[0], at(first), n);
-    for (let i = 0; i < ops.length; i++) if (ops[i].write) get(heap, shift, offs[i + 1], at(ops[i].arr), n);
+    const f = frame(f64);
+    // Inputs first, so that a written operand overlapping one of them gets its own region.
+    for (let i = 0; i < ops.length; i++) if (!ops[i].write) ptrs[i + 1] = f.input(at(ops[i].arr), n);
+    ptrs[0] = f.output(at(first), n, true);
+    for (let i = 0; i < ops.length; i++) if (ops[i].write) ptrs[i + 1] = f.output(at(ops[i].arr), n, ops[i].read);
+    finish(fn, f, () => call(w, f64, ptrs, n));
   }
+}
+
+/** Whether every operand is in wasm memory (one pass, no copies). */
+function allResident(first: FloatArray, ops: readonly Operand[]): boolean {
+  if (!isHeapBuffer(first.buffer)) return false;
+  for (const o of ops) if (!isHeapBuffer(o.arr.buffer)) return false;
+  return true;
 }
 
 const input = (name: string, arr: FloatArray): Operand => ({ name, arr, read: true, write: false });
@@ -792,20 +599,17 @@ export function simdUnaryBackward<T extends FloatArray>(op: SimdUnaryOp, g: T, x
  */
 export function simdSoftmaxRows<T extends FloatArray>(x: T, y: T, rows: number, size: number): void {
   const fn = 'simdSoftmaxRows';
-  const a = arenaOrThrow(fn);
+  const w = kernels(fn);
   checkDim(fn, 'rows', rows);
   checkDim(fn, 'size', size);
   const f64 = isF64(fn, x);
   const len = rows * size;
   check(fn, f64, 'x', x, len);
   check(fn, f64, 'y', y, len);
-  const shift = f64 ? 3 : 2;
-  place(a, len * (f64 ? 8 : 4));
-  const px = offs[0];
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, px, x, len);
-  (f64 ? a.w.softmaxRowsF64 : a.w.softmaxRowsF32)(px, px, rows, size);
-  get(heap, shift, px, y, len);
+  const f = frame(f64);
+  const px = f.input(x, len);
+  const py = f.output(y, len);
+  finish(fn, f, () => (f64 ? w.softmaxRowsF64 : w.softmaxRowsF32)(px, py, rows, size));
 }
 
 /**
@@ -825,7 +629,7 @@ export function simdSoftmaxRows<T extends FloatArray>(x: T, y: T, rows: number, 
  */
 export function simdSoftmaxRowsBackward<T extends FloatArray>(g: T, y: T, dx: T, rows: number, size: number): void {
   const fn = 'simdSoftmaxRowsBackward';
-  const a = arenaOrThrow(fn);
+  const w = kernels(fn);
   checkDim(fn, 'rows', rows);
   checkDim(fn, 'size', size);
   const f64 = isF64(fn, g);
@@ -833,15 +637,11 @@ export function simdSoftmaxRowsBackward<T extends FloatArray>(g: T, y: T, dx: T,
   check(fn, f64, 'g', g, len);
   check(fn, f64, 'y', y, len);
   check(fn, f64, 'dx', dx, len);
-  const shift = f64 ? 3 : 2;
-  const bytes = len * (f64 ? 8 : 4);
-  place(a, bytes, bytes);
-  const [pg, py] = offs;
-  const heap: FloatArray = f64 ? a.heap64 : a.heap32;
-  put(heap, shift, pg, g, len);
-  put(heap, shift, py, y, len);
-  (f64 ? a.w.softmaxRowsBackwardF64 : a.w.softmaxRowsBackwardF32)(pg, py, pg, rows, size);
-  get(heap, shift, pg, dx, len);
+  const f = frame(f64);
+  const pg = f.input(g, len);
+  const py = f.input(y, len);
+  const pd = f.output(dx, len);
+  finish(fn, f, () => (f64 ? w.softmaxRowsBackwardF64 : w.softmaxRowsBackwardF32)(pg, py, pd, rows, size));
 }
 
 /**

@@ -1,11 +1,10 @@
 /**
  * WebAssembly SIMD GEMM: `C = op(A) @ op(B)` for float32 and float64, built from
- * `asm/gemm.ts` by `scripts/build-wasm.js` into `build/gemm.wasm` at the package root.
+ * `asm/gemm.ts` by `scripts/build-wasm.js` into `build/gemm*.wasm` at the package root.
  *
- * The module is compiled and instantiated synchronously on first use. Inputs live in JS typed
- * arrays, so each call copies A and B (and C when accumulating) into the module's linear
- * memory with one `TypedArray.set` each, runs the packed, register-blocked kernel there, and
- * copies C back. The linear memory is reused across calls and only grows when a call needs more.
+ * The module runs on the kernels' one memory (runtime.ts). Operands that live there (the
+ * library's tensors, where shared memory exists) are used in place; others are copied in (and C
+ * back) around the call, into temporary regions the runtime's allocator reuses.
  *
  * Two builds exist ({@link gemmVariant}): `gemm-fma.wasm` uses relaxed-simd fused multiply-add
  * and is chosen where the engine runs it; `gemm.wasm` (plain SIMD128) otherwise, or when the
@@ -19,66 +18,15 @@
  */
 
 import { DTypeError, ShapeError, ValueError } from '../../errors';
+import type { FloatArray } from '../../dtype';
 import { checkOptions, optionalBoolean } from '../../options';
-import { compileWasm, platform, preloadWasm } from '../../platform';
-import { variantFile } from './variant';
+import { platform, preloadWasm } from '../../platform';
+import type { GemmOptions } from '../types';
 import { gemmVariant, type GemmVariant } from './variant';
-export { gemmVariant, type GemmVariant };
-import {
-  CTL_BYTES, PAGE, configure, configuredThreads, ensureMemory, refreshViews, runThreaded, setLocator, stats,
-  threadedArena, threadsActive, whenReady,
-  type Arena, type GemmCall, type GemmExports, type WasmApi,
-} from './threads';
+import { frame, heapStats, memoryKey, moduleNames, runtime, setMemoryLimit } from './runtime';
+import { configure, configuredThreads, runThreaded, stats, threadsActive, useThreads, whenReady } from './threads';
 
-/** A float typed array: the two dtypes the GEMM supports. */
-export type FloatArray = Float32Array | Float64Array;
-
-/** Options of {@link gemm}. Every flag defaults to off. */
-export interface GemmOptions<T extends FloatArray = FloatArray> {
-  /** Use Aᵀ: `a` is stored `[k, m]` instead of `[m, k]`. */
-  transA?: boolean;
-  /** Use Bᵀ: `b` is stored `[n, k]` instead of `[k, n]`. */
-  transB?: boolean;
-  /** Add the product to the existing contents of `c` (beta = 1) instead of overwriting (beta = 0). */
-  accumulate?: boolean;
-  /** Length-`n` vector added to every row of the result. */
-  bias?: T | null;
-  /** Apply `max(x, 0)` to the final result (after accumulate and bias). */
-  relu?: boolean;
-}
-
-/** The single-thread module (build/gemm.wasm, owns its memory); `null` once loading failed. */
-let st: Arena | null | undefined;
-
-const wasmApi = (): WasmApi | undefined => (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-
-// The threaded path loads gemm-mt.wasm lazily, only once a GEMM is large enough.
-setLocator(() => ({ api: wasmApi(), name: variantFile('gemm-mt') }));
-
-/** Loads and instantiates the module once; returns null (never throws) if that is impossible. */
-function load(): Arena | null {
-  if (st !== undefined) return st;
-  st = null;
-  try {
-    const api = wasmApi();
-    if (api === undefined) return null;
-    // Synchronous compile (unless preloadWasm compiled it): fine for a ~7 KB module. Throws a
-    // CompileError if the engine lacks SIMD128, which is exactly the "unavailable" case.
-    const module = compileWasm(variantFile('gemm'));
-    const w = new api.Instance(module, {}).exports as GemmExports;
-    const arena: Arena = {
-      w, heap32: new Float32Array(0), heap64: new Float64Array(0),
-      base: (w.heapBase() + 63) & ~63, maxBytes: 65536 * PAGE, // wasm32: 4 GiB
-    };
-    refreshViews(arena);
-    st = arena;
-  } catch {
-    st = null;
-  }
-  return st;
-}
-
-const align64 = (x: number): number => Math.ceil(x / 64) * 64;
+export { gemmVariant, heapStats, type FloatArray, type GemmOptions, type GemmVariant };
 
 /**
  * Whether the WebAssembly GEMM can run here: the .wasm file was found and the engine
@@ -91,7 +39,7 @@ const align64 = (x: number): number => Math.ceil(x / 64) * 64;
  * ```
  */
 export function wasmAvailable(): boolean {
-  return load() !== null;
+  return runtime()?.gemm != null;
 }
 
 function checkDim(name: string, v: number): void {
@@ -145,7 +93,7 @@ function checkLen(name: string, arr: FloatArray, need: number, shape: string): v
 export function gemm<T extends FloatArray>(
   a: T, b: T, c: T, m: number, n: number, k: number, opts?: GemmOptions<T>,
 ): void {
-  if (load() === null) throw new Error('gemm: the WebAssembly GEMM is unavailable (build/gemm.wasm missing or no SIMD)');
+  if (!wasmAvailable()) throw new Error('gemm: the WebAssembly GEMM is unavailable (build/gemm.wasm missing or no SIMD)');
   checkDim('m', m);
   checkDim('n', n);
   checkDim('k', k);
@@ -228,14 +176,8 @@ interface Flags<T extends FloatArray> {
 }
 
 /**
- * The bytes of wasm memory the single-thread module may use, for tests that force the tiled
- * path on small products; Infinity (the default) leaves the engine's limit as the only one.
- */
-let memoryLimit = Infinity;
-
-/**
- * Caps the wasm memory a GEMM may use at `bytes` (Infinity: no cap), so that tests can force
- * the tiled path, and the fallback beyond it, on small products. Not for production use.
+ * Caps the wasm memory at `bytes` (Infinity: no cap), so that tests can force the tiled path,
+ * and the fallback beyond it, on small products. Not for production use.
  *
  * @internal
  * @param bytes - the cap in bytes, or Infinity.
@@ -246,12 +188,7 @@ let memoryLimit = Infinity;
  * ```
  */
 export function setGemmMemoryLimit(bytes: number): number {
-  if (typeof bytes !== 'number' || !(bytes > 0)) {
-    throw new ValueError(`setGemmMemoryLimit: bytes must be a positive number or Infinity, got ${String(bytes)}`);
-  }
-  const prev = memoryLimit;
-  memoryLimit = bytes;
-  return prev;
+  return setMemoryLimit(bytes);
 }
 
 /** Number of products that ran in tiles since the module loaded. */
@@ -271,59 +208,41 @@ export function gemmTiledCount(): number {
   return tiledProducts;
 }
 
-/** Grows `ar` to hold [0, end) if allowed and possible; false (nothing changed) otherwise. */
-function fits(ar: Arena, end: number): boolean {
-  return end <= ar.maxBytes && end <= memoryLimit && tryEnsureMemory(ar, end);
-}
-
 /**
- * Runs the whole product in wasm memory (two threads when large and available, else one);
- * false, with C untouched, when the operands do not fit.
+ * Runs the whole product in wasm memory: resident operands in place, others copied in (and C
+ * back); on two threads when large and available. False, with C untouched, when the operands
+ * do not fit.
  */
 function runWhole<T extends FloatArray>(
   a: T, b: T, c: T, m: number, n: number, k: number, f64: boolean, o: Flags<T>,
 ): boolean {
+  const w = runtime()!.gemm!;
   const { bias, transA, transB, accumulate, relu } = o;
-  // Large products run on two threads when enabled and the worker is up (threads.ts); the
-  // shared arena caps at 1 GiB, so anything bigger (or a failed grow) stays on the
-  // single-thread module.
-  const sz = f64 ? 8 : 4;
-  const mt = threadedArena(m, n, k, f64);
-  if (mt !== null) {
-    const scratch = f64 ? mt.w.scratchBytesF64(m, n) : mt.w.scratchBytesF32(m, n);
-    const lay = layout(mt.base + CTL_BYTES, m, n, k, sz, bias !== null, scratch, 2);
-    // After the two scratch regions: room for all of B packed once for both threads.
-    const packedB = lay.end;
-    const end = packedB + align64(f64 ? mt.w.packedBBytesF64(n, k) : mt.w.packedBBytesF32(n, k));
-    if (fits(mt, end)) {
-      run(mt, lay, a, b, c, bias, f64, m, n, k, accumulate, transA, transB, relu, (call) => {
-        if (runThreaded(call, lay.scratch, lay.scratch + align64(scratch), packedB)) return;
-        // The worker failed mid-call: C in wasm memory may be half updated. Restore it from
-        // `c` (untouched so far) and redo the whole product on this thread.
-        if (accumulate) copyIn(f64 ? mt.heap64 : mt.heap32, c, m * n, lay.c >>> (f64 ? 3 : 2));
-        (f64 ? mt.w.gemmF64 : mt.w.gemmF32)(
-          m, n, k, call.a, call.b, call.c, call.transA, call.transB, call.accumulate, call.bias, call.relu, lay.scratch,
-        );
-      });
-      return true;
-    }
+  const f = frame(f64);
+  const pa = f.input(a, m * k);
+  const pb = f.input(b, k * n);
+  const pbias = bias === null ? 0 : f.input(bias, n);
+  const pc = f.output(c, m * n, accumulate);
+  if (!f.ok) {
+    f.end(false);
+    return false;
   }
-  // One thread: the copies of run(), without its call record and closure.
-  const w = load()!;
-  const lay = singleLayout(w, m, n, k, f64, bias !== null);
-  if (!fits(w, lay.end)) return false;
-  copyOperands(w, lay, a, b, c, bias, f64, m, n, k, accumulate);
-  (f64 ? w.w.gemmF64 : w.w.gemmF32)(
-    m, n, k, lay.a, lay.b, lay.c, +transA, +transB, +accumulate, bias === null ? 0 : lay.bias, +relu, lay.scratch,
-  );
-  copyResult(w, lay, c, f64, m, n);
+  const call = {
+    f64, m, n, k, a: pa, b: pb, c: pc,
+    transA: +transA, transB: +transB, accumulate: +accumulate, bias: pbias, relu: +relu,
+  };
+  if (useThreads(m, n, k, f64) && runThreaded(call, f)) {
+    f.end();
+    return true;
+  }
+  const scratch = f.scratch(f64 ? w.scratchBytesF64(m, n) : w.scratchBytesF32(m, n));
+  if (!f.ok) {
+    f.end(false);
+    return false;
+  }
+  (f64 ? w.gemmF64 : w.gemmF32)(m, n, k, pa, pb, pc, +transA, +transB, +accumulate, pbias, +relu, scratch);
+  f.end();
   return true;
-}
-
-/** The single-thread module's layout of an m x n x k product. */
-function singleLayout(w: Arena, m: number, n: number, k: number, f64: boolean, hasBias: boolean): Layout {
-  const scratch = f64 ? w.w.scratchBytesF64(m, n) : w.w.scratchBytesF32(m, n);
-  return layout(w.base, m, n, k, f64 ? 8 : 4, hasBias, scratch, 1);
 }
 
 /**
@@ -348,20 +267,23 @@ const MIN_TILE = 16;
 function gemmTiled<T extends FloatArray>(
   a: T, b: T, c: T, m: number, n: number, k: number, f64: boolean, o: Flags<T>,
 ): boolean {
-  const w = load()!;
-  const hasBias = o.bias !== null;
-  // The largest tile side (balanced over each dimension's blocks) whose layout fits the budget
-  // and for which the memory can actually grow; halve on failure.
-  const budget = Math.max(TILE_BYTES, w.w.memory.buffer.byteLength);
-  let side = Math.max(m, n, k);
+  const sz = f64 ? 8 : 4;
+  const w = runtime()!.gemm!;
+  // The largest tile side (balanced over each dimension's blocks) that fits: probe by
+  // allocating the tile's regions (and freeing them); halve on failure.
+  let side = Math.min(Math.max(m, n, k), Math.floor(Math.sqrt(TILE_BYTES / sz / 4)));
   let tm = 0, tn = 0, tk = 0;
   for (;;) {
     if (side < MIN_TILE && side < Math.max(m, n, k)) return false;
     tm = balanced(m, side);
     tn = balanced(n, side);
     tk = balanced(k, side);
-    const end = singleLayout(w, tm, tn, tk, f64, hasBias).end;
-    if (end <= budget && fits(w, end)) break;
+    const f = frame(f64);
+    f.scratch((tm * tk + tk * tn + tm * tn + tn + 16) * sz);
+    f.scratch(f64 ? w.scratchBytesF64(tm, tn) : w.scratchBytesF32(tm, tn));
+    const ok = f.ok;
+    f.end(false);
+    if (ok) break;
     if (side <= 1) return false;
     side = Math.floor(side / 2);
   }
@@ -398,8 +320,7 @@ function gemmTiled<T extends FloatArray>(
           relu: last && o.relu,
         };
         if (!runWhole(aBlock, bBlock, cBlock, mb, nb, kb, f64, tile)) {
-          // Cannot happen: the memory was grown for the largest tile and never shrinks.
-          throw new ValueError(`gemm: a ${mb} x ${nb} x ${kb} tile no longer fits in the WebAssembly memory, got ${w.w.memory.buffer.byteLength} bytes`);
+          throw new ValueError(`gemm: a ${mb} x ${nb} x ${kb} tile no longer fits in the WebAssembly memory, got ${runtime()!.memory.buffer.byteLength} bytes`);
         }
       }
       if (k === 0) {
@@ -416,7 +337,7 @@ function gemmTiled<T extends FloatArray>(
 
 /** Whether two arrays share at least one byte of memory. */
 function overlaps(x: FloatArray, y: FloatArray): boolean {
-  return x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
+  return memoryKey(x) === memoryKey(y) && x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
 }
 
 /** A block size for `d` with at most `side` per block, the blocks as equal as possible. */
@@ -437,70 +358,6 @@ function copyBlock(src: FloatArray, stride: number, r0: number, c0: number, rows
 /** Writes the tight `rows` x `cols` block back into rows r0.., columns c0.. of `dst`. */
 function pasteBlock(src: FloatArray, dst: FloatArray, stride: number, r0: number, c0: number, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) dst.set(src.subarray(r * cols, (r + 1) * cols), (r0 + r) * stride + c0);
-}
-
-/** ensureMemory that reports failure (the engine could not grow the memory) instead of throwing. */
-function tryEnsureMemory(ar: Arena, end: number): boolean {
-  try {
-    ensureMemory(ar, end);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Byte offsets of the operands and scratch in an arena. */
-interface Layout { a: number; b: number; c: number; bias: number; scratch: number; end: number }
-
-/**
- * Layout from `start`: A | B | C | bias (+32 B slack for the kernel's full-width loads) |
- * `nScratch` scratch regions for packed panels (one per thread). Offsets are 64-byte aligned.
- */
-function layout(start: number, m: number, n: number, k: number, sz: number, hasBias: boolean, scratch: number, nScratch: number): Layout {
-  const a = start;
-  const b = a + align64(m * k * sz);
-  const c = b + align64(k * n * sz);
-  const bias = c + align64(m * n * sz);
-  const s = bias + (hasBias ? align64(n * sz + 32) : 0);
-  return { a, b, c, bias, scratch: s, end: s + nScratch * align64(scratch) };
-}
-
-/** Copies the first `len` elements of `src` into `heap` at element offset `at`. */
-function copyIn(heap: FloatArray, src: FloatArray, len: number, at: number): void {
-  heap.set(src.length === len ? src : src.subarray(0, len), at);
-}
-
-/** Copies A, B, C (only when accumulating) and the bias into the arena at `lay`. */
-function copyOperands(
-  ar: Arena, lay: Layout, a: FloatArray, b: FloatArray, c: FloatArray, bias: FloatArray | null, f64: boolean,
-  m: number, n: number, k: number, accumulate: boolean,
-): void {
-  const heap: FloatArray = f64 ? ar.heap64 : ar.heap32;
-  const shift = f64 ? 3 : 2;
-  copyIn(heap, a, m * k, lay.a >>> shift);
-  copyIn(heap, b, k * n, lay.b >>> shift);
-  if (accumulate) copyIn(heap, c, m * n, lay.c >>> shift);
-  if (bias !== null) copyIn(heap, bias, n, lay.bias >>> shift);
-}
-
-/** Copies the m x n result from the arena into `c`. */
-function copyResult(ar: Arena, lay: Layout, c: FloatArray, f64: boolean, m: number, n: number): void {
-  const heap: FloatArray = f64 ? ar.heap64 : ar.heap32;
-  const at = lay.c >>> (f64 ? 3 : 2);
-  c.set(heap.subarray(at, at + m * n));
-}
-
-/** Copies the operands into the arena, runs `exec` on them, copies C back. */
-function run<T extends FloatArray>(
-  ar: Arena, lay: Layout, a: T, b: T, c: T, bias: T | null, f64: boolean, m: number, n: number, k: number,
-  accumulate: boolean, transA: boolean, transB: boolean, relu: boolean, exec: (call: GemmCall) => void,
-): void {
-  copyOperands(ar, lay, a, b, c, bias, f64, m, n, k, accumulate);
-  exec({
-    f64, m, n, k, a: lay.a, b: lay.b, c: lay.c,
-    transA: +transA, transB: +transB, accumulate: +accumulate, bias: bias === null ? 0 : lay.bias, relu: +relu,
-  });
-  copyResult(ar, lay, c, f64, m, n);
 }
 
 /**
@@ -543,10 +400,18 @@ export function setGemmThreads(n: 1 | 2, minWork?: number): void {
  *   GEMMs were split, and in how many of those the worker computed at least one chunk (it may
  *   wake too late for a small one, and the calling thread then does all chunks);
  *   `chunks` / `workerChunks`: chunks in all split GEMMs, and how many the worker computed;
- *   `waitMs`: total time the calling thread waited for the worker's last chunk (imbalance).
+ *   `waitMs`: total time the calling thread waited for the worker's last chunk (imbalance);
+ *   `stolenChunks`: chunks the calling thread took over from a late (or dead) worker;
+ *   `rests`: how often the worker was late twice in a row and products ran on one thread for
+ *   the next 2 s (another process holds the second core).
+ * @example
+ * ```ts
+ * const { active, splitCalls, workerChunks } = gemmThreads();
+ * ```
  */
 export function gemmThreads(): {
-  requested: 1 | 2; available: boolean; active: boolean; splitCalls: number; workerBlocks: number; chunks: number; workerChunks: number; waitMs: number;
+  requested: 1 | 2; available: boolean; active: boolean; splitCalls: number; workerBlocks: number; chunks: number;
+  workerChunks: number; waitMs: number; stolenChunks: number; rests: number;
 } {
   return { requested: configuredThreads(), available: platform().threadsPossible(), active: threadsActive(), ...stats };
 }
@@ -565,10 +430,9 @@ export function gemmThreads(): {
  * ```
  */
 export async function loadWasm(): Promise<{ gemm: boolean; elementwise: boolean; variant: GemmVariant }> {
-  const names = [variantFile('gemm'), 'elementwise.wasm'] as const;
-  const mtName = variantFile('gemm-mt');
-  const ok = await preloadWasm(platform().threadsPossible() ? [...names, mtName] : names);
-  return { gemm: ok.includes(names[0]), elementwise: ok.includes('elementwise.wasm'), variant: gemmVariant() };
+  const names = moduleNames();
+  const ok = await preloadWasm([names.gemm, names.elementwise]);
+  return { gemm: ok.includes(names.gemm), elementwise: ok.includes(names.elementwise), variant: gemmVariant() };
 }
 
 /**
@@ -577,8 +441,12 @@ export async function loadWasm(): Promise<{ gemm: boolean; elementwise: boolean;
  * `timeoutMs`. Never needed for correctness: benchmarks and tests use it.
  *
  * @param timeoutMs - how long to wait (default 10 s).
+ * @example
+ * ```ts
+ * await gemmThreadsReady(); // before timing two-thread products
+ * ```
  */
 export function gemmThreadsReady(timeoutMs = 10_000): Promise<boolean> {
-  if (load() === null) return Promise.resolve(false);
+  if (!wasmAvailable()) return Promise.resolve(false);
   return whenReady(timeoutMs);
 }

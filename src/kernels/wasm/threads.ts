@@ -1,117 +1,38 @@
 /**
  * Two-thread execution of the WebAssembly GEMM: one helper worker (worker_threads in Node.js, a
- * Web Worker in a cross-origin-isolated page) runs the same module (build/gemm-mt.wasm) on the
- * same shared WebAssembly.Memory as the calling thread.
+ * Web Worker in a cross-origin-isolated page) runs the same GEMM module on the runtime's shared
+ * memory (runtime.ts), where resident operands already are.
  *
  * Protocol (no postMessage per call, which costs ~50-100 µs): an Int32Array control block in
- * the shared memory holds the job parameters and a few counters. The output is cut into a few
- * chunks (row or column ranges of C). The main thread writes the parameters, publishes job
- * number `s` with Atomics.store + notify, and both threads then claim chunks one at a time
- * with a compareExchange on NEXT (tagged with `s`, so a worker that wakes late cannot claim
- * a chunk of a later job) until none are left; the main thread then Atomics.wait()s until
- * every claimed chunk is complete. Dynamic claiming rather than a fixed half each keeps both
- * threads busy on a machine shared with other processes (a preempted or late worker just
- * claims fewer chunks; if it never wakes, the main thread does everything), and makes the
- * worker retiring, failing or never starting harmless. Every element of C goes through the
- * same operation sequence whichever thread and chunk compute it (see gemmImpl in
- * asm/gemm.ts), so results are bit-identical to the single-thread path.
+ * the shared memory holds the job parameters, a few counters and one state word per chunk. The
+ * output is cut into chunks (row or column ranges of C). The main thread writes the
+ * parameters, publishes job number `s` with Atomics.store + notify, and both threads claim
+ * chunks one at a time with a compareExchange on NEXT (tagged with `s`, so a worker that wakes
+ * late cannot claim a chunk of a later job) until none are left.
+ *
+ * The worker never writes C directly. It computes a chunk into its own output region (a
+ * shadow of C), then moves the chunk's state from WORKING to COMMITTING with a compareExchange
+ * and only then copies the chunk into C. When the main thread has done its chunks and a chunk
+ * of the worker's is late (the worker was descheduled on a busy machine, or died), the main
+ * thread takes the chunk over with its own compareExchange (WORKING → STOLEN) and computes it
+ * itself; the worker's late result is then discarded. So:
+ *   - the main thread never waits longer than about one chunk for the worker (a busy second
+ *     core cannot make a product much slower than one thread, and after repeated late chunks
+ *     the worker rests: products run on one thread for a while);
+ *   - a dead worker cannot hang the caller (its chunk is stolen, and the worker is dropped);
+ *   - a late worker cannot corrupt anything: the memory it may still write (its shadow and
+ *     scratch) stays reserved until it reports that it dropped the stolen chunk.
+ * Every element of C goes through the same operation sequence whichever thread and chunk
+ * compute it (see gemmImpl in asm/gemm.ts), so results are bit-identical to one thread.
  *
  * @packageDocumentation
  */
 
-import { compileWasm, platform, type WasmName } from '../../platform';
-
-/** Exports of gemm.wasm / gemm-mt.wasm used by the loaders (byte offsets for pointers). */
-export interface GemmExports {
-  memory: WasmMemory;
-  heapBase(): number;
-  scratchBytesF32(m: number, n: number): number;
-  scratchBytesF64(m: number, n: number): number;
-  gemmF32: GemmFn;
-  gemmF64: GemmFn;
-  gemmRangeF32: GemmRangeFn;
-  gemmRangeF64: GemmRangeFn;
-  packedBBytesF32(n: number, k: number): number;
-  packedBBytesF64(n: number, k: number): number;
-  packAllBF32(n: number, k: number, b: number, transB: number, dst: number): void;
-  packAllBF64(n: number, k: number, b: number, transB: number, dst: number): void;
-}
-
-/** The WebAssembly memory members used here (the project's lib has no "dom" types). */
-export interface WasmMemory {
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
-  grow(pages: number): number;
-}
-
-/** The few members of the WebAssembly JS API used by the loaders, typed locally. */
-export interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (desc: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
-}
-
-export type GemmFn = (
-  m: number, n: number, k: number, a: number, b: number, c: number,
-  transA: number, transB: number, accumulate: number, bias: number, relu: number, scratch: number,
-) => void;
-
-export type GemmRangeFn = (
-  m: number, n: number, k: number, a: number, b: number, c: number,
-  transA: number, transB: number, accumulate: number, bias: number, relu: number, scratch: number,
-  i0: number, i1: number, j0: number, j1: number, packedB: number,
-) => void;
-
-/** A module instance plus cached views of its linear memory and its usable region. */
-export interface Arena {
-  readonly w: GemmExports;
-  heap32: Float32Array;
-  heap64: Float64Array;
-  /** First byte the loader may use, 64-byte aligned. */
-  base: number;
-  /** Largest addressable size in bytes (the declared maximum of a shared memory). */
-  maxBytes: number;
-}
-
-/** Arguments of one GEMM already laid out in an arena's memory (byte offsets). */
-export interface GemmCall {
-  f64: boolean;
-  m: number; n: number; k: number;
-  a: number; b: number; c: number;
-  transA: number; transB: number; accumulate: number; bias: number; relu: number;
-}
-
-export const PAGE = 65536;
-/** Declared maximum of the shared memory, in pages: 1 GiB (must match scripts/build-wasm.js). */
-const MT_MAX_PAGES = 16384;
-
-/** Rebuilds the arena's views if the memory grew (or, unshared, was detached by growing). */
-export function refreshViews(ar: Arena): void {
-  const buf = ar.w.memory.buffer;
-  // A shared memory's buffer is never detached; growing it returns a new, longer SAB.
-  if (ar.heap32.buffer !== buf || ar.heap32.byteLength !== buf.byteLength) {
-    ar.heap32 = new Float32Array(buf);
-    ar.heap64 = new Float64Array(buf);
-  }
-}
-
-/** Grows the arena's memory (never shrinks) so that bytes [0, end) are addressable. */
-export function ensureMemory(ar: Arena, end: number): void {
-  const mem = ar.w.memory;
-  const have = mem.buffer.byteLength;
-  if (end <= have) return;
-  if (end > ar.maxBytes) throw new RangeError(`gemm: needs ${end} bytes of wasm memory, the maximum is ${ar.maxBytes}`);
-  // Grow by at least 1/4 of the current size so a slowly increasing workload regrows rarely.
-  const want = Math.min(Math.max(end, have + (have >> 2)), ar.maxBytes);
-  try {
-    mem.grow(Math.ceil((want - have) / PAGE));
-  } catch {
-    mem.grow(Math.ceil((end - have) / PAGE)); // retry with the minimum; throws RangeError if still too big
-  }
-  refreshViews(ar);
-}
+import { platform } from '../../platform';
+import { CTL_BYTES, heapFree, runtime, type Frame, type GemmExports, type Runtime } from './runtime';
 
 // ---------------------------------------------------------------------------------------------
-// Control block: CTL_INTS int32 at the arena's base (the operands start CTL_BYTES above it).
+// Control block: CTL_INTS int32 at the runtime's ctl offset.
 // ---------------------------------------------------------------------------------------------
 
 const SEQ = 0; // number of the last published job (main writes)
@@ -120,21 +41,28 @@ const COMPLETED = 2; // chunks of the current job completed (both threads add)
 const READY = 3; // 1 while the worker is instantiated and serving; it sets 0 when it retires
 const ERR = 4; // number of the last job in which the worker threw; the main thread redoes it
 const IDLE = 5; // ms without work after which the worker retires (read before each wait)
-const WORKER_CHUNKS = 6; // chunks computed by the worker, total (statistics)
-const P = 8; // parameters: f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, byRows, size, packedB
-const CTL_INTS = P + 16;
+const WORKER_CHUNKS = 6; // chunks committed by the worker, total (statistics)
+const DROPPED = 7; // number of the last job whose stolen chunk the worker has dropped (quarantine ends)
+const P = 8; // parameters: f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, byRows, size, packedB, shadow
+const NPARAMS = 17;
+const STATE = P + NPARAMS + 1; // one word per chunk
+const CTL_INTS = STATE + 64;
+if (CTL_INTS * 4 > CTL_BYTES) throw new Error('threads: the control block does not fit CTL_BYTES');
+
+// Chunk states.
+const FREE = 0; // not claimed
+const WORKING = 1; // the worker computes it into its shadow
+const COMMITTING = 2; // the worker copies it into C
+const DONE = 3; // in C
+const STOLEN = 4; // the main thread took it over from the worker
+const FAILED = 5; // the worker threw while computing it; C is untouched there
+
 // Packing the job tag and the chunk count into the claim word means one exact compareExchange
-// both claims a chunk and proves it is an in-range chunk of the job the claimer read: a worker
-// waking late can never claim with stale parameters, and the parameters of a job cannot change
-// while a claimed chunk of it is incomplete (the main thread waits for every chunk first).
-// A 19-bit tag repeats only after 2^19 jobs, far longer than any thread can sleep between two
-// loads.
+// both claims a chunk and proves it is an in-range chunk of the job the claimer read.
 const CHUNK_BITS = 6;
 const MAX_CHUNKS = (1 << CHUNK_BITS) - 1;
 const TAG_MASK = (1 << (31 - 2 * CHUNK_BITS)) - 1;
 const TAG_SHIFT = 2 * CHUNK_BITS;
-/** Bytes reserved for the control block (keeps the operands 64-byte aligned). */
-export const CTL_BYTES = 128;
 
 /** A worker retires after this long without work (ms), so an idle process holds no thread. */
 const DEFAULT_IDLE_MS = 10_000;
@@ -143,14 +71,18 @@ const DEFAULT_IDLE_MS = 10_000;
  * The worker's body, as the source of a function of `{ module, memory, ctlOffset }` that the
  * platform evaluates in a fresh thread (`new Worker(src, { eval: true })` in Node.js, a Blob URL
  * in browsers): no file path to resolve, so it works the same from src/ (ts-node, jest), dist/
- * and a bundle. Plain JS, no imports. It returns when the worker retires. The control-block
- * indices are spliced in from the constants above.
+ * and a bundle. Plain JS, no imports. It returns when the worker retires.
  */
 const WORKER_RUN_SRC = `function run({ module, memory, ctlOffset }) {
 const ctl = new Int32Array(memory.buffer, ctlOffset, ${CTL_INTS});
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 let seen = Atomics.load(ctl, ${SEQ});
 Atomics.store(ctl, ${READY}, 1);
+// Copies the chunk's part of C between C (at c) and the shadow (at sh), in either direction.
+function move(heap, shift, from, to, m, n, byRows, lo, hi) {
+  if (byRows) { heap.copyWithin((to >>> shift) + lo * n, (from >>> shift) + lo * n, (from >>> shift) + hi * n); return; }
+  for (let i = 0; i < m; i++) heap.copyWithin((to >>> shift) + i * n + lo, (from >>> shift) + i * n + lo, (from >>> shift) + i * n + hi);
+}
 for (;;) {
   if (Atomics.wait(ctl, ${SEQ}, seen, Atomics.load(ctl, ${IDLE})) === 'timed-out') {
     // Retire. A job published meanwhile is safe: the main thread claims every chunk left.
@@ -166,26 +98,39 @@ for (;;) {
     const v = Atomics.load(ctl, ${NEXT});
     const idx = v & ${MAX_CHUNKS};
     const count = (v >>> ${CHUNK_BITS}) & ${MAX_CHUNKS};
-    // Another job's tag (this one is over: the main thread did the rest), or no chunk left.
     if (v >>> ${TAG_SHIFT} !== tag || idx >= count) break;
     if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
-    // Claimed chunk idx of job s: its parameters stay put until all its chunks complete.
-    const m = ctl[p + 1], n = ctl[p + 2], size = ctl[p + 14];
-    const lo = idx * size;
+    // Claimed chunk idx of job s. Its parameters stay put until the main thread has every
+    // chunk DONE, and its state can only leave WORKING through a compareExchange.
+    Atomics.store(ctl, ${STATE} + idx, ${WORKING});
+    const f64 = ctl[p], m = ctl[p + 1], n = ctl[p + 2], c = ctl[p + 6], acc = ctl[p + 9];
+    const byRows = ctl[p + 13], size = ctl[p + 14], sh = ctl[p + 16];
+    const lo = idx * size, hi = Math.min(byRows ? m : n, lo + size);
+    const heap = f64 ? new Float64Array(memory.buffer) : new Float32Array(memory.buffer);
+    const shift = f64 ? 3 : 2;
     let failed = false;
     try {
-      (ctl[p] ? ex.gemmRangeF64 : ex.gemmRangeF32)(
-        m, n, ctl[p + 3], ctl[p + 4], ctl[p + 5], ctl[p + 6], ctl[p + 7], ctl[p + 8],
-        ctl[p + 9], ctl[p + 10], ctl[p + 11], ctl[p + 12],
-        ctl[p + 13] ? lo : 0, ctl[p + 13] ? Math.min(m, lo + size) : m,
-        ctl[p + 13] ? 0 : lo, ctl[p + 13] ? n : Math.min(n, lo + size), ctl[p + 15]);
-      Atomics.add(ctl, ${WORKER_CHUNKS}, 1);
+      if (acc) move(heap, shift, c, sh, m, n, byRows, lo, hi);
+      (f64 ? ex.gemmRangeF64 : ex.gemmRangeF32)(
+        m, n, ctl[p + 3], ctl[p + 4], ctl[p + 5], sh, ctl[p + 7], ctl[p + 8],
+        acc, ctl[p + 10], ctl[p + 11], ctl[p + 12],
+        byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi, ctl[p + 15]);
     } catch {
       Atomics.store(ctl, ${ERR}, s);
       failed = true;
     }
-    // Always complete the claimed chunk, even after a failure, so the main thread never hangs.
-    if (Atomics.add(ctl, ${COMPLETED}, 1) + 1 === count) Atomics.notify(ctl, ${COMPLETED});
+    if (Atomics.compareExchange(ctl, ${STATE} + idx, ${WORKING}, ${COMMITTING}) === ${WORKING}) {
+      // Still ours: publish it (after a failure, C keeps its old values and the main thread computes it).
+      if (!failed) move(heap, shift, sh, c, m, n, byRows, lo, hi);
+      Atomics.store(ctl, ${STATE} + idx, failed ? ${FAILED} : ${DONE});
+      if (!failed) Atomics.add(ctl, ${WORKER_CHUNKS}, 1);
+      if (Atomics.add(ctl, ${COMPLETED}, 1) + 1 === count) Atomics.notify(ctl, ${COMPLETED});
+    } else {
+      // Stolen: the main thread computed it. Say that the shadow and scratch are free again.
+      Atomics.store(ctl, ${DROPPED}, s);
+      Atomics.notify(ctl, ${DROPPED});
+      break;
+    }
     if (failed) break;
   }
 }
@@ -219,6 +164,7 @@ let minWork = DEFAULT_MIN_WORK;
 export function configure(n: 1 | 2, work: number | undefined): void {
   threads = n;
   if (work !== undefined) minWork = work;
+  restUntil = 0;
   if (n === 2) startWorker(); // start early: the worker takes ~50-100 ms to boot
 }
 
@@ -227,62 +173,57 @@ export function configuredThreads(): 1 | 2 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shared arena and its worker.
+// The worker.
 // ---------------------------------------------------------------------------------------------
 
 type State = 'none' | 'running' | 'failed';
 
 interface Mt {
-  arena: Arena;
-  module: object;
-  memory: WasmMemory;
+  r: Runtime;
+  w: GemmExports;
   ctl: Int32Array;
   state: State;
   /** Number of the last job published (mirrors ctl[SEQ]). */
   seq: number;
 }
 
-/** `undefined` before the first attempt, `null` if the shared module cannot be used here. */
+/** `undefined` before the first attempt, `null` if threads cannot run here. */
 let mt: Mt | null | undefined;
 
 /**
  * Counters for tests and benchmarks: split calls, split calls in which the worker computed at
- * least one chunk, chunks in total and by the worker, and the total milliseconds the calling
- * thread spent waiting for the worker's last chunk.
+ * least one chunk, chunks in total and by the worker, the total milliseconds the calling
+ * thread spent waiting for the worker's last chunk, chunks the calling thread took over from a
+ * late worker, and how many times the worker was sent to rest for being late.
  */
-export const stats = { splitCalls: 0, workerBlocks: 0, chunks: 0, workerChunks: 0, waitMs: 0 };
+export const stats = { splitCalls: 0, workerBlocks: 0, chunks: 0, workerChunks: 0, waitMs: 0, stolenChunks: 0, rests: 0 };
+
+/** Test hook: when false, threads are reported impossible (as without shared memory). */
+let allowed = true;
 
 /**
- * Compiles gemm-mt.wasm on a fresh shared memory and instantiates it on the main thread.
- * Returns null (never throws) when shared memory, threads or the file are unavailable.
+ * Makes threads impossible (false) or possible again (true), as on a host without shared
+ * memory; for tests of the single-thread fallback. Not part of the public API.
+ *
+ * @internal
  */
-function loadMt(api: WasmApi | undefined, name: WasmName | undefined): Mt | null {
+export function allowThreads(on: boolean): void {
+  allowed = on;
+}
+
+function loadMt(): Mt | null {
   if (mt !== undefined) return mt;
+  const r = runtime();
+  if (!allowed || r === null || !r.shared || r.gemm === null || r.gemmModule === null) return null;
   mt = null;
   try {
-    if (api === undefined || name === undefined || typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object' || !platform().threadsPossible()) return null;
-    const module = compileWasm(name);
-    const memory = new api.Memory({ initial: 1, maximum: MT_MAX_PAGES, shared: true });
-    const w = new api.Instance(module, { env: { memory } }).exports as GemmExports;
-    const arena: Arena = {
-      w, heap32: new Float32Array(0), heap64: new Float64Array(0),
-      base: (w.heapBase() + 63) & ~63, maxBytes: MT_MAX_PAGES * PAGE,
-    };
-    ensureMemory(arena, arena.base + CTL_BYTES);
-    refreshViews(arena);
-    const ctl = new Int32Array(memory.buffer, arena.base, CTL_INTS);
+    const ctl = new Int32Array(r.memory.buffer, r.ctl, CTL_INTS);
     ctl[IDLE] = DEFAULT_IDLE_MS;
-    mt = { arena, module, memory, ctl, state: 'none', seq: 0 };
+    mt = { r, w: r.gemm, ctl, state: 'none', seq: 0 };
   } catch {
     mt = null;
   }
   return mt;
-}
-
-/** Where index.ts finds the engine API and which gemm-mt build to load; set once by index.ts. */
-let locate: () => { api: WasmApi | undefined; name: WasmName | undefined } = () => ({ api: undefined, name: undefined });
-export function setLocator(fn: typeof locate): void {
-  locate = fn;
 }
 
 /**
@@ -290,18 +231,17 @@ export function setLocator(fn: typeof locate): void {
  * next wait, i.e. after its next job. For tests of retirement; not part of the public API.
  */
 export function setIdleMs(ms: number): void {
-  const s = mt ?? loadMt(locate().api, locate().name);
+  const s = loadMt();
   if (s !== null) Atomics.store(s.ctl, IDLE, ms);
 }
 
 /** Starts the worker if it is not running (non-blocking: it flags READY when it is up). */
 function startWorker(): void {
-  const { api, name } = locate();
-  const s = loadMt(api, name);
+  const s = loadMt();
   if (s === null || s.state !== 'none') return;
   try {
     s.state = 'running';
-    platform().startGemmWorker(WORKER_RUN_SRC, { module: s.module, memory: s.memory, ctlOffset: s.arena.base }, {
+    platform().startGemmWorker(WORKER_RUN_SRC, { module: s.r.gemmModule!, memory: s.r.memory, ctlOffset: s.r.ctl }, {
       error: () => {
         s.state = 'failed'; // e.g. instantiation failed: stay single-threaded from now on
       },
@@ -316,25 +256,58 @@ function startWorker(): void {
   }
 }
 
+/** Regions a late worker may still write, reserved until it drops its stolen chunk. */
+const quarantine: { job: number; regions: [number, number][] }[] = [];
+
+/** Frees quarantined regions of jobs whose stolen chunk the worker has dropped. */
+function releaseQuarantine(s: Mt): void {
+  const dropped = Atomics.load(s.ctl, DROPPED);
+  for (let i = quarantine.length - 1; i >= 0; i--) {
+    if (quarantine[i].job <= dropped) {
+      for (const [at, bytes] of quarantine[i].regions) heapFree(at, bytes);
+      quarantine.splice(i, 1);
+    }
+  }
+}
+
+/** performance.now() before which products run on one thread (the worker was late). */
+let restUntil = 0;
+/** Late chunks in the recent split calls (decays by half per on-time call). */
+let lateness = 0;
+/** How long the worker rests after being late repeatedly, ms. */
+const REST_MS = 2000;
+
 /**
- * The shared arena if a GEMM of this size should run on two threads and the worker is up;
- * otherwise null (the caller uses the single-thread module). Starts the worker if needed.
+ * Whether a GEMM of this size should run on two threads now; starts the worker if needed.
+ * False while the worker boots, rests after being late, or holds quarantined memory.
  */
-export function threadedArena(m: number, n: number, k: number, f64: boolean): Arena | null {
-  if (threadCount() !== 2 || m * n * k * (f64 ? 2 : 1) < minWork) return null;
-  if (mt === undefined || (mt !== null && mt.state === 'none')) startWorker();
-  if (mt == null || mt.state !== 'running' || Atomics.load(mt.ctl, READY) !== 1) return null;
-  return mt.arena;
+export function useThreads(m: number, n: number, k: number, f64: boolean): boolean {
+  if (threadCount() !== 2 || m * n * k * (f64 ? 2 : 1) < minWork) return false;
+  const s = loadMt();
+  if (s === null) return false;
+  if (s.state === 'none') startWorker();
+  if (s.state !== 'running' || Atomics.load(s.ctl, READY) !== 1) return false;
+  if (quarantine.length > 0) {
+    releaseQuarantine(s);
+    if (quarantine.length > 0) return false;
+  }
+  if (restUntil !== 0) {
+    if (performance.now() < restUntil) return false;
+    restUntil = 0;
+  }
+  return plan(m, n, f64) !== null;
 }
 
 /** Whether the worker is up; polls (with timers, which keep the event loop alive) until it is. */
 export async function whenReady(timeoutMs: number): Promise<boolean> {
   if (threadCount() !== 2) return false;
-  if (mt === undefined || (mt !== null && mt.state === 'none')) startWorker();
+  const s = loadMt();
+  if (s === null) return false;
+  if (s.state === 'none') startWorker();
   const t0 = Date.now();
   for (;;) {
-    if (mt == null || mt.state === 'failed' || mt.state === 'none') return false;
-    if (Atomics.load(mt.ctl, READY) === 1) return true;
+    if (s.state !== 'running') return false;
+    if (Atomics.load(s.ctl, READY) === 1) return true;
     if (Date.now() - t0 > timeoutMs) return false;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -357,14 +330,10 @@ export function setChunks(n: number): void {
 /**
  * Cuts the output into chunks: `count` ranges of `size` rows (byRows) or columns; null if too
  * small to split. Rows are split when m is large enough, unless n is much larger than m: row
- * chunks share one packed copy of B (runThreaded packs it first), while every column chunk
- * packs all of A (m·k values) again. Sizes are multiples of the
- * micro-kernel height (4) or width (8 f32, 4 f64) so no chunk adds partial tiles. More chunks
- * balance better when the machine is busy (`npm run bench:gemm -- --only step --chunks 4,6,8`,
- * three runs before B was shared: the W2 step's GEMMs took 19.1, 18.2 and 20.2 ms with 6 chunks,
- * 21.8, 18.6 and 21.2 with 4, 19.7, 18.9 and 20.7 with 8; with B packed once, the medians of
- * the W2 step's five split GEMMs were 20.2-20.5 ms for 6, 8, 12 and 16 chunks, against
- * 21.3-22.3 ms when every chunk packed B itself, interleaved in one process).
+ * chunks share one packed copy of B (packed first), while every column chunk packs all of A
+ * again. Sizes are multiples of the micro-kernel height (4) or width (8 f32, 4 f64) so no chunk
+ * adds partial tiles. More chunks balance better when the machine is busy (see
+ * `npm run bench:gemm -- --only step --chunks 4,6,8`).
  */
 function plan(m: number, n: number, f64: boolean): { byRows: boolean; size: number; count: number } | null {
   const MR = 4;
@@ -373,38 +342,55 @@ function plan(m: number, n: number, f64: boolean): { byRows: boolean; size: numb
   if (!byRows && n < 2 * NR) return null;
   const dim = byRows ? m : n;
   const unit = byRows ? MR : NR;
-  // At least 2 chunks; fewer than chunkTarget on small dimensions, where the packing each
-  // chunk repeats would cost more than the balance gained: chunks of >= 32 rows / 64 columns.
   const count = Math.max(2, Math.min(chunkTarget, Math.floor(dim / (byRows ? 32 : 64))));
   const size = Math.ceil(dim / Math.min(count, Math.floor(dim / unit)) / unit) * unit;
   return { byRows, size, count: Math.ceil(dim / size) };
 }
 
+/** Arguments of one GEMM laid out in the runtime's memory (byte offsets). */
+export interface GemmCall {
+  f64: boolean;
+  m: number; n: number; k: number;
+  a: number; b: number; c: number;
+  transA: number; transB: number; accumulate: number; bias: number; relu: number;
+}
+
 /**
- * Runs `call` (operands already in the shared arena) on two threads. `scratch0` and `scratch1`
- * are disjoint scratch regions of scratchBytes*(m, n) bytes each; `packedB` a region of
- * packedBBytes*(n, k) bytes, where row-chunked products pack all of B once for both threads
- * (instead of every chunk packing all of it). Returns false if the worker failed during the
- * call: C in the arena is then garbage (with accumulate, partly updated) and the caller must
- * restore it and recompute single-threaded.
+ * Hard limit (ms) on waiting for a chunk the worker is copying into C: the copy takes
+ * microseconds, so only a worker that died in the middle of it ends here.
  */
-export function runThreaded(call: GemmCall, scratch0: number, scratch1: number, packedB: number): boolean {
+const COMMIT_LIMIT_MS = 5000;
+
+/**
+ * Runs `call` (operands in the runtime's memory; only call it when {@link useThreads} said so)
+ * on two threads. Takes the scratch it needs from `f`: two packing regions, B packed once for
+ * row chunks, and the worker's shadow of C. A chunk the worker failed on (it threw) left C
+ * untouched there, and this thread computes it. Returns false, with C untouched, when the
+ * scratch cannot be had (the caller runs the product on one thread). Throws only if the worker
+ * died while copying its chunk into C (C is then partly updated).
+ */
+export function runThreaded(call: GemmCall, f: Frame): boolean {
   const s = mt as Mt;
-  const w = s.arena.w;
+  const w = s.w;
   const { f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu } = call;
-  const range = f64 ? w.gemmRangeF64 : w.gemmRangeF32;
-  const pl = plan(m, n, f64);
-  if (pl === null) {
-    range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, 0, n, 0);
-    return true;
-  }
+  const pl = plan(m, n, f64)!;
   const { byRows, size, count } = pl;
+  const sz = f64 ? 8 : 4;
+  const scratchBytes = f64 ? w.scratchBytesF64(m, n) : w.scratchBytesF32(m, n);
+  const scratch0 = f.scratch(scratchBytes);
+  const scratch1 = f.scratch(scratchBytes);
+  const shadowBytes = m * n * sz;
+  const shadow = f.scratch(shadowBytes);
+  const pbBytes = byRows ? (f64 ? w.packedBBytesF64(n, k) : w.packedBBytesF32(n, k)) : 0;
+  const pb = byRows ? f.scratch(pbBytes) : 0;
+  if (!f.ok) return false;
+  const range = f64 ? w.gemmRangeF64 : w.gemmRangeF32;
   // Row chunks all read the whole of B: pack it once, before the worker is woken.
-  const pb = byRows ? packedB : 0;
-  if (byRows) (f64 ? w.packAllBF64 : w.packAllBF32)(n, k, b, transB, packedB);
+  if (byRows) (f64 ? w.packAllBF64 : w.packAllBF32)(n, k, b, transB, pb);
   const ctl = s.ctl;
-  // Safe to overwrite: the previous job's chunks are all complete and its claim word is spent.
-  ctl.set([+f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch1, +byRows, size, pb], P);
+  // Safe to overwrite: the previous job's chunks are all DONE and its claim word is spent.
+  ctl.set([+f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch1, +byRows, size, pb, shadow], P);
+  ctl.fill(FREE, STATE, STATE + count);
   const job = ++s.seq;
   Atomics.store(ctl, COMPLETED, 0);
   Atomics.store(ctl, NEXT, ((job & TAG_MASK) << TAG_SHIFT) | (count << CHUNK_BITS));
@@ -412,28 +398,76 @@ export function runThreaded(call: GemmCall, scratch0: number, scratch1: number, 
   Atomics.store(ctl, SEQ, job); // publishes everything written above (seq-cst store)
   Atomics.notify(ctl, SEQ, 1);
   stats.splitCalls++;
-  // Claim chunks until none are left (the worker claims from the same counter).
-  for (let v = Atomics.load(ctl, NEXT); (v & MAX_CHUNKS) < count; v = Atomics.load(ctl, NEXT)) {
-    if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
-    const lo = (v & MAX_CHUNKS) * size;
+  const chunk = (idx: number): void => {
+    const lo = idx * size;
     if (byRows) range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, lo, Math.min(m, lo + size), 0, n, pb);
     else range(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch0, 0, m, lo, Math.min(n, lo + size), 0);
-    Atomics.add(ctl, COMPLETED, 1);
-  }
-  // Wait for the chunks the worker claimed. It completes every chunk it claims, even on failure.
+  };
+  // Claim chunks until none are left (the worker claims from the same counter).
   const t0 = performance.now();
-  // A browser's main thread may not block: it spins on the counter instead (the worker's
-  // chunks take about as long as the ones this thread just computed).
+  let mine = 0;
+  for (let v = Atomics.load(ctl, NEXT); (v & MAX_CHUNKS) < count; v = Atomics.load(ctl, NEXT)) {
+    if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+    chunk(v & MAX_CHUNKS);
+    Atomics.store(ctl, STATE + (v & MAX_CHUNKS), DONE);
+    Atomics.add(ctl, COMPLETED, 1);
+    mine++;
+  }
+  // Wait for the worker's chunks, but not much longer than one chunk takes this thread: then
+  // take over what is still not done (the worker is late or dead).
+  const t1 = performance.now();
+  const perChunk = mine > 0 ? (t1 - t0) / mine : 1;
+  const patience = Math.max(0.5, 1.5 * perChunk);
   const block = platform().canBlock();
-  for (let d = Atomics.load(ctl, COMPLETED); d !== count; d = Atomics.load(ctl, COMPLETED)) if (block) Atomics.wait(ctl, COMPLETED, d);
-  stats.waitMs += performance.now() - t0;
+  let stolen = 0;
+  for (let d = Atomics.load(ctl, COMPLETED); d !== count; d = Atomics.load(ctl, COMPLETED)) {
+    const waited = performance.now() - t1;
+    if (waited < patience) {
+      if (block) Atomics.wait(ctl, COMPLETED, d, patience - waited);
+      continue;
+    }
+    let committing = false;
+    for (let i = 0; i < count; i++) {
+      // FREE cannot be left (every chunk was claimed); WORKING is the worker's, unless we take it.
+      if (Atomics.load(ctl, STATE + i) === WORKING && Atomics.compareExchange(ctl, STATE + i, WORKING, STOLEN) === WORKING) {
+        chunk(i);
+        Atomics.add(ctl, COMPLETED, 1);
+        stolen++;
+      } else if (Atomics.load(ctl, STATE + i) === COMMITTING) committing = true;
+      else if (Atomics.load(ctl, STATE + i) === FREE && Atomics.load(ctl, COMPLETED) !== count) {
+        // Claimed by the worker a moment ago and not yet marked: wait for the mark.
+        committing = true;
+      }
+    }
+    if (committing && performance.now() - t1 > COMMIT_LIMIT_MS) {
+      s.state = 'failed';
+      throw new Error('gemm: the helper thread stopped while writing its part of the result; two-thread GEMMs are now off');
+    }
+    if (committing && block) Atomics.wait(ctl, COMPLETED, Atomics.load(ctl, COMPLETED), 1);
+  }
+  stats.waitMs += performance.now() - t1;
   const byWorker = Atomics.load(ctl, WORKER_CHUNKS) - before;
   stats.chunks += count;
   stats.workerChunks += byWorker;
   if (byWorker > 0) stats.workerBlocks++;
+  if (stolen > 0) {
+    stats.stolenChunks += stolen;
+    // The worker may still be writing its shadow and scratch: keep them until it says it stopped.
+    quarantine.push({ job, regions: [[scratch1, scratchBytes], [shadow, shadowBytes], ...(byRows ? [[pb, pbBytes] as [number, number]] : [])] });
+    f.keep(scratch1);
+    f.keep(shadow);
+    if (byRows) f.keep(pb);
+    lateness += 1;
+    if (lateness >= 2) {
+      // Late twice in a short while: someone else holds the second core. Rest, then try again.
+      restUntil = performance.now() + REST_MS;
+      lateness = 0;
+      stats.rests++;
+    }
+  } else lateness /= 2;
   if (Atomics.load(ctl, ERR) === job) {
     s.state = 'failed'; // a worker that threw once is not trusted again
-    return false;
+    for (let i = 0; i < count; i++) if (Atomics.load(ctl, STATE + i) === FAILED) chunk(i);
   }
   return true;
 }

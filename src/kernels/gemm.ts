@@ -54,8 +54,9 @@ function checkSize(fn: string, name: string, v: unknown): void {
 function checkOperand(
   fn: string, name: string, v: unknown, a: FloatArray, need: number, m: number, n: number, k: number,
 ): void {
-  if ((v as FloatArray | null)?.constructor !== a.constructor) {
-    throw new DTypeError(`${fn}: ${name} must be a ${a.constructor.name} like a, got ${describe(v)}`);
+  const f64 = a instanceof Float64Array;
+  if (!(f64 ? v instanceof Float64Array : v instanceof Float32Array)) {
+    throw new DTypeError(`${fn}: ${name} must be a ${f64 ? 'Float64Array' : 'Float32Array'} like a, got ${describe(v)}`);
   }
   if ((v as FloatArray).length < need) {
     throw new ShapeError(

@@ -1,3 +1,4 @@
+import { memoryKey } from '../../src/kernels/wasm/runtime';
 /** Deterministic test data shared by the kernel tests. */
 import type { FloatArray } from '../../src/dtype';
 
@@ -13,4 +14,15 @@ export function filled(C: Ctor, len: number, seed: number): FloatArray {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/**
+ * Whether two typed arrays share at least one byte: the same memory (a buffer, or the kernels'
+ * memory, whose buffer object changes as it grows) and overlapping byte ranges. With tensors
+ * resident in the kernels' memory, every tensor has the same kind of buffer, so comparing
+ * `.buffer` no longer tells whether two arrays share memory.
+ */
+export function sharesMemory(x: ArrayBufferView, y: ArrayBufferView): boolean {
+  return memoryKey(x as Float32Array) === memoryKey(y as Float32Array) &&
+    x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
 }

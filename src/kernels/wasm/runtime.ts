@@ -292,12 +292,13 @@ export function refreshViews(r: Runtime): void {
 /** Rounds up to a multiple of 64 bytes (cache lines; every region starts 64-byte aligned). */
 export const align64 = (x: number): number => Math.ceil(x / 64) * 64;
 
-/** Cap on the bytes of wasm memory (for tests that force the tiled GEMM); Infinity = engine's limit. */
+/** Cap on the temporary bytes of one kernel call (for tests that force the tiled GEMM); Infinity = none. */
 let memoryLimit = Infinity;
 
 /**
- * Caps the wasm memory the runtime may grow to at `bytes` (Infinity: no cap), so that tests can
- * force the tiled GEMM and the fallbacks beyond it. Not for production use.
+ * Caps the temporary wasm memory one kernel call may take (copies of operands that are not
+ * resident, and scratch) at `bytes` (Infinity: no cap), so that tests can force the tiled GEMM
+ * and the fallbacks beyond it on small products. Not for production use.
  *
  * @internal
  * @param bytes - the cap in bytes, or Infinity.
@@ -314,10 +315,9 @@ export function setMemoryLimit(bytes: number): number {
 
 /** Grows the memory (never shrinks) so that bytes [0, end) are addressable; false if it cannot. */
 function grow(r: Runtime, end: number): boolean {
-  if (end > memoryLimit) return false;
   const have = r.memory.buffer.byteLength;
   if (end <= have) return true;
-  const limit = Math.min(r.maxBytes, memoryLimit);
+  const limit = r.maxBytes;
   if (end > limit) return false;
   // Grow by at least 1/4 of the current size so a slowly increasing workload regrows rarely.
   const want = Math.min(Math.max(end, have + (have >> 2)), limit);
@@ -355,17 +355,14 @@ export function heapAlloc(bytes: number): number {
   if (r == null) return -1;
   const size = align64(Math.max(bytes, 1));
   const list = freeLists.get(size);
-  if (list !== undefined && list.length > 0 && list[list.length - 1] + size <= memoryLimit) {
+  if (list !== undefined && list.length > 0) {
     freeBytes -= size;
     liveBytes += size;
     return list.pop()!;
   }
   if (top + size + 64 > r.memory.buffer.byteLength && freeBytes >= size) {
     const at = coalesceFor(size);
-    if (at >= 0 && at + size > memoryLimit) {
-      heapFree(at, size); // beyond a test's cap: give it back
-      liveBytes += size; // (heapFree counted it as live)
-    } else if (at >= 0) {
+    if (at >= 0) {
       liveBytes += size;
       return at;
     }
@@ -522,6 +519,10 @@ export class ResidentFloat64Array extends Float64Array {
   }
 }
 
+// They print and describe themselves as what they are to every caller: Float32Array / Float64Array.
+Object.defineProperty(ResidentFloat32Array, 'name', { value: 'Float32Array' });
+Object.defineProperty(ResidentFloat64Array, 'name', { value: 'Float64Array' });
+
 /**
  * A zero-filled array of `n` elements in the wasm heap, or null when tensors are not resident
  * here (no shared memory) or the memory cannot grow.
@@ -666,6 +667,7 @@ export class Frame {
   private f64 = false;
   private temps: number[] = [];
   private tempSizes: number[] = [];
+  private tempBytes = 0;
   /** False once a temporary region could not be had; the call must not run. */
   ok = true;
 
@@ -674,6 +676,7 @@ export class Frame {
     this.count = 0;
     this.temps.length = 0;
     this.tempSizes.length = 0;
+    this.tempBytes = 0;
     this.f64 = f64;
     this.ok = true;
     return this;
@@ -695,7 +698,8 @@ export class Frame {
 
   /** A temporary region of `bytes`, or -1 (and ok = false). */
   scratch(bytes: number): number {
-    const at = heapAlloc(bytes);
+    this.tempBytes += bytes;
+    const at = this.tempBytes > memoryLimit ? -1 : heapAlloc(bytes);
     if (at < 0) {
       this.ok = false;
       return 0;

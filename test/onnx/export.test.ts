@@ -40,7 +40,7 @@ async function agreement(model: Module, features: readonly number[], dtype: DTyp
   for (const n of BATCHES) {
     const x = Tensor.randn([n, ...features], { dtype }).mul(2);
     const ref = noGrad(() => model.forward(x));
-    const feed = new ort.Tensor(dtype, x.data, [n, ...features]);
+    const feed = new ort.Tensor(dtype, x.data.slice(), [n, ...features]); // a copy: ORT refuses views of shared memory
     const res = (await s.run({ input: feed })).output;
     expect(res.dims).toEqual(ref.shape);
     let maxDiff = 0;

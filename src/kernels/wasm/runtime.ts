@@ -257,6 +257,8 @@ export function runtime(): Runtime | null {
     refreshViews(r);
     rt = r;
     residentOn = shared && typeof FinalizationRegistry === 'function' && platform().env('TAPEGRAD_RESIDENT') !== '0';
+    const mb = Number(platform().env('TAPEGRAD_RESIDENT_MB'));
+    if (Number.isFinite(mb) && mb >= 0 && platform().env('TAPEGRAD_RESIDENT_MB') !== undefined) residentBudget = mb * 1024 * 1024;
   } catch {
     rt = null;
   }
@@ -438,16 +440,18 @@ function coalesceFor(size: number): number {
 /**
  * Counters of the wasm heap, for tests and benchmarks.
  *
- * @returns bytes of memory, bytes live (handed out), bytes free in lists, and whether tensors
- *   are resident.
+ * @returns bytes of memory, bytes live (handed out), bytes free in lists, whether tensors
+ *   are resident, the bytes of resident arrays not yet returned and their budget.
  * @example
  * ```ts
  * heapStats().memoryBytes; // stays flat over a training loop
  * ```
  */
-export function heapStats(): { memoryBytes: number; liveBytes: number; freeBytes: number; resident: boolean } {
+export function heapStats(): {
+  memoryBytes: number; liveBytes: number; freeBytes: number; resident: boolean; residentBytes: number; residentBudget: number;
+} {
   const r = runtime();
-  return { memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn };
+  return { memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn, residentBytes, residentBudget };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,8 +467,22 @@ const parents = new WeakMap<object, object>();
 const owners = new WeakSet<object>();
 /** Returns a collected owner's region to the allocator. */
 const finalizer: FinalizationRegistry<{ at: number; bytes: number }> | null = typeof FinalizationRegistry === 'function'
-  ? new FinalizationRegistry<{ at: number; bytes: number }>((region) => heapFree(region.at, region.bytes))
+  ? new FinalizationRegistry<{ at: number; bytes: number }>((region) => {
+    residentBytes -= region.bytes;
+    heapFree(region.at, region.bytes);
+  })
   : null;
+
+/**
+ * Bytes of resident arrays not yet returned. A region comes back only after the garbage
+ * collector has collected its array AND the engine has run the finalizer, which it does only
+ * between tasks: a long synchronous loop that drops many arrays returns none of them until it
+ * yields. So resident arrays have a budget; beyond it `allocate` makes ordinary arrays (the
+ * kernels then copy them), and the memory stays bounded.
+ */
+let residentBytes = 0;
+/** Budget of {@link residentBytes}: 256 MiB, or TAPEGRAD_RESIDENT_MB. */
+let residentBudget = 256 * 1024 * 1024;
 
 /** Normalizes subarray's (begin, end) as TypedArray.prototype.subarray does. */
 function clampIndex(i: number | undefined, len: number, dflt: number): number {
@@ -540,8 +558,10 @@ export function residentArray(f64: boolean, n: number, zero: boolean): FloatArra
   if (rt === undefined) runtime();
   if (!residentOn) return null;
   const bytes = n * (f64 ? 8 : 4);
+  if (residentBytes + bytes > residentBudget) return null;
   const at = heapAlloc(bytes);
   if (at < 0) return null;
+  residentBytes += bytes;
   const r = rt!;
   const a = f64 ? new ResidentFloat64Array(r.memory.buffer as ArrayBuffer, at, n) : new ResidentFloat32Array(r.memory.buffer as ArrayBuffer, at, n);
   if (zero) a.fill(0);

@@ -1,7 +1,9 @@
 /**
  * The GEMM's two builds (src/kernels/wasm/variant.ts): the relaxed-simd fused multiply-add
- * build is chosen where the engine can run it, `TAPEGRAD_FMA=0` selects the plain SIMD128
- * build, and each really computes what it claims: one rounding per multiply-add, or two.
+ * build is chosen where the engine runs it without flags, `TAPEGRAD_FMA=1` opts in to setting
+ * V8's flag where it is needed (Node.js 20), `TAPEGRAD_FMA=0` selects the plain SIMD128 build,
+ * no engine flag changes otherwise, and each build really computes what it claims: one rounding
+ * per multiply-add, or two.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -41,10 +43,20 @@ for (const opts of [{}, { transA: true }, { transB: true }]) {
   gemmReference(Float64Array.from(A), Float64Array.from(B), ref, m, n, k, opts);
   for (let i = 0; i < m * n; i++) err = Math.max(err, Math.abs(C[i] - ref[i]));
 }
-process.stdout.write(JSON.stringify({ variant: gemmVariant(), c: c[0], err }));
+// Whether relaxed SIMD validates now: it must not have been switched on behind the user's back.
+const relaxed = WebAssembly.validate(require('fs').readFileSync('./build/gemm-fma.wasm'));
+process.stdout.write(JSON.stringify({ variant: gemmVariant(), c: c[0], err, relaxed }));
 `;
 
-interface Probe { variant: string; c: number; err: number }
+interface Probe { variant: string; c: number; err: number; relaxed: boolean }
+
+/** Whether this engine validates relaxed SIMD without any flag (Node.js >= 22). */
+const NATIVE_RELAXED = (() => {
+  const out = execFileSync(process.execPath, ['-e',
+    `process.stdout.write(String(WebAssembly.validate(require('fs').readFileSync(${JSON.stringify(path.join(root, 'build', 'gemm-fma.wasm'))}))))`,
+  ], { encoding: 'utf8' });
+  return out === 'true';
+})();
 
 function probe(env: Record<string, string>): Probe {
   const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', PROBE], {
@@ -64,8 +76,11 @@ function cpuHasFma(): boolean {
 }
 
 describe('GEMM build variant', () => {
-  test('the fused build is chosen by default here (Node >= 20 runs relaxed SIMD)', () => {
-    expect(gemmVariant()).toBe('fma');
+  test('by default the fused build runs only where the engine offers relaxed SIMD, and no engine flag changes', () => {
+    const r = probe({ TAPEGRAD_FMA: '' });
+    expect(r.variant).toBe(NATIVE_RELAXED ? 'fma' : 'simd');
+    expect(r.relaxed).toBe(NATIVE_RELAXED);
+    expect(['fma', 'simd']).toContain(gemmVariant());
   });
 
   test('TAPEGRAD_FMA=0 selects the plain build: product rounded before the add, results accurate', () => {
@@ -74,8 +89,8 @@ describe('GEMM build variant', () => {
     expect(r.err).toBeLessThan(1e-4); // 300 terms of magnitude <= 1 in float32
   });
 
-  test('the fused build rounds once per multiply-add on a CPU with FMA; results accurate', () => {
-    const r = probe({});
+  test('TAPEGRAD_FMA=1 opts in (setting the flag on Node.js 20): one rounding per multiply-add on a CPU with FMA', () => {
+    const r = probe({ TAPEGRAD_FMA: '1' });
     expect(r.variant).toBe('fma');
     expect(r.c).toBe(cpuHasFma() ? 2 ** -11 + 2 ** -24 : 2 ** -11);
     expect(r.err).toBeLessThan(1e-4);

@@ -19,13 +19,13 @@ interface ValidateApi {
 let chosen: GemmVariant | undefined;
 
 /**
- * Decides the variant (once) and returns it. `'fma'` when the environment variable
- * `TAPEGRAD_FMA` is not `0`, build/gemm-fma.wasm exists, and the engine validates it. An engine
- * that implements relaxed SIMD only behind V8's `--experimental-wasm-relaxed-simd` flag
- * (Node.js 20; later versions ship it on) gets that flag set first under Node.js: it only lets
- * modules use the relaxed-simd instructions and changes nothing else. In a browser no engine flag
- * is ever changed: `'fma'` only where the engine validates the module as it is. Never throws:
- * any failure means `'simd'`.
+ * Decides the variant (once) and returns it: `'fma'` where the engine validates
+ * build/gemm-fma.wasm as it is (Node.js 22 and later, current browsers), `'simd'` otherwise.
+ * The environment variable `TAPEGRAD_FMA` overrides: `0` always picks `'simd'`; `1` picks `'fma'`
+ * and, on an engine that implements relaxed SIMD only behind V8's
+ * `--experimental-wasm-relaxed-simd` flag (Node.js 20), sets that flag first: an explicit
+ * opt-in, because the flag is process-wide (starting Node.js with the flag does the same).
+ * tapegrad never changes an engine flag otherwise. Never throws: any failure means `'simd'`.
  *
  * The fused variant rounds each multiply-add once instead of twice, so its results differ from
  * the plain variant's in the last bits; on one machine either variant is deterministic. On a
@@ -35,7 +35,7 @@ let chosen: GemmVariant | undefined;
  * @returns the variant every GEMM module of this process is loaded from.
  * @example
  * ```ts
- * console.log(gemmVariant()); // 'fma' on x64 with FMA3 under Node.js >= 20
+ * console.log(gemmVariant()); // 'fma' on Node.js 22, 'simd' on Node.js 20 unless TAPEGRAD_FMA=1
  * ```
  */
 export function gemmVariant(): GemmVariant {
@@ -45,27 +45,15 @@ export function gemmVariant(): GemmVariant {
 
 function detect(api: ValidateApi | undefined): GemmVariant {
   const p = platform();
-  if (p.env('TAPEGRAD_FMA') === '0' || api === undefined) return 'simd';
+  const env = p.env('TAPEGRAD_FMA');
+  if (env === '0' || api === undefined) return 'simd';
   try {
     const bytes = p.wasmBytes('gemm-fma.wasm');
     if (bytes === undefined) return 'simd';
     if (api.validate(bytes)) return 'fma';
-    if (!p.enableRelaxedSimd()) return 'simd';
+    if (env !== '1' || !p.enableRelaxedSimd()) return 'simd';
     return api.validate(bytes) ? 'fma' : 'simd';
   } catch {
     return 'simd';
   }
-}
-
-/**
- * The file name of a GEMM module in the chosen variant: `gemm.wasm` → `gemm-fma.wasm`.
- *
- * @param base - `'gemm'` (single thread) or `'gemm-mt'` (shared memory, two threads).
- * @example
- * ```ts
- * const file = findWasmFile(variantFile('gemm'), __dirname); // .../build/gemm-fma.wasm
- * ```
- */
-export function variantFile(base: 'gemm' | 'gemm-mt'): 'gemm.wasm' | 'gemm-fma.wasm' | 'gemm-mt.wasm' | 'gemm-mt-fma.wasm' {
-  return gemmVariant() === 'fma' ? `${base}-fma.wasm` : `${base}.wasm`;
 }

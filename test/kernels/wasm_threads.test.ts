@@ -15,7 +15,7 @@ import { ValueError } from '../../src/errors';
 import {
   gemm, gemmThreads, gemmThreadsReady, setGemmThreads, type FloatArray, type GemmOptions,
 } from '../../src/kernels/wasm';
-import { DEFAULT_CHUNKS, setChunks, setIdleMs } from '../../src/kernels/wasm/threads';
+import { DEFAULT_CHUNKS, setChunks, setIdleMs, setWorkerDelay } from '../../src/kernels/wasm/threads';
 import { filled, type Ctor } from '../helpers/arrays';
 
 const root = path.resolve(__dirname, '../..');
@@ -221,6 +221,56 @@ describe('two-thread wasm gemm', () => {
     setGemmThreads(2, 0);
     expectBitIdentical(c1, c2);
     expect(idx.gemmThreads()).toMatchObject({ requested: 2, active: false, splitCalls: 0 });
+  });
+
+  test('a late worker: the caller takes its chunks over, results stay bit-identical, and the worker rests', async () => {
+    expect(await gemmThreadsReady()).toBe(true);
+    const f: Flags = { transA: false, transB: false, accumulate: true, bias: true, relu: true };
+    const s0 = gemmThreads();
+    setWorkerDelay(200); // the worker sleeps 200 ms before each chunk: far longer than a chunk
+    try {
+      // The worker claims a chunk only if it wakes before the caller has claimed them all: on a
+      // busy machine that can take a few tries.
+      for (let i = 0; i < 20 && gemmThreads().stolenChunks === s0.stolenChunks; i++) {
+        setGemmThreads(2, 0); // ends a rest
+        const t0 = performance.now();
+        const [c1, c2] = both(Float32Array, 256, 256, 256, f, 11 + i);
+        expectBitIdentical(c2, c1);
+        // The caller never waits out the sleeping worker.
+        expect(performance.now() - t0).toBeLessThan(190);
+        await new Promise((r) => setTimeout(r, 250)); // the worker drops the stolen chunk
+      }
+      expect(gemmThreads().stolenChunks).toBeGreaterThan(s0.stolenChunks);
+      // While the worker still holds a stolen chunk, products run on one thread, correctly.
+      const [d1, d2] = both(Float64Array, 200, 150, 100, f, 12);
+      expectBitIdentical(d2, d1);
+    } finally {
+      setWorkerDelay(0);
+    }
+    // Once the worker has dropped its stolen chunk, it is used again (after its rest, if any).
+    await new Promise((r) => setTimeout(r, 400));
+    setGemmThreads(2, 0); // ends a rest
+    const before = gemmThreads().splitCalls;
+    const [e1, e2] = both(Float32Array, 128, 96, 64, f, 13);
+    expectBitIdentical(e2, e1);
+    expect(gemmThreads().splitCalls).toBe(before + 1);
+  });
+
+  test('a hung worker never hangs the caller: every product completes on one thread', async () => {
+    expect(await gemmThreadsReady()).toBe(true);
+    const f: Flags = { transA: true, transB: false, accumulate: true, bias: false, relu: false };
+    setWorkerDelay(60_000); // as good as dead
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < 5; i++) {
+        const [c1, c2] = both(Float64Array, 160, 120, 90, f, 20 + i);
+        expectBitIdentical(c2, c1);
+      }
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(gemmThreads().rests + gemmThreads().stolenChunks).toBeGreaterThan(0);
+    } finally {
+      setWorkerDelay(0);
+    }
   });
 
   test('setGemmThreads validates its arguments', () => {

@@ -345,6 +345,8 @@ const freeLists = new Map<number, number[]>();
 let freeBytes = 0;
 /** Bytes handed out and not returned (tensors and temporaries). */
 let liveBytes = 0;
+/** Bytes frames copied in or out because an operand was not resident (statistics). */
+let stagedBytes = 0;
 
 /**
  * Allocates `bytes` of wasm memory (64-byte aligned, rounded up to a multiple of 64).
@@ -441,7 +443,8 @@ function coalesceFor(size: number): number {
  * Counters of the wasm heap, for tests and benchmarks.
  *
  * @returns bytes of memory, bytes live (handed out), bytes free in lists, whether tensors
- *   are resident, the bytes of resident arrays not yet returned and their budget.
+ *   are resident, the bytes of resident arrays not yet returned and their budget, and the bytes
+ *   kernels copied in or out so far because an operand was not resident.
  * @example
  * ```ts
  * heapStats().memoryBytes; // stays flat over a training loop
@@ -449,9 +452,12 @@ function coalesceFor(size: number): number {
  */
 export function heapStats(): {
   memoryBytes: number; liveBytes: number; freeBytes: number; resident: boolean; residentBytes: number; residentBudget: number;
+  stagedBytes: number;
 } {
   const r = runtime();
-  return { memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn, residentBytes, residentBudget };
+  return {
+    memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn, residentBytes, residentBudget, stagedBytes,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -764,6 +770,7 @@ export class Frame {
     const t = this.scratch(len * (this.f64 ? 8 : 4));
     if (!this.ok) return 0;
     (this.f64 ? rt!.heap64 : rt!.heap32).set(arr.length === len ? arr : arr.subarray(0, len), t >>> (this.f64 ? 3 : 2));
+    stagedBytes += len * (this.f64 ? 8 : 4);
     return this.slot(arr, t, len, t, false);
   }
 
@@ -775,7 +782,10 @@ export class Frame {
     if (at >= 0 && !this.overlaps(at, len * sz)) return this.slot(arr, at, len, -1, false);
     const t = this.scratch(len * sz);
     if (!this.ok) return 0;
-    if (read) (this.f64 ? rt!.heap64 : rt!.heap32).set(arr.length === len ? arr : arr.subarray(0, len), t >>> (this.f64 ? 3 : 2));
+    if (read) {
+      (this.f64 ? rt!.heap64 : rt!.heap32).set(arr.length === len ? arr : arr.subarray(0, len), t >>> (this.f64 ? 3 : 2));
+      stagedBytes += len * sz;
+    }
     return this.slot(arr, t, len, t, true);
   }
 
@@ -787,7 +797,10 @@ export class Frame {
       const shift = this.f64 ? 3 : 2;
       for (let i = 0; i < this.count; i++) {
         const s = this.slots[i];
-        if (s.write) s.arr.set(heap.subarray(s.at >>> shift, (s.at >>> shift) + s.len));
+        if (s.write) {
+          s.arr.set(heap.subarray(s.at >>> shift, (s.at >>> shift) + s.len));
+          stagedBytes += s.len << shift;
+        }
       }
     }
     for (let i = this.temps.length - 1; i >= 0; i--) heapFree(this.temps[i], this.tempSizes[i]);

@@ -45,7 +45,8 @@ const WORKER_CHUNKS = 6; // chunks committed by the worker, total (statistics)
 const DROPPED = 7; // number of the last job whose stolen chunk the worker has dropped (quarantine ends)
 const P = 8; // parameters: f64, m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, byRows, size, packedB, shadow
 const NPARAMS = 17;
-const STATE = P + NPARAMS + 1; // one word per chunk
+const DELAY = P + NPARAMS; // test hook: ms the worker sleeps before each chunk (0: none)
+const STATE = DELAY + 2; // one word per chunk (DELAY + 1 is the word the worker sleeps on)
 const CTL_INTS = STATE + 64;
 if (CTL_INTS * 4 > CTL_BYTES) throw new Error('threads: the control block does not fit CTL_BYTES');
 
@@ -103,6 +104,8 @@ for (;;) {
     // Claimed chunk idx of job s. Its parameters stay put until the main thread has every
     // chunk DONE, and its state can only leave WORKING through a compareExchange.
     Atomics.store(ctl, ${STATE} + idx, ${WORKING});
+    const delay = Atomics.load(ctl, ${DELAY});
+    if (delay > 0) Atomics.wait(ctl, ${DELAY} + 1, 0, delay);
     const f64 = ctl[p], m = ctl[p + 1], n = ctl[p + 2], c = ctl[p + 6], acc = ctl[p + 9];
     const byRows = ctl[p + 13], size = ctl[p + 14], sh = ctl[p + 16];
     const lo = idx * size, hi = Math.min(byRows ? m : n, lo + size);
@@ -254,6 +257,17 @@ function startWorker(): void {
   } catch {
     s.state = 'failed';
   }
+}
+
+/**
+ * Makes the worker sleep `ms` before each chunk it claims (0: not at all), so tests can play a
+ * descheduled or hung worker. Not part of the public API.
+ *
+ * @internal
+ */
+export function setWorkerDelay(ms: number): void {
+  const s = loadMt();
+  if (s !== null) Atomics.store(s.ctl, DELAY, ms);
 }
 
 /** Regions a late worker may still write, reserved until it drops its stolen chunk. */

@@ -253,7 +253,7 @@ export function runtime(): Runtime | null {
       memory: mem.memory, shared, gemm: g?.exports ?? null, gemmModule: g?.module ?? null, ew: e?.exports ?? null,
       heap32: new Float32Array(0), heap64: new Float64Array(0), ctl: base, maxBytes: mem.maxBytes,
     };
-    heapStart = top = base + CTL_BYTES;
+    top = base + CTL_BYTES;
     refreshViews(r);
     rt = r;
     residentOn = shared && typeof FinalizationRegistry === 'function' && platform().env('TAPEGRAD_RESIDENT') !== '0';
@@ -336,8 +336,6 @@ function grow(r: Runtime, end: number): boolean {
   return true;
 }
 
-/** First heap byte (after the static area and the control block). */
-let heapStart = 0;
 /** End of the bump region: bytes [top, memory size) have never been handed out (or were returned at the end). */
 let top = 0;
 /** Free regions by size in bytes (multiples of 64). */

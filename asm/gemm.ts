@@ -365,6 +365,434 @@ function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, n
 }
 
 // --------------------------------------------------------------------------------------------
+// Direct path, for products with a small n, k or m: no packed A. The micro-kernels below
+// read op(A) where it lies, one scalar broadcast per row and k (two strides: dk between
+// consecutive k, dr between consecutive rows, so the same code serves A and Aᵀ), and op(B) as
+// rows of whole vectors, from B itself when it is stored k x n with n a multiple of the lane
+// count, else from a zero-padded copy of the current (KC x NC) block (packRowsB). The tile is
+// R rows x NV vectors, NV = 1..4 with R = 6, 4, 3, 2 (R·NV accumulators + NV B vectors + R
+// broadcasts fit in the 15 usable xmm registers), so a narrow C (n = 3, 10) wastes at most
+// L - 1 lanes per row instead of padding to a multiple of 8 (f32) / 4 (f64) columns.
+//
+// Summation order: exactly the packed path's. For every element, lane-wise: acc = 0, then
+// acc = madd(a, b, acc) for each k of one KC block in order; then + C (accumulate or a later
+// KC block), + bias (last block), ReLU (last block). So the direct and packed paths give
+// bit-identical results, and whichever path or block bounds a thread uses, it computes the same
+// bits.
+//
+// Row tails: the rows of a tile past the last valid one read the last valid row of A (their
+// results are computed and dropped). Column tails: the tile's last vector has `lanes` valid
+// lanes (1..L); C and the bias are read and written lane by lane there, never past n.
+// --------------------------------------------------------------------------------------------
+
+/** Broadcasts one scalar of A (f32 or f64) to all lanes. */
+// @ts-ignore: decorator
+@inline function vsplat<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return v128.load32_splat(p);
+  return v128.load64_splat(p);
+}
+
+// @ts-ignore: decorator
+@inline function vmadd<T>(a: v128, b: v128, c: v128): v128 {
+  if (sizeof<T>() == 4) return maddF32(a, b, c);
+  return maddF64(a, b, c);
+}
+
+// @ts-ignore: decorator
+@inline function vadd<T>(a: v128, b: v128): v128 {
+  if (sizeof<T>() == 4) return f32x4.add(a, b);
+  return f64x2.add(a, b);
+}
+
+/**
+ * Loads the first `lanes` elements at p (the rest zero) without touching memory past them;
+ * `lanes` = L: one full load.
+ */
+// @ts-ignore: decorator
+@inline function loadPart<T>(p: usize, lanes: i32): v128 {
+  if (lanes == 16 / sizeof<T>()) return v128.load(p);
+  if (sizeof<T>() == 8 || lanes == 2) return v128.load64_zero(p);
+  if (lanes == 1) return v128.load32_zero(p);
+  return v128.load32_lane(p + 8, v128.load64_zero(p), 2);
+}
+
+/** Stores the first `lanes` elements of v at p, nothing past them. */
+// @ts-ignore: decorator
+@inline function storePart<T>(p: usize, v: v128, lanes: i32): void {
+  if (lanes == 16 / sizeof<T>()) {
+    v128.store(p, v);
+  } else if (sizeof<T>() == 8 || lanes == 2) {
+    v128.store64_lane(p, v, 0);
+  } else if (lanes == 1) {
+    v128.store32_lane(p, v, 0);
+  } else {
+    v128.store64_lane(p, v, 0);
+    v128.store32_lane(p + 8, v, 2);
+  }
+}
+
+/** The epilogue of one accumulator vector: + C, + bias q, ReLU (per flags), store `lanes` lanes. */
+// @ts-ignore: decorator
+@inline function finish<T>(x: v128, c: usize, flags: i32, q: v128, lanes: i32): void {
+  if (flags & F_LOADC) x = vadd<T>(x, loadPart<T>(c, lanes));
+  if (flags & F_BIAS) x = vadd<T>(x, q);
+  if (flags & F_RELU) x = vmax0<T>(x);
+  storePart<T>(c, x, lanes);
+}
+
+/**
+ * The epilogue of a partial tile: the kernel stored its raw accumulators (rows x nv vectors,
+ * all R rows) at `tb`; this applies + C, + bias, ReLU to the `rows` x (nv - 1 vectors +
+ * `lanes` lanes) that exist and stores them in C, touching nothing past them. Same operations
+ * in the same order as a full tile's epilogue, so the same bits.
+ */
+function finishTile<T>(tb: usize, nv: i32, rows: i32, lanes: i32, c: usize, ldc: usize, flags: i32, bias: usize): void {
+  const L = 16 / <i32>sizeof<T>();
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < nv; v++) {
+      const w = v == nv - 1 ? lanes : L;
+      const q = flags & F_BIAS ? loadPart<T>(bias + <usize>v * 16, w) : i64x2.splat(0);
+      finish<T>(v128.load(tb + <usize>(r * nv + v) * 16), c + <usize>r * ldc + <usize>v * 16, flags, q, w);
+    }
+  }
+}
+
+/** max(x, 0) lane-wise, NaN-propagating like Math.max. */
+// @ts-ignore: decorator
+@inline function vmax0<T>(x: v128): v128 {
+  if (sizeof<T>() == 4) return f32x4.max(x, f32x4.splat(0));
+  return f64x2.max(x, f64x2.splat(0));
+}
+
+/**
+ * Direct micro-kernel, 6 rows x 1 vector: C[0:6, 0:L] (full tile; see directImpl for partial
+ * ones). `a` = op(A)[row 0, first k], `dk` / `dr` = bytes between consecutive k / rows of
+ * op(A), `rows` = rows of A that exist (1..6; the others reread the last one), `b` = op(B)
+ * [first k, first column], `ldb` = bytes between op(B) rows, the rest as kernelF32.
+ */
+function direct6x1<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  // Row pointers advance with k (loop-carried, so V8 keeps them in registers instead of
+  // recomputing the clamp in every iteration).
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr, a3 = a + <usize>min(3, rows - 1) * dr, a4 = a + <usize>min(4, rows - 1) * dr, a5 = a + <usize>min(5, rows - 1) * dr;
+  let c00 = i64x2.splat(0);
+  let c10 = i64x2.splat(0);
+  let c20 = i64x2.splat(0);
+  let c30 = i64x2.splat(0);
+  let c40 = i64x2.splat(0);
+  let c50 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    const x3 = vsplat<T>(a3);
+    c30 = vmadd<T>(x3, b0, c30);
+    const x4 = vsplat<T>(a4);
+    c40 = vmadd<T>(x4, b0, c40);
+    const x5 = vsplat<T>(a5);
+    c50 = vmadd<T>(x5, b0, c50);
+    a0 += dk; a1 += dk; a2 += dk; a3 += dk; a4 += dk; a5 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c));
+    c10 = vadd<T>(c10, v128.load(c + ldc));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc));
+    c30 = vadd<T>(c30, v128.load(c + 3 * ldc));
+    c40 = vadd<T>(c40, v128.load(c + 4 * ldc));
+    c50 = vadd<T>(c50, v128.load(c + 5 * ldc));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias);
+    c00 = vadd<T>(c00, q0);
+    c10 = vadd<T>(c10, q0);
+    c20 = vadd<T>(c20, q0);
+    c30 = vadd<T>(c30, q0);
+    c40 = vadd<T>(c40, q0);
+    c50 = vadd<T>(c50, q0);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00);
+    c10 = vmax0<T>(c10);
+    c20 = vmax0<T>(c20);
+    c30 = vmax0<T>(c30);
+    c40 = vmax0<T>(c40);
+    c50 = vmax0<T>(c50);
+  }
+  v128.store(c, c00);
+  v128.store(c + ldc, c10);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 4 * ldc, c40);
+  v128.store(c + 5 * ldc, c50);
+}
+
+/** Direct micro-kernel, 4 rows x 2 vectors (arguments as direct6x1). */
+function direct4x2<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr, a3 = a + <usize>min(3, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0);
+  let c20 = i64x2.splat(0), c21 = i64x2.splat(0);
+  let c30 = i64x2.splat(0), c31 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    c21 = vmadd<T>(x2, b1, c21);
+    const x3 = vsplat<T>(a3);
+    c30 = vmadd<T>(x3, b0, c30);
+    c31 = vmadd<T>(x3, b1, c31);
+    a0 += dk; a1 += dk; a2 += dk; a3 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc)); c21 = vadd<T>(c21, v128.load(c + 2 * ldc, 16));
+    c30 = vadd<T>(c30, v128.load(c + 3 * ldc)); c31 = vadd<T>(c31, v128.load(c + 3 * ldc, 16));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1);
+    c20 = vadd<T>(c20, q0); c21 = vadd<T>(c21, q1);
+    c30 = vadd<T>(c30, q0); c31 = vadd<T>(c31, q1);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11);
+    c20 = vmax0<T>(c20); c21 = vmax0<T>(c21);
+    c30 = vmax0<T>(c30); c31 = vmax0<T>(c31);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+}
+
+/** Direct micro-kernel, 3 rows x 3 vectors (arguments as direct6x1). */
+function direct3x3<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0), c02 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0), c12 = i64x2.splat(0);
+  let c20 = i64x2.splat(0), c21 = i64x2.splat(0), c22 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(b, 32);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    c02 = vmadd<T>(x0, b2, c02);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    c12 = vmadd<T>(x1, b2, c12);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    c21 = vmadd<T>(x2, b1, c21);
+    c22 = vmadd<T>(x2, b2, c22);
+    a0 += dk; a1 += dk; a2 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16)); c02 = vadd<T>(c02, v128.load(c, 32));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16)); c12 = vadd<T>(c12, v128.load(c + ldc, 32));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc)); c21 = vadd<T>(c21, v128.load(c + 2 * ldc, 16)); c22 = vadd<T>(c22, v128.load(c + 2 * ldc, 32));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16), q2 = v128.load(bias, 32);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1); c02 = vadd<T>(c02, q2);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1); c12 = vadd<T>(c12, q2);
+    c20 = vadd<T>(c20, q0); c21 = vadd<T>(c21, q1); c22 = vadd<T>(c22, q2);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01); c02 = vmax0<T>(c02);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11); c12 = vmax0<T>(c12);
+    c20 = vmax0<T>(c20); c21 = vmax0<T>(c21); c22 = vmax0<T>(c22);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16); v128.store(c + ldc, c12, 32);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16); v128.store(c + 2 * ldc, c22, 32);
+}
+
+/** Direct micro-kernel, 2 rows x 4 vectors (arguments as direct6x1). */
+function direct2x4<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0), c02 = i64x2.splat(0), c03 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0), c12 = i64x2.splat(0), c13 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(b, 32);
+    const b3 = v128.load(b, 48);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    c02 = vmadd<T>(x0, b2, c02);
+    c03 = vmadd<T>(x0, b3, c03);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    c12 = vmadd<T>(x1, b2, c12);
+    c13 = vmadd<T>(x1, b3, c13);
+    a0 += dk; a1 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16)); c02 = vadd<T>(c02, v128.load(c, 32)); c03 = vadd<T>(c03, v128.load(c, 48));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16)); c12 = vadd<T>(c12, v128.load(c + ldc, 32)); c13 = vadd<T>(c13, v128.load(c + ldc, 48));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16), q2 = v128.load(bias, 32), q3 = v128.load(bias, 48);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1); c02 = vadd<T>(c02, q2); c03 = vadd<T>(c03, q3);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1); c12 = vadd<T>(c12, q2); c13 = vadd<T>(c13, q3);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01); c02 = vmax0<T>(c02); c03 = vmax0<T>(c03);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11); c12 = vmax0<T>(c12); c13 = vmax0<T>(c13);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16); v128.store(c + ldc, c12, 32); v128.store(c + ldc, c13, 48);
+}
+
+/** Rows per tile of the direct kernel with `nv` vectors per row. */
+function directRows(nv: i32): i32 {
+  return nv == 1 ? 6 : nv == 2 ? 4 : nv == 3 ? 3 : 2;
+}
+
+/**
+ * Copies op(B)[p0:p0+kc, j0:j0+nc] row by row to `dst`, `ldd` bytes per row (>= nc elements,
+ * a multiple of 16), zero-filling each row past nc: the layout the direct kernels read.
+ */
+function packRowsB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize, ldd: usize): void {
+  const sz = <usize>sizeof<T>();
+  const w = <i32>(ldd / sz);
+  if (!transB) {
+    for (let p = 0; p < kc; p++) {
+      const src = b + (<usize>(p0 + p) * ldb + j0) * sz;
+      const d = dst + <usize>p * ldd;
+      let j = 0;
+      for (; j + 16 / <i32>sz <= nc; j += 16 / <i32>sz) v128.store(d + <usize>j * sz, v128.load(src + <usize>j * sz));
+      for (; j < nc; j++) store<T>(d + <usize>j * sz, load<T>(src + <usize>j * sz));
+      for (; j < w; j++) store<T>(d + <usize>j * sz, <T>0);
+    }
+    return;
+  }
+  // op(B)[p, j] = B[j, p]: rows of B are contiguous in p; transpose them 4 at a time.
+  const ld = <usize>ldb * sz;
+  let j = 0;
+  for (; j + 4 <= nc; j += 4) transpose4<T>(b + (<usize>(j0 + j) * ldb + p0) * sz, ld, kc, dst + <usize>j * sz, ldd);
+  for (; j < w; j++) {
+    const s = b + (<usize>(j0 + j) * ldb + p0) * sz;
+    let d = dst + <usize>j * sz;
+    for (let p = 0; p < kc; p++) {
+      store<T>(d, j < nc ? load<T>(s + <usize>p * sz) : <T>0);
+      d += ldd;
+    }
+  }
+}
+
+/**
+ * Whether the direct path computes an m x n x k product (faster than packing there; both
+ * give the same bits, see above). Depends on the full m, n, k only, so every row or column
+ * range of one product takes the same path.
+ */
+function useDirect<T>(m: i32, n: i32, k: i32): bool {
+  const L = 16 / <i32>sizeof<T>();
+  return n <= 4 * L || m < MR;
+}
+
+/** The direct path of gemmImpl (same arguments, no pre-packed B). */
+function directImpl<T>(
+  m: i32, n: i32, k: i32,
+  a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool,
+  bias: usize, relu: bool, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32,
+): void {
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sz;
+  const NCmax = ncFor<T>();
+  const KC = kcFor<T>();
+  const lda = transA ? m : k;
+  const ldb = transB ? k : n;
+  const dk: usize = transA ? <usize>lda * sz : sz;
+  const dr: usize = transA ? sz : <usize>lda * sz;
+  const ldc = <usize>n * sz;
+  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 2 (4 rows),
+  // or 4 (2 rows) when op(A) has at most 2 rows.
+  const nvMax = n <= 4 * L ? (n + L - 1) / L : m <= 2 ? 4 : 2;
+  // B is read in place when its rows are whole vectors, else from a padded copy at `packed`
+  // (kc x roundUp(nc, L) <= KC x min(NC, roundUp(n, NR)): within scratchBytes*(m, n)).
+  const inPlace = !transB && n % L == 0;
+  // Scratch: a 256-byte tile buffer for partial tiles (at most 9 vectors: 3 x 3), then
+  // the copy of B; the packed path's A block (>= MR x KC elements, unused here) covers the 256.
+  const tb = (scratch + 63) & ~<usize>63;
+  const packed = tb + 256;
+  for (let jc = j0; jc < j1; jc += NCmax) {
+    const nc = min(NCmax, j1 - jc);
+    let pc = 0;
+    do {
+      const kc = min(KC, k - pc);
+      const last = pc + kc >= k;
+      let flags = (accumulate || pc > 0) ? F_LOADC : 0;
+      if (last) {
+        if (bias != 0) flags |= F_BIAS;
+        if (relu) flags |= F_RELU;
+      }
+      let bb: usize, lb: usize;
+      if (inPlace) {
+        bb = b + (<usize>pc * n + jc) * sz;
+        lb = <usize>n * sz;
+      } else {
+        lb = <usize>roundUp(nc, L) * sz;
+        packRowsB<T>(b, ldb, transB, pc, kc, jc, nc, packed, lb);
+        bb = packed;
+      }
+      for (let jr = 0; jr < nc; jr += nvMax * L) {
+        const w = min(nvMax * L, nc - jr);
+        const nv = (w + L - 1) / L;
+        const lanes = w - (nv - 1) * L;
+        const R = directRows(nv);
+        const bp = bb + <usize>jr * sz;
+        const bq = bias + <usize>(jc + jr) * sz;
+        for (let ir = i0; ir < i1; ir += R) {
+          const rows = min(R, i1 - ir);
+          const ap = a + <usize>ir * dr + <usize>pc * dk;
+          const cp = c + (<usize>ir * n + jc + jr) * sz;
+          // A full tile goes straight to C; a partial one through the tile buffer.
+          const full = rows == R && lanes == L;
+          const ct = full ? cp : tb;
+          const lt = full ? ldc : <usize>nv * 16;
+          const ft = full ? flags : 0;
+          if (nv == 1) direct6x1<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+          else if (nv == 2) direct4x2<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+          else if (nv == 3) direct3x3<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+          else direct2x4<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+          if (!full) finishTile<T>(tb, nv, rows, lanes, cp, ldc, flags, bq);
+        }
+      }
+      pc += kc;
+    } while (pc < k);
+  }
+}
+
+// --------------------------------------------------------------------------------------------
 // Driver.
 // --------------------------------------------------------------------------------------------
 
@@ -431,6 +859,10 @@ function gemmImpl<T>(
   bias: usize, relu: bool, scratch: usize,
   i0: i32, i1: i32, j0: i32, j1: i32, prepackedB: usize,
 ): void {
+  if (useDirect<T>(m, n, k)) {
+    directImpl<T>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
+    return;
+  }
   const sz = <usize>sizeof<T>();
   const NR = NRB / <i32>sz;
   const MCmax = MC;

@@ -813,9 +813,10 @@ function scratchFor<T>(m: i32, n: i32): usize {
   const NR = NRB / <i32>sz;
   const mc = min(MC, roundUp(m, MR));
   const nc = min(ncFor<T>(), roundUp(n, NR));
-  // packed A block + packed B block + one MR x NR tile buffer, each 64-byte aligned.
+  // packed A block + packed B block + one MR x NR tile buffer + a zero-padded NR bias
+  // segment (NRB bytes, rounded to 64), each 64-byte aligned.
   const kc = <usize>kcFor<T>();
-  return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
+  return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64 + 64;
 }
 
 /** Bytes packAllB<T> writes for op(B) of k x n: every (KC, NC) block, NR-padded columns. */
@@ -877,6 +878,9 @@ function gemmImpl<T>(
   const packedB = (packedA + <usize>mcCap * <usize>KC * sz + 63) & ~<usize>63;
   const ncCap = min(NCmax, roundUp(n, NR));
   const tile = (packedB + <usize>ncCap * <usize>KC * sz + 63) & ~<usize>63;
+  // The bias of a partial column panel, zero-padded to NR: the kernel reads NRB bytes of bias,
+  // and reading past the caller's n values could leave the memory.
+  const biasPad = tile + <usize>(MR * NRB);
 
   for (let jc = j0; jc < j1; jc += NCmax) {
     const nc = min(NCmax, j1 - jc);
@@ -900,7 +904,11 @@ function gemmImpl<T>(
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = bBlock + <usize>jr * kc * sz;
-          const biasTile = bias + <usize>(jc + jr) * sz;
+          let biasTile = bias + <usize>(jc + jr) * sz;
+          if (bias != 0 && nr < NR && (flags & F_BIAS)) {
+            for (let q = 0; q < NR; q++) store<T>(biasPad + <usize>q * sz, q < nr ? load<T>(biasTile + <usize>q * sz) : <T>0);
+            biasTile = biasPad;
+          }
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             const ap = packedA + <usize>ir * kc * sz;
@@ -939,7 +947,9 @@ function gemmImpl<T>(
 
 // --------------------------------------------------------------------------------------------
 // Exports. Pointers are byte offsets into this module's memory; bias = 0 means "no bias".
-// The bias buffer must be readable up to 32 bytes past its end (the loader pads it).
+// Neither path reads or writes past the m·k, k·n, m·n and n elements of A, B, C and the bias
+// (earlier versions read up to 32 bytes past the bias), nor outside the scratch region; the
+// operands need no particular alignment beyond their element size.
 // --------------------------------------------------------------------------------------------
 
 /** Bytes of scratch the float32 GEMM needs for an m x n output. */

@@ -715,6 +715,152 @@ function direct2x4<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usi
   v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16); v128.store(c + ldc, c12, 32); v128.store(c + ldc, c13, 48);
 }
 
+/**
+ * Tiny-k strip kernel: rows [0, 4) x `nvec` whole vectors of C for k = 1, the row's op(A)
+ * values held in registers across the strip (no per-tile call, no accumulator set-up). Same
+ * operations per element as the tile kernels: acc = madd(a_p, b_p, ...) from zero, then + C,
+ * + bias, ReLU. Arguments as direct6x1; all rows exist.
+ */
+function strip4k1<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x10 = vsplat<T>(a + dr);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x30 = vsplat<T>(a + 3 * dr);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    let r0 = vmadd<T>(x00, b0, z);
+    let r1 = vmadd<T>(x10, b0, z);
+    let r2 = vmadd<T>(x20, b0, z);
+    let r3 = vmadd<T>(x30, b0, z);
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc)); r3 = vadd<T>(r3, v128.load(c + 3 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q); r3 = vadd<T>(r3, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2); r3 = vmax0<T>(r3);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2); v128.store(c + 3 * ldc, r3);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 4 rows, k = 2 (see strip4k1). */
+function strip4k2<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x21 = vsplat<T>(a + 2 * dr + dk);
+  const x30 = vsplat<T>(a + 3 * dr);
+  const x31 = vsplat<T>(a + 3 * dr + dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    let r0 = vmadd<T>(x01, b1, vmadd<T>(x00, b0, z));
+    let r1 = vmadd<T>(x11, b1, vmadd<T>(x10, b0, z));
+    let r2 = vmadd<T>(x21, b1, vmadd<T>(x20, b0, z));
+    let r3 = vmadd<T>(x31, b1, vmadd<T>(x30, b0, z));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc)); r3 = vadd<T>(r3, v128.load(c + 3 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q); r3 = vadd<T>(r3, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2); r3 = vmax0<T>(r3);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2); v128.store(c + 3 * ldc, r3);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 3 rows, k = 3 (see strip4k1). */
+function strip3k3<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x02 = vsplat<T>(a + 2 * dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x12 = vsplat<T>(a + dr + 2 * dk);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x21 = vsplat<T>(a + 2 * dr + dk);
+  const x22 = vsplat<T>(a + 2 * dr + 2 * dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    const b2 = v128.load(b + 2 * ldb);
+    let r0 = vmadd<T>(x02, b2, vmadd<T>(x01, b1, vmadd<T>(x00, b0, z)));
+    let r1 = vmadd<T>(x12, b2, vmadd<T>(x11, b1, vmadd<T>(x10, b0, z)));
+    let r2 = vmadd<T>(x22, b2, vmadd<T>(x21, b1, vmadd<T>(x20, b0, z)));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 2 rows, k = 4 (see strip4k1). */
+function strip2k4<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x02 = vsplat<T>(a + 2 * dk);
+  const x03 = vsplat<T>(a + 3 * dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x12 = vsplat<T>(a + dr + 2 * dk);
+  const x13 = vsplat<T>(a + dr + 3 * dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    const b2 = v128.load(b + 2 * ldb);
+    const b3 = v128.load(b + 3 * ldb);
+    let r0 = vmadd<T>(x03, b3, vmadd<T>(x02, b2, vmadd<T>(x01, b1, vmadd<T>(x00, b0, z))));
+    let r1 = vmadd<T>(x13, b3, vmadd<T>(x12, b2, vmadd<T>(x11, b1, vmadd<T>(x10, b0, z))));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Rows per strip of the tiny-k kernels (k = 1..4): as many as keep k·R broadcasts in registers. */
+function stripRows(k: i32): i32 {
+  return k <= 2 ? 4 : k == 3 ? 3 : 2;
+}
+
 /** Rows per tile of the direct kernel with `nv` vectors per row. */
 function directRows(nv: i32): i32 {
   return nv == 1 ? 6 : nv == 2 ? 4 : nv == 3 ? 3 : 2;
@@ -759,7 +905,46 @@ function packRowsB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i3
  */
 function useDirect<T>(m: i32, n: i32, k: i32): bool {
   const L = 16 / <i32>sizeof<T>();
-  return n <= 4 * L || m < MR;
+  return n <= 4 * L || m < MR || (k >= 1 && k <= 4);
+}
+
+/**
+ * The tile loops of the direct path: rows [r0, r1) x columns [q0, q1) of the current column
+ * block (which starts at column jc of C) for one K block (from pc, kc deep), in tiles of up
+ * to nvMax vectors; `bb` / `lb` = op(B)'s block and its row stride, `tb` = the tile buffer.
+ */
+// @ts-ignore: decorator
+@inline function directTiles<T>(
+  kc: i32, r0: i32, r1: i32, q0: i32, q1: i32, nvMax: i32,
+  a: usize, dk: usize, dr: usize, pc: i32, bb: usize, lb: usize,
+  c: usize, n: i32, jc: i32, flags: i32, bias: usize, tb: usize,
+): void {
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sz;
+  const ldc = <usize>n * sz;
+  for (let jr = q0; jr < q1; jr += nvMax * L) {
+    const w = min(nvMax * L, q1 - jr);
+    const nv = (w + L - 1) / L;
+    const lanes = w - (nv - 1) * L;
+    const R = directRows(nv);
+    const bp = bb + <usize>jr * sz;
+    const bq = bias + <usize>(jc + jr) * sz;
+    for (let ir = r0; ir < r1; ir += R) {
+      const rows = min(R, r1 - ir);
+      const ap = a + <usize>ir * dr + <usize>pc * dk;
+      const cp = c + (<usize>ir * n + jc + jr) * sz;
+      // A full tile goes straight to C; a partial one through the tile buffer.
+      const full = rows == R && lanes == L;
+      const ct = full ? cp : tb;
+      const lt = full ? ldc : <usize>nv * 16;
+      const ft = full ? flags : 0;
+      if (nv == 1) direct6x1<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else if (nv == 2) direct4x2<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else if (nv == 3) direct3x3<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else direct2x4<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      if (!full) finishTile<T>(tb, nv, rows, lanes, cp, ldc, flags, bq);
+    }
+  }
 }
 
 /** The direct path of gemmImpl (same arguments, no pre-packed B). */
@@ -809,28 +994,28 @@ function directImpl<T>(
         packRowsB<T>(b, ldb, transB, pc, kc, jc, nc, packed, lb);
         bb = packed;
       }
-      for (let jr = 0; jr < nc; jr += nvMax * L) {
-        const w = min(nvMax * L, nc - jr);
-        const nv = (w + L - 1) / L;
-        const lanes = w - (nv - 1) * L;
-        const R = directRows(nv);
-        const bp = bb + <usize>jr * sz;
-        const bq = bias + <usize>(jc + jr) * sz;
-        for (let ir = i0; ir < i1; ir += R) {
-          const rows = min(R, i1 - ir);
-          const ap = a + <usize>ir * dr + <usize>pc * dk;
-          const cp = c + (<usize>ir * n + jc + jr) * sz;
-          // A full tile goes straight to C; a partial one through the tile buffer.
-          const full = rows == R && lanes == L;
-          const ct = full ? cp : tb;
-          const lt = full ? ldc : <usize>nv * 16;
-          const ft = full ? flags : 0;
-          if (nv == 1) direct6x1<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
-          else if (nv == 2) direct4x2<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
-          else if (nv == 3) direct3x3<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
-          else direct2x4<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
-          if (!full) finishTile<T>(tb, nv, rows, lanes, cp, ldc, flags, bq);
+      if (kc >= 1 && kc <= 4 && kc == k) {
+        // Tiny k: strips of R rows x all whole vectors; the rows left over and the columns past
+        // the last whole vector go through the tiles.
+        const nFull = nc / L * L;
+        const R = stripRows(kc);
+        let ir = i0;
+        if (nFull > 0) {
+          const bq = bias + <usize>jc * sz;
+          for (; ir + R <= i1; ir += R) {
+            const ap = a + <usize>ir * dr;
+            const cp = c + (<usize>ir * n + jc) * sz;
+            const nvec = nFull / L;
+            if (kc == 1) strip4k1<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else if (kc == 2) strip4k2<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else if (kc == 3) strip3k3<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else strip2k4<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+          }
+          directTiles<T>(kc, ir, i1, 0, nFull, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
         }
+        directTiles<T>(kc, i0, i1, nFull, nc, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
+      } else {
+        directTiles<T>(kc, i0, i1, 0, nc, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
       }
       pc += kc;
     } while (pc < k);

@@ -13,12 +13,23 @@
 // combinations share one micro-kernel per dtype. Packing zero-pads partial panels, so the
 // micro-kernel always computes a full MR x NR tile; partial tiles go through a tile buffer.
 //
+// Products with a small n (at most 4 vectors: 16 f32 / 8 f64 columns), a small m (< 4) or a
+// tiny k (1..4) take the direct path instead (see directImpl): no packed A, register tiles
+// shaped to the output's width, and for tiny k whole row strips per call. It computes every
+// element with the same operations in the same order as the packed path, so both give the
+// same bits; it only saves the packing and the padding that dominate those shapes.
+//
 // Why a 4 x 8 (f32) / 4 x 4 (f64) tile, i.e. 4 rows x two v128 per row, 8 accumulators:
 // V8's TurboFan (Node 20) schedules every load of a loop body to its top, so all A and B
 // vectors of one k step are live at once next to the accumulators. x64 has 16 xmm registers
 // and V8 keeps one as scratch: 8 accumulators + 2 B + 4 A (+ 1 product without FMA) fits in
 // 15. Bigger tiles (6x8, 5x8, 4x12) and k-unrolling were measured and spill accumulators to
-// the stack, which costs 10-40% (6x8 with FMA still spills 4 of its 12 accumulators).
+// the stack, which costs 10-40% (6x8 with FMA still spills 4 of its 12 accumulators). A 3 x 6
+// f64 tile (9 accumulators, 15 registers, no spill) measured the same as 4 x 4 (Zen 4, best of
+// 11 interleaved rounds on the W2 shapes: 0.95-1.03x), so the 4 x 4 stays. Both dtypes' kernels
+// run at about 6.4-6.5 G fused multiply-adds per second there, 88% of the 7.3 G a loop of 12
+// independent FMAs reaches; float64 moves 2 lanes per instruction to float32's 4, so its
+// GFLOP/s are half of float32's (0.49-0.51 measured).
 //
 // Two instruction sets: the plain build multiplies then adds (SIMD128); the -fma build uses
 // relaxed-simd's fused multiply-add (see maddF32), which V8 lowers to vfmadd231ps on x64 with
@@ -275,21 +286,41 @@ function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, k
   // Step between consecutive k (dk) and consecutive rows (dr) of op(A), in bytes.
   const dk: usize = transA ? <usize>lda * sz : sz;
   const dr: usize = transA ? sz : <usize>lda * sz;
-  for (let ir = 0; ir < mc; ir += MR) {
+  const panel = <usize>kc * MR * sz; // bytes of one packed panel
+  let ir = 0;
+  if (transA) {
+    // The MR values of one k are contiguous in A (a row of the stored k x m matrix). Copy 4 k
+    // at a time across all full panels, so that each stored row is read once, left to right
+    // (panel by panel, each k would be a walk down the rows m·sz bytes apart, reading 16 or 32
+    // bytes per cache line and fetching every line again for the next panel).
+    const full = mc / MR * MR;
+    const w = <usize>MR * sz;
+    for (let p = 0; p < kc; p += 4) {
+      const pr = min(4, kc - p);
+      let src = a + (<usize>(p0 + p) * lda + i0) * sz;
+      let d = dst + <usize>p * w;
+      for (let q = 0; q < full; q += MR) {
+        let s = src, dd = d;
+        for (let r = 0; r < pr; r++) {
+          v128.store(dd, v128.load(s));
+          if (sz == 8) v128.store(dd, v128.load(s, 16), 16);
+          s += dk;
+          dd += w;
+        }
+        src += w;
+        d += panel;
+      }
+    }
+    ir = full;
+    dst += <usize>(full / MR) * panel;
+  }
+  for (; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     let src = a + (<usize>(i0 + ir) * dr + <usize>p0 * dk);
-    if (mr == MR && !transA) {
-      // Rows contiguous in k: 4 x kc -> kc x 4.
+    if (mr == MR) {
+      // Rows contiguous in k (!transA): 4 x kc -> kc x 4.
       transpose4<T>(src, dr, kc, dst, <usize>MR * sz);
-      dst += <usize>kc * MR * sz;
-    } else if (mr == MR) {
-      // transA: the MR values of one k are contiguous in A: straight vector copies.
-      for (let p = 0; p < kc; p++) {
-        v128.store(dst, v128.load(src));
-        if (sz == 8) v128.store(dst, v128.load(src, 16), 16);
-        src += dk;
-        dst += <usize>MR * sz;
-      }
+      dst += panel;
     } else {
       for (let p = 0; p < kc; p++) {
         let s = src;
@@ -312,26 +343,51 @@ function packA<T>(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, k
 function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize): void {
   const sz = <usize>sizeof<T>();
   const NR = NRB / <i32>sz;
-  for (let jr = 0; jr < nc; jr += NR) {
+  const panel = <usize>kc * NRB; // bytes of one packed panel
+  let jr = 0;
+  if (!transB) {
+    // op(B)[p, j] = B[p, j]: the NR values for each k are contiguous: two v128 copies. Copy 4
+    // k at a time across all full panels, so that each row of B is read once, left to right
+    // (panel by panel, each k would be a walk down the rows n·sz bytes apart, 32 bytes per
+    // cache line, and every line fetched again for the next panel: packAllB measured 1.4-3.7x
+    // slower that way for n = 256..1024).
+    const full = nc / NR * NR;
+    const step = <usize>ldb * sz;
+    const G = 16 * NR; // columns per pass: 16 panels, 512 bytes (f32) or 1 KiB (f64) of a row
+    for (let g = 0; g < full; g += G) {
+      const gEnd = min(full, g + G);
+      for (let p = 0; p < kc; p += 4) {
+        const pr = min(4, kc - p);
+        let src = b + (<usize>(p0 + p) * ldb + j0 + g) * sz;
+        let d = dst + <usize>(g / NR) * panel + <usize>p * NRB;
+        for (let q = g; q < gEnd; q += NR) {
+          let s = src, dd = d;
+          for (let r = 0; r < pr; r++) {
+            v128.store(dd, v128.load(s));
+            v128.store(dd, v128.load(s, 16), 16);
+            s += step;
+            dd += NRB;
+          }
+          src += NRB;
+          d += panel;
+        }
+      }
+    }
+    jr = full;
+    dst += <usize>(full / NR) * panel;
+  }
+  for (; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     if (!transB) {
-      // op(B)[p, j] = B[p, j]: the NR values for each k are contiguous: two v128 copies.
+      // Partial panel: zero columns past nr.
       let src = b + (<usize>p0 * ldb + j0 + jr) * sz;
       const step = <usize>ldb * sz;
-      if (nr == NR) {
-        for (let p = 0; p < kc; p++) {
-          for (let o: usize = 0; o < <usize>NRB; o += 16) v128.store(dst + o, v128.load(src + o));
-          src += step;
-          dst += NRB;
+      for (let p = 0; p < kc; p++) {
+        for (let c = 0; c < NR; c++) {
+          store<T>(dst + c * sz, c < nr ? load<T>(src + c * sz) : <T>0);
         }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          for (let c = 0; c < NR; c++) {
-            store<T>(dst + c * sz, c < nr ? load<T>(src + c * sz) : <T>0);
-          }
-          src += step;
-          dst += NRB;
-        }
+        src += step;
+        dst += NRB;
       }
     } else if (nr == NR) {
       // op(B)[p, j] = B[j, p]: column j of op(B) is row j of B, contiguous in k. Transpose
@@ -339,6 +395,7 @@ function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, n
       const col0 = b + (<usize>(j0 + jr) * ldb + p0) * sz;
       const ld = <usize>ldb * sz;
       for (let g = 0; g < NR; g += 4) transpose4<T>(col0 + <usize>g * ld, ld, kc, dst + <usize>g * sz, <usize>NRB);
+      dst += panel;
     } else {
       // Partial panel: scalar scatter with stride NR, zero columns past nr.
       const col0 = b + (<usize>(j0 + jr) * ldb + p0) * sz;
@@ -359,8 +416,621 @@ function packB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, n
           }
         }
       }
+      dst += panel;
     }
-    if (transB) dst += <usize>kc * NRB;
+  }
+}
+
+// --------------------------------------------------------------------------------------------
+// Direct path, for products with a small n, k or m: no packed A. The micro-kernels below
+// read op(A) where it lies, one scalar broadcast per row and k (two strides: dk between
+// consecutive k, dr between consecutive rows, so the same code serves A and Aᵀ), and op(B) as
+// rows of whole vectors, from B itself when it is stored k x n with n a multiple of the lane
+// count, else from a zero-padded copy of the current (KC x NC) block (packRowsB). The tile is
+// R rows x NV vectors, NV = 1..4 with R = 6, 4, 3, 2 (R·NV accumulators + NV B vectors + R
+// broadcasts fit in the 15 usable xmm registers), so a narrow C (n = 3, 10) wastes at most
+// L - 1 lanes per row instead of padding to a multiple of 8 (f32) / 4 (f64) columns.
+//
+// Summation order: exactly the packed path's. For every element, lane-wise: acc = 0, then
+// acc = madd(a, b, acc) for each k of one KC block in order; then + C (accumulate or a later
+// KC block), + bias (last block), ReLU (last block). So the direct and packed paths give
+// bit-identical results, and whichever path or block bounds a thread uses, it computes the same
+// bits.
+//
+// Row tails: the rows of a tile past the last valid one read the last valid row of A (their
+// results are computed and dropped). Column tails: the tile's last vector has `lanes` valid
+// lanes (1..L); C and the bias are read and written lane by lane there, never past n.
+// --------------------------------------------------------------------------------------------
+
+/** Broadcasts one scalar of A (f32 or f64) to all lanes. */
+// @ts-ignore: decorator
+@inline function vsplat<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return v128.load32_splat(p);
+  return v128.load64_splat(p);
+}
+
+// @ts-ignore: decorator
+@inline function vmadd<T>(a: v128, b: v128, c: v128): v128 {
+  if (sizeof<T>() == 4) return maddF32(a, b, c);
+  return maddF64(a, b, c);
+}
+
+// @ts-ignore: decorator
+@inline function vadd<T>(a: v128, b: v128): v128 {
+  if (sizeof<T>() == 4) return f32x4.add(a, b);
+  return f64x2.add(a, b);
+}
+
+/**
+ * Loads the first `lanes` elements at p (the rest zero) without touching memory past them;
+ * `lanes` = L: one full load.
+ */
+// @ts-ignore: decorator
+@inline function loadPart<T>(p: usize, lanes: i32): v128 {
+  if (lanes == 16 / sizeof<T>()) return v128.load(p);
+  if (sizeof<T>() == 8 || lanes == 2) return v128.load64_zero(p);
+  if (lanes == 1) return v128.load32_zero(p);
+  return v128.load32_lane(p + 8, v128.load64_zero(p), 2);
+}
+
+/** Stores the first `lanes` elements of v at p, nothing past them. */
+// @ts-ignore: decorator
+@inline function storePart<T>(p: usize, v: v128, lanes: i32): void {
+  if (lanes == 16 / sizeof<T>()) {
+    v128.store(p, v);
+  } else if (sizeof<T>() == 8 || lanes == 2) {
+    v128.store64_lane(p, v, 0);
+  } else if (lanes == 1) {
+    v128.store32_lane(p, v, 0);
+  } else {
+    v128.store64_lane(p, v, 0);
+    v128.store32_lane(p + 8, v, 2);
+  }
+}
+
+/** The epilogue of one accumulator vector: + C, + bias q, ReLU (per flags), store `lanes` lanes. */
+// @ts-ignore: decorator
+@inline function finish<T>(x: v128, c: usize, flags: i32, q: v128, lanes: i32): void {
+  if (flags & F_LOADC) x = vadd<T>(x, loadPart<T>(c, lanes));
+  if (flags & F_BIAS) x = vadd<T>(x, q);
+  if (flags & F_RELU) x = vmax0<T>(x);
+  storePart<T>(c, x, lanes);
+}
+
+/**
+ * The epilogue of a partial tile: the kernel stored its raw accumulators (rows x nv vectors,
+ * all R rows) at `tb`; this applies + C, + bias, ReLU to the `rows` x (nv - 1 vectors +
+ * `lanes` lanes) that exist and stores them in C, touching nothing past them. Same operations
+ * in the same order as a full tile's epilogue, so the same bits.
+ */
+function finishTile<T>(tb: usize, nv: i32, rows: i32, lanes: i32, c: usize, ldc: usize, flags: i32, bias: usize): void {
+  const L = 16 / <i32>sizeof<T>();
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < nv; v++) {
+      const w = v == nv - 1 ? lanes : L;
+      const q = flags & F_BIAS ? loadPart<T>(bias + <usize>v * 16, w) : i64x2.splat(0);
+      finish<T>(v128.load(tb + <usize>(r * nv + v) * 16), c + <usize>r * ldc + <usize>v * 16, flags, q, w);
+    }
+  }
+}
+
+/** max(x, 0) lane-wise, NaN-propagating like Math.max. */
+// @ts-ignore: decorator
+@inline function vmax0<T>(x: v128): v128 {
+  if (sizeof<T>() == 4) return f32x4.max(x, f32x4.splat(0));
+  return f64x2.max(x, f64x2.splat(0));
+}
+
+/**
+ * Direct micro-kernel, 6 rows x 1 vector: C[0:6, 0:L] (full tile; see directImpl for partial
+ * ones). `a` = op(A)[row 0, first k], `dk` / `dr` = bytes between consecutive k / rows of
+ * op(A), `rows` = rows of A that exist (1..6; the others reread the last one), `b` = op(B)
+ * [first k, first column], `ldb` = bytes between op(B) rows, the rest as kernelF32.
+ */
+function direct6x1<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  // Row pointers advance with k (loop-carried, so V8 keeps them in registers instead of
+  // recomputing the clamp in every iteration).
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr, a3 = a + <usize>min(3, rows - 1) * dr, a4 = a + <usize>min(4, rows - 1) * dr, a5 = a + <usize>min(5, rows - 1) * dr;
+  let c00 = i64x2.splat(0);
+  let c10 = i64x2.splat(0);
+  let c20 = i64x2.splat(0);
+  let c30 = i64x2.splat(0);
+  let c40 = i64x2.splat(0);
+  let c50 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    const x3 = vsplat<T>(a3);
+    c30 = vmadd<T>(x3, b0, c30);
+    const x4 = vsplat<T>(a4);
+    c40 = vmadd<T>(x4, b0, c40);
+    const x5 = vsplat<T>(a5);
+    c50 = vmadd<T>(x5, b0, c50);
+    a0 += dk; a1 += dk; a2 += dk; a3 += dk; a4 += dk; a5 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c));
+    c10 = vadd<T>(c10, v128.load(c + ldc));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc));
+    c30 = vadd<T>(c30, v128.load(c + 3 * ldc));
+    c40 = vadd<T>(c40, v128.load(c + 4 * ldc));
+    c50 = vadd<T>(c50, v128.load(c + 5 * ldc));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias);
+    c00 = vadd<T>(c00, q0);
+    c10 = vadd<T>(c10, q0);
+    c20 = vadd<T>(c20, q0);
+    c30 = vadd<T>(c30, q0);
+    c40 = vadd<T>(c40, q0);
+    c50 = vadd<T>(c50, q0);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00);
+    c10 = vmax0<T>(c10);
+    c20 = vmax0<T>(c20);
+    c30 = vmax0<T>(c30);
+    c40 = vmax0<T>(c40);
+    c50 = vmax0<T>(c50);
+  }
+  v128.store(c, c00);
+  v128.store(c + ldc, c10);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 4 * ldc, c40);
+  v128.store(c + 5 * ldc, c50);
+}
+
+/** Direct micro-kernel, 4 rows x 2 vectors (arguments as direct6x1). */
+function direct4x2<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr, a3 = a + <usize>min(3, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0);
+  let c20 = i64x2.splat(0), c21 = i64x2.splat(0);
+  let c30 = i64x2.splat(0), c31 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    c21 = vmadd<T>(x2, b1, c21);
+    const x3 = vsplat<T>(a3);
+    c30 = vmadd<T>(x3, b0, c30);
+    c31 = vmadd<T>(x3, b1, c31);
+    a0 += dk; a1 += dk; a2 += dk; a3 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc)); c21 = vadd<T>(c21, v128.load(c + 2 * ldc, 16));
+    c30 = vadd<T>(c30, v128.load(c + 3 * ldc)); c31 = vadd<T>(c31, v128.load(c + 3 * ldc, 16));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1);
+    c20 = vadd<T>(c20, q0); c21 = vadd<T>(c21, q1);
+    c30 = vadd<T>(c30, q0); c31 = vadd<T>(c31, q1);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11);
+    c20 = vmax0<T>(c20); c21 = vmax0<T>(c21);
+    c30 = vmax0<T>(c30); c31 = vmax0<T>(c31);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+}
+
+/** Direct micro-kernel, 3 rows x 3 vectors (arguments as direct6x1). */
+function direct3x3<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr, a2 = a + <usize>min(2, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0), c02 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0), c12 = i64x2.splat(0);
+  let c20 = i64x2.splat(0), c21 = i64x2.splat(0), c22 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(b, 32);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    c02 = vmadd<T>(x0, b2, c02);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    c12 = vmadd<T>(x1, b2, c12);
+    const x2 = vsplat<T>(a2);
+    c20 = vmadd<T>(x2, b0, c20);
+    c21 = vmadd<T>(x2, b1, c21);
+    c22 = vmadd<T>(x2, b2, c22);
+    a0 += dk; a1 += dk; a2 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16)); c02 = vadd<T>(c02, v128.load(c, 32));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16)); c12 = vadd<T>(c12, v128.load(c + ldc, 32));
+    c20 = vadd<T>(c20, v128.load(c + 2 * ldc)); c21 = vadd<T>(c21, v128.load(c + 2 * ldc, 16)); c22 = vadd<T>(c22, v128.load(c + 2 * ldc, 32));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16), q2 = v128.load(bias, 32);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1); c02 = vadd<T>(c02, q2);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1); c12 = vadd<T>(c12, q2);
+    c20 = vadd<T>(c20, q0); c21 = vadd<T>(c21, q1); c22 = vadd<T>(c22, q2);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01); c02 = vmax0<T>(c02);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11); c12 = vmax0<T>(c12);
+    c20 = vmax0<T>(c20); c21 = vmax0<T>(c21); c22 = vmax0<T>(c22);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16); v128.store(c + ldc, c12, 32);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16); v128.store(c + 2 * ldc, c22, 32);
+}
+
+/** Direct micro-kernel, 2 rows x 4 vectors (arguments as direct6x1). */
+function direct2x4<T>(kc: i32, a: usize, dk: usize, dr: usize, rows: i32, b: usize, ldb: usize,
+  c: usize, ldc: usize, flags: i32, bias: usize): void {
+  let a0 = a, a1 = a + <usize>min(1, rows - 1) * dr;
+  let c00 = i64x2.splat(0), c01 = i64x2.splat(0), c02 = i64x2.splat(0), c03 = i64x2.splat(0);
+  let c10 = i64x2.splat(0), c11 = i64x2.splat(0), c12 = i64x2.splat(0), c13 = i64x2.splat(0);
+  for (let p = kc; p > 0; p--) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(b, 32);
+    const b3 = v128.load(b, 48);
+    const x0 = vsplat<T>(a0);
+    c00 = vmadd<T>(x0, b0, c00);
+    c01 = vmadd<T>(x0, b1, c01);
+    c02 = vmadd<T>(x0, b2, c02);
+    c03 = vmadd<T>(x0, b3, c03);
+    const x1 = vsplat<T>(a1);
+    c10 = vmadd<T>(x1, b0, c10);
+    c11 = vmadd<T>(x1, b1, c11);
+    c12 = vmadd<T>(x1, b2, c12);
+    c13 = vmadd<T>(x1, b3, c13);
+    a0 += dk; a1 += dk;
+    b += ldb;
+  }
+  if (flags & F_LOADC) {
+    c00 = vadd<T>(c00, v128.load(c)); c01 = vadd<T>(c01, v128.load(c, 16)); c02 = vadd<T>(c02, v128.load(c, 32)); c03 = vadd<T>(c03, v128.load(c, 48));
+    c10 = vadd<T>(c10, v128.load(c + ldc)); c11 = vadd<T>(c11, v128.load(c + ldc, 16)); c12 = vadd<T>(c12, v128.load(c + ldc, 32)); c13 = vadd<T>(c13, v128.load(c + ldc, 48));
+  }
+  if (flags & F_BIAS) {
+    const q0 = v128.load(bias), q1 = v128.load(bias, 16), q2 = v128.load(bias, 32), q3 = v128.load(bias, 48);
+    c00 = vadd<T>(c00, q0); c01 = vadd<T>(c01, q1); c02 = vadd<T>(c02, q2); c03 = vadd<T>(c03, q3);
+    c10 = vadd<T>(c10, q0); c11 = vadd<T>(c11, q1); c12 = vadd<T>(c12, q2); c13 = vadd<T>(c13, q3);
+  }
+  if (flags & F_RELU) {
+    c00 = vmax0<T>(c00); c01 = vmax0<T>(c01); c02 = vmax0<T>(c02); c03 = vmax0<T>(c03);
+    c10 = vmax0<T>(c10); c11 = vmax0<T>(c11); c12 = vmax0<T>(c12); c13 = vmax0<T>(c13);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16); v128.store(c + ldc, c12, 32); v128.store(c + ldc, c13, 48);
+}
+
+/**
+ * Tiny-k strip kernel: rows [0, 4) x `nvec` whole vectors of C for k = 1, the row's op(A)
+ * values held in registers across the strip (no per-tile call, no accumulator set-up). Same
+ * operations per element as the tile kernels: acc = madd(a_p, b_p, ...) from zero, then + C,
+ * + bias, ReLU. Arguments as direct6x1; all rows exist.
+ */
+function strip4k1<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x10 = vsplat<T>(a + dr);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x30 = vsplat<T>(a + 3 * dr);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    let r0 = vmadd<T>(x00, b0, z);
+    let r1 = vmadd<T>(x10, b0, z);
+    let r2 = vmadd<T>(x20, b0, z);
+    let r3 = vmadd<T>(x30, b0, z);
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc)); r3 = vadd<T>(r3, v128.load(c + 3 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q); r3 = vadd<T>(r3, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2); r3 = vmax0<T>(r3);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2); v128.store(c + 3 * ldc, r3);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 4 rows, k = 2 (see strip4k1). */
+function strip4k2<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x21 = vsplat<T>(a + 2 * dr + dk);
+  const x30 = vsplat<T>(a + 3 * dr);
+  const x31 = vsplat<T>(a + 3 * dr + dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    let r0 = vmadd<T>(x01, b1, vmadd<T>(x00, b0, z));
+    let r1 = vmadd<T>(x11, b1, vmadd<T>(x10, b0, z));
+    let r2 = vmadd<T>(x21, b1, vmadd<T>(x20, b0, z));
+    let r3 = vmadd<T>(x31, b1, vmadd<T>(x30, b0, z));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc)); r3 = vadd<T>(r3, v128.load(c + 3 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q); r3 = vadd<T>(r3, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2); r3 = vmax0<T>(r3);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2); v128.store(c + 3 * ldc, r3);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 3 rows, k = 3 (see strip4k1). */
+function strip3k3<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x02 = vsplat<T>(a + 2 * dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x12 = vsplat<T>(a + dr + 2 * dk);
+  const x20 = vsplat<T>(a + 2 * dr);
+  const x21 = vsplat<T>(a + 2 * dr + dk);
+  const x22 = vsplat<T>(a + 2 * dr + 2 * dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    const b2 = v128.load(b + 2 * ldb);
+    let r0 = vmadd<T>(x02, b2, vmadd<T>(x01, b1, vmadd<T>(x00, b0, z)));
+    let r1 = vmadd<T>(x12, b2, vmadd<T>(x11, b1, vmadd<T>(x10, b0, z)));
+    let r2 = vmadd<T>(x22, b2, vmadd<T>(x21, b1, vmadd<T>(x20, b0, z)));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc)); r2 = vadd<T>(r2, v128.load(c + 2 * ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q); r2 = vadd<T>(r2, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1); r2 = vmax0<T>(r2);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1); v128.store(c + 2 * ldc, r2);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Tiny-k strip kernel, 2 rows, k = 4 (see strip4k1). */
+function strip2k4<T>(a: usize, dk: usize, dr: usize, b: usize, ldb: usize, c: usize, ldc: usize, nvec: i32, flags: i32, bias: usize): void {
+  const x00 = vsplat<T>(a);
+  const x01 = vsplat<T>(a + dk);
+  const x02 = vsplat<T>(a + 2 * dk);
+  const x03 = vsplat<T>(a + 3 * dk);
+  const x10 = vsplat<T>(a + dr);
+  const x11 = vsplat<T>(a + dr + dk);
+  const x12 = vsplat<T>(a + dr + 2 * dk);
+  const x13 = vsplat<T>(a + dr + 3 * dk);
+  const z = i64x2.splat(0);
+  for (let v = 0; v < nvec; v++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b + ldb);
+    const b2 = v128.load(b + 2 * ldb);
+    const b3 = v128.load(b + 3 * ldb);
+    let r0 = vmadd<T>(x03, b3, vmadd<T>(x02, b2, vmadd<T>(x01, b1, vmadd<T>(x00, b0, z))));
+    let r1 = vmadd<T>(x13, b3, vmadd<T>(x12, b2, vmadd<T>(x11, b1, vmadd<T>(x10, b0, z))));
+    if (flags & F_LOADC) {
+      r0 = vadd<T>(r0, v128.load(c)); r1 = vadd<T>(r1, v128.load(c + ldc));
+    }
+    if (flags & F_BIAS) {
+      const q = v128.load(bias);
+      r0 = vadd<T>(r0, q); r1 = vadd<T>(r1, q);
+    }
+    if (flags & F_RELU) {
+      r0 = vmax0<T>(r0); r1 = vmax0<T>(r1);
+    }
+    v128.store(c, r0); v128.store(c + ldc, r1);
+    b += 16;
+    c += 16;
+    bias += 16;
+  }
+}
+
+/** Rows per strip of the tiny-k kernels (k = 1..4): as many as keep k·R broadcasts in registers. */
+function stripRows(k: i32): i32 {
+  return k <= 2 ? 4 : k == 3 ? 3 : 2;
+}
+
+/** Rows per tile of the direct kernel with `nv` vectors per row. */
+function directRows(nv: i32): i32 {
+  return nv == 1 ? 6 : nv == 2 ? 4 : nv == 3 ? 3 : 2;
+}
+
+/**
+ * Copies op(B)[p0:p0+kc, j0:j0+nc] row by row to `dst`, `ldd` bytes per row (>= nc elements,
+ * a multiple of 16), zero-filling each row past nc: the layout the direct kernels read.
+ */
+function packRowsB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize, ldd: usize): void {
+  const sz = <usize>sizeof<T>();
+  const w = <i32>(ldd / sz);
+  if (!transB) {
+    for (let p = 0; p < kc; p++) {
+      const src = b + (<usize>(p0 + p) * ldb + j0) * sz;
+      const d = dst + <usize>p * ldd;
+      let j = 0;
+      for (; j + 16 / <i32>sz <= nc; j += 16 / <i32>sz) v128.store(d + <usize>j * sz, v128.load(src + <usize>j * sz));
+      for (; j < nc; j++) store<T>(d + <usize>j * sz, load<T>(src + <usize>j * sz));
+      for (; j < w; j++) store<T>(d + <usize>j * sz, <T>0);
+    }
+    return;
+  }
+  // op(B)[p, j] = B[j, p]: rows of B are contiguous in p; transpose them 4 at a time.
+  const ld = <usize>ldb * sz;
+  let j = 0;
+  for (; j + 4 <= nc; j += 4) transpose4<T>(b + (<usize>(j0 + j) * ldb + p0) * sz, ld, kc, dst + <usize>j * sz, ldd);
+  for (; j < w; j++) {
+    const s = b + (<usize>(j0 + j) * ldb + p0) * sz;
+    let d = dst + <usize>j * sz;
+    for (let p = 0; p < kc; p++) {
+      store<T>(d, j < nc ? load<T>(s + <usize>p * sz) : <T>0);
+      d += ldd;
+    }
+  }
+}
+
+/**
+ * Whether the direct path computes an m x n x k product (faster than packing there; both
+ * give the same bits, see above). Depends on the full m, n, k only, so every row or column
+ * range of one product takes the same path.
+ */
+function useDirect<T>(m: i32, n: i32, k: i32): bool {
+  const L = 16 / <i32>sizeof<T>();
+  return n <= 4 * L || m < MR || (k >= 1 && k <= 4);
+}
+
+/**
+ * The tile loops of the direct path: rows [r0, r1) x columns [q0, q1) of the current column
+ * block (which starts at column jc of C) for one K block (from pc, kc deep), in tiles of up
+ * to nvMax vectors; `bb` / `lb` = op(B)'s block and its row stride, `tb` = the tile buffer.
+ */
+// @ts-ignore: decorator
+@inline function directTiles<T>(
+  kc: i32, r0: i32, r1: i32, q0: i32, q1: i32, nvMax: i32,
+  a: usize, dk: usize, dr: usize, pc: i32, bb: usize, lb: usize,
+  c: usize, n: i32, jc: i32, flags: i32, bias: usize, tb: usize,
+): void {
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sz;
+  const ldc = <usize>n * sz;
+  for (let jr = q0; jr < q1; jr += nvMax * L) {
+    const w = min(nvMax * L, q1 - jr);
+    const nv = (w + L - 1) / L;
+    const lanes = w - (nv - 1) * L;
+    const R = directRows(nv);
+    const bp = bb + <usize>jr * sz;
+    const bq = bias + <usize>(jc + jr) * sz;
+    for (let ir = r0; ir < r1; ir += R) {
+      const rows = min(R, r1 - ir);
+      const ap = a + <usize>ir * dr + <usize>pc * dk;
+      const cp = c + (<usize>ir * n + jc + jr) * sz;
+      // A full tile goes straight to C; a partial one through the tile buffer.
+      const full = rows == R && lanes == L;
+      const ct = full ? cp : tb;
+      const lt = full ? ldc : <usize>nv * 16;
+      const ft = full ? flags : 0;
+      if (nv == 1) direct6x1<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else if (nv == 2) direct4x2<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else if (nv == 3) direct3x3<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      else direct2x4<T>(kc, ap, dk, dr, rows, bp, lb, ct, lt, ft, bq);
+      if (!full) finishTile<T>(tb, nv, rows, lanes, cp, ldc, flags, bq);
+    }
+  }
+}
+
+/** The direct path of gemmImpl (same arguments, no pre-packed B). */
+function directImpl<T>(
+  m: i32, n: i32, k: i32,
+  a: usize, b: usize, c: usize,
+  transA: bool, transB: bool, accumulate: bool,
+  bias: usize, relu: bool, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32,
+): void {
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sz;
+  const NCmax = ncFor<T>();
+  const KC = kcFor<T>();
+  const lda = transA ? m : k;
+  const ldb = transB ? k : n;
+  const dk: usize = transA ? <usize>lda * sz : sz;
+  const dr: usize = transA ? sz : <usize>lda * sz;
+  const ldc = <usize>n * sz;
+  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 2 (4 rows),
+  // or 4 (2 rows) when op(A) has at most 2 rows.
+  const nvMax = n <= 4 * L ? (n + L - 1) / L : m <= 2 ? 4 : 2;
+  // B is read in place when its rows are whole vectors, else from a padded copy at `packed`
+  // (kc x roundUp(nc, L) <= KC x min(NC, roundUp(n, NR)): within scratchBytes*(m, n)).
+  const inPlace = !transB && n % L == 0;
+  // Scratch: a 256-byte tile buffer for partial tiles (at most 9 vectors: 3 x 3), then
+  // the copy of B; the packed path's A block (>= MR x KC elements, unused here) covers the 256.
+  const tb = (scratch + 63) & ~<usize>63;
+  const packed = tb + 256;
+  for (let jc = j0; jc < j1; jc += NCmax) {
+    const nc = min(NCmax, j1 - jc);
+    let pc = 0;
+    do {
+      const kc = min(KC, k - pc);
+      const last = pc + kc >= k;
+      let flags = (accumulate || pc > 0) ? F_LOADC : 0;
+      if (last) {
+        if (bias != 0) flags |= F_BIAS;
+        if (relu) flags |= F_RELU;
+      }
+      let bb: usize, lb: usize;
+      if (inPlace) {
+        bb = b + (<usize>pc * n + jc) * sz;
+        lb = <usize>n * sz;
+      } else {
+        lb = <usize>roundUp(nc, L) * sz;
+        packRowsB<T>(b, ldb, transB, pc, kc, jc, nc, packed, lb);
+        bb = packed;
+      }
+      if (kc >= 1 && kc <= 4 && kc == k) {
+        // Tiny k: strips of R rows x all whole vectors; the rows left over and the columns past
+        // the last whole vector go through the tiles.
+        const nFull = nc / L * L;
+        const R = stripRows(kc);
+        let ir = i0;
+        if (nFull > 0) {
+          const bq = bias + <usize>jc * sz;
+          for (; ir + R <= i1; ir += R) {
+            const ap = a + <usize>ir * dr;
+            const cp = c + (<usize>ir * n + jc) * sz;
+            const nvec = nFull / L;
+            if (kc == 1) strip4k1<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else if (kc == 2) strip4k2<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else if (kc == 3) strip3k3<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+            else strip2k4<T>(ap, dk, dr, bb, lb, cp, ldc, nvec, flags, bq);
+          }
+          directTiles<T>(kc, ir, i1, 0, nFull, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
+        }
+        directTiles<T>(kc, i0, i1, nFull, nc, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
+      } else {
+        directTiles<T>(kc, i0, i1, 0, nc, nvMax, a, dk, dr, pc, bb, lb, c, n, jc, flags, bias, tb);
+      }
+      pc += kc;
+    } while (pc < k);
   }
 }
 
@@ -385,9 +1055,10 @@ function scratchFor<T>(m: i32, n: i32): usize {
   const NR = NRB / <i32>sz;
   const mc = min(MC, roundUp(m, MR));
   const nc = min(ncFor<T>(), roundUp(n, NR));
-  // packed A block + packed B block + one MR x NR tile buffer, each 64-byte aligned.
+  // packed A block + packed B block + one MR x NR tile buffer + a zero-padded NR bias
+  // segment (NRB bytes, rounded to 64), each 64-byte aligned.
   const kc = <usize>kcFor<T>();
-  return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64;
+  return ((<usize>mc * kc * sz + 63) & ~63) + ((<usize>nc * kc * sz + 63) & ~63) + <usize>(MR * NRB) + 64 + 64;
 }
 
 /** Bytes packAllB<T> writes for op(B) of k x n: every (KC, NC) block, NR-padded columns. */
@@ -431,6 +1102,10 @@ function gemmImpl<T>(
   bias: usize, relu: bool, scratch: usize,
   i0: i32, i1: i32, j0: i32, j1: i32, prepackedB: usize,
 ): void {
+  if (useDirect<T>(m, n, k)) {
+    directImpl<T>(m, n, k, a, b, c, transA, transB, accumulate, bias, relu, scratch, i0, i1, j0, j1);
+    return;
+  }
   const sz = <usize>sizeof<T>();
   const NR = NRB / <i32>sz;
   const MCmax = MC;
@@ -445,6 +1120,9 @@ function gemmImpl<T>(
   const packedB = (packedA + <usize>mcCap * <usize>KC * sz + 63) & ~<usize>63;
   const ncCap = min(NCmax, roundUp(n, NR));
   const tile = (packedB + <usize>ncCap * <usize>KC * sz + 63) & ~<usize>63;
+  // The bias of a partial column panel, zero-padded to NR: the kernel reads NRB bytes of bias,
+  // and reading past the caller's n values could leave the memory.
+  const biasPad = tile + <usize>(MR * NRB);
 
   for (let jc = j0; jc < j1; jc += NCmax) {
     const nc = min(NCmax, j1 - jc);
@@ -468,7 +1146,11 @@ function gemmImpl<T>(
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = bBlock + <usize>jr * kc * sz;
-          const biasTile = bias + <usize>(jc + jr) * sz;
+          let biasTile = bias + <usize>(jc + jr) * sz;
+          if (bias != 0 && nr < NR && (flags & F_BIAS)) {
+            for (let q = 0; q < NR; q++) store<T>(biasPad + <usize>q * sz, q < nr ? load<T>(biasTile + <usize>q * sz) : <T>0);
+            biasTile = biasPad;
+          }
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             const ap = packedA + <usize>ir * kc * sz;
@@ -507,7 +1189,9 @@ function gemmImpl<T>(
 
 // --------------------------------------------------------------------------------------------
 // Exports. Pointers are byte offsets into this module's memory; bias = 0 means "no bias".
-// The bias buffer must be readable up to 32 bytes past its end (the loader pads it).
+// Neither path reads or writes past the m·k, k·n, m·n and n elements of A, B, C and the bias
+// (earlier versions read up to 32 bytes past the bias), nor outside the scratch region; the
+// operands need no particular alignment beyond their element size.
 // --------------------------------------------------------------------------------------------
 
 /** Bytes of scratch the float32 GEMM needs for an m x n output. */

@@ -9,6 +9,10 @@
  * Options: `--sizes 256,512,1024` `--reps 9` `--only threads|single|step` `--dtypes f32,f64`
  * `--threshold` (instead: 1 vs 2 threads on small cubes, to place the work threshold)
  * `--chunks 2,4,6` (2-thread columns for these chunk counts; default: the built-in one).
+ * `--shapes w2,w4` (instead: the GEMM shapes of the W2 and W4 training steps, see
+ * {@link shapeSets}, in all three forms, one thread; add `--compare DIR` to time the kernels of
+ * DIR/gemm*.wasm, e.g. a copy of an older build/, interleaved with the current build;
+ * `--match 256x10x512,64x3x64` keeps only these m x n x k; `--no-api` skips the gemm() column).
  *
  * Single-thread mode times every (dtype, n, form) once per round, round-robin, for `reps`
  * rounds (default 11), so a slow phase of a shared machine lowers all figures alike; small n
@@ -22,9 +26,12 @@
  * @packageDocumentation
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import '../src/platform/node'; // the kernels' Node.js platform (worker_threads), as src/index.ts installs it
 import { DEFAULT_CHUNKS, setChunks } from '../src/kernels/wasm/threads';
-import { gemm, gemmThreads, gemmThreadsReady, setGemmThreads, wasmAvailable, type FloatArray, type GemmOptions } from '../src/kernels/wasm';
+import { gemm, gemmThreads, gemmThreadsReady, gemmVariant, setGemmThreads, wasmAvailable, type FloatArray, type GemmOptions } from '../src/kernels/wasm';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -244,10 +251,161 @@ async function w2Step(): Promise<void> {
   console.log(`W2 step GEMMs (${(flop / 1e9).toFixed(2)} GFLOP, f32, medians of ${reps}): ${parts.join('; ')}`);
 }
 
+
+/**
+ * The distinct (m, n, k) of the GEMMs of one training step: W2 (784-512-BN-512-BN-10, batch
+ * 256) and W4 (2-64-BN-64-BN-3, batch 64). Each is timed in all three forms, so e.g. the
+ * forward x@W's [256, 512]·[512, 10] also appears as A·Bᵀ and Aᵀ·B.
+ */
+const shapeSets: Record<string, { label: string; m: number; n: number; k: number }[]> = {
+  w2: [
+    { label: 'W2 L1 fwd', m: 256, n: 512, k: 784 },
+    { label: 'W2 L2 fwd/dX', m: 256, n: 512, k: 512 },
+    { label: 'W2 L3 fwd', m: 256, n: 10, k: 512 },
+    { label: 'W2 L3 dX', m: 256, n: 512, k: 10 },
+    { label: 'W2 L3 dW', m: 512, n: 10, k: 256 },
+    { label: 'W2 L1 dX', m: 256, n: 784, k: 512 },
+    { label: 'W2 L2 dW', m: 512, n: 512, k: 256 },
+    { label: 'W2 L1 dW', m: 784, n: 512, k: 256 },
+  ],
+  w4: [
+    { label: 'W4 L1 fwd', m: 64, n: 64, k: 2 },
+    { label: 'W4 L2 all', m: 64, n: 64, k: 64 },
+    { label: 'W4 L3 fwd/dW', m: 64, n: 3, k: 64 },
+    { label: 'W4 L3 dX', m: 64, n: 64, k: 3 },
+    { label: 'W4 L1 dW', m: 2, n: 64, k: 64 },
+  ],
+};
+
+/** The exports of build/gemm*.wasm this benchmark calls directly (pointers are byte offsets). */
+interface RawGemm {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  heapBase(): number;
+  scratchBytesF32(m: number, n: number): number;
+  scratchBytesF64(m: number, n: number): number;
+  gemmF32(m: number, n: number, k: number, a: number, b: number, c: number, tA: number, tB: number, acc: number, bias: number, relu: number, scratch: number): void;
+  gemmF64(m: number, n: number, k: number, a: number, b: number, c: number, tA: number, tB: number, acc: number, bias: number, relu: number, scratch: number): void;
+}
+
+/** Instantiates one single-thread GEMM module from a file (its own memory). */
+function loadRaw(file: string): RawGemm {
+  const api = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+  return new api.Instance(new api.Module(fs.readFileSync(file)), {}).exports as RawGemm;
+}
+
+/**
+ * `--shapes`: GFLOP/s of the W2 / W4 step shapes, all three forms, f32 and f64, one thread.
+ * `kernel`: the module's gemmF32/gemmF64 called directly on operands already in its memory
+ * (what a loader with wasm-resident tensors pays); `api`: the public gemm(), which adds the
+ * argument checks and the copies in and out. Round-robin over all items for `reps` rounds
+ * (default 11); each sample repeats the call for about 2 ms; the median and the best sample of
+ * wall-clock time (on a shared machine the best is the steadier estimate of the kernel's speed).
+ * With `--compare DIR`, the same kernel timing for DIR's module, the two alternating inside
+ * every round (order swapped each round), so both see the same machine load.
+ */
+function shapeBench(): void {
+  setGemmThreads(1);
+  const variantName = gemmVariant() === 'fma' ? 'gemm-fma.wasm' : 'gemm.wasm';
+  const cmpDir = arg('compare', '');
+  const builds = [{ name: 'new', ex: loadRaw(path.resolve(__dirname, '..', 'build', variantName)) }];
+  if (cmpDir !== '') builds.push({ name: 'old', ex: loadRaw(path.resolve(cmpDir, variantName)) });
+  const match = arg('match', '').split(',').filter((x) => x !== '');
+  const list = arg('shapes', 'w2,w4').split(',').flatMap((s) => {
+    const set = shapeSets[s];
+    if (set === undefined) throw new Error(`--shapes: unknown set '${s}' (known: ${Object.keys(shapeSets).join(', ')})`);
+    return set;
+  }).filter(({ m, n, k }) => match.length === 0 || match.includes(`${m}x${n}x${k}`));
+  const forms = [
+    { name: 'A·B', tA: false, tB: false },
+    { name: 'A·Bᵀ', tA: false, tB: true },
+    { name: 'Aᵀ·B', tA: true, tB: false },
+  ];
+  const withApi = !process.argv.includes('--no-api');
+  interface Item {
+    label: string[]; flop: number; inner: number;
+    runs: { name: string; prepare: () => void; run: () => void; wall: number[] }[];
+  }
+  const items: Item[] = [];
+  for (const Ctor of ctors()) {
+    const f64 = Ctor === Float64Array;
+    const sz = f64 ? 8 : 4;
+    for (const { label, m, n, k } of list) {
+      const a = new Ctor(m * k).map(() => Math.random() - 0.5);
+      const b = new Ctor(k * n).map(() => Math.random() - 0.5);
+      const c = new Ctor(m * n);
+      for (const form of forms) {
+        const runs: Item['runs'] = builds.map(({ name, ex }) => {
+          // Layout in this module's memory: A | B | C | scratch, 64-byte aligned.
+          const al = (x: number): number => Math.ceil(x / 64) * 64;
+          const pa = al(ex.heapBase()), pb = pa + al(m * k * sz), pc = pb + al(k * n * sz);
+          const ps = pc + al(m * n * sz);
+          const end = ps + al(f64 ? ex.scratchBytesF64(m, n) : ex.scratchBytesF32(m, n));
+          const have = ex.memory.buffer.byteLength;
+          if (end > have) ex.memory.grow(Math.ceil((end - have) / 65536));
+          const fn = f64 ? ex.gemmF64 : ex.gemmF32;
+          return {
+            name: `kernel ${name}`,
+            // Operands are rewritten before every sample: another item may have used the region.
+            prepare: (): void => {
+              const heap = f64 ? new Float64Array(ex.memory.buffer) : new Float32Array(ex.memory.buffer);
+              heap.set(a, pa / sz);
+              heap.set(b, pb / sz);
+            },
+            run: (): void => fn(m, n, k, pa, pb, pc, +form.tA, +form.tB, 0, 0, 0, ps),
+            wall: [],
+          };
+        });
+        if (withApi) {
+          const opts: GemmOptions = { transA: form.tA, transB: form.tB };
+          runs.push({ name: 'api', prepare: () => {}, run: () => gemm(a as FloatArray, b as FloatArray, c as FloatArray, m, n, k, opts), wall: [] });
+        }
+        for (const r of runs) { r.prepare(); time(r.run, 20); } // warm-up and tier-up
+        // Calls per sample: about 2 ms at the first run's speed.
+        runs[0].prepare();
+        const once = Math.min(...time(runs[0].run, 5).wall);
+        const inner = Math.max(1, Math.round(2 / Math.max(once, 1e-4)));
+        items.push({ label: [f64 ? 'f64' : 'f32', label, `${m}x${n}x${k}`, form.name], flop: 2 * m * n * k, inner, runs });
+      }
+    }
+  }
+  const reps = repsArg > 0 ? repsArg : 11;
+  for (let r = 0; r < reps; r++) {
+    for (const it of items) {
+      const order = r % 2 === 0 ? it.runs : [...it.runs].reverse();
+      for (const x of order) {
+        x.prepare();
+        const { wall } = time(() => { for (let i = 0; i < it.inner; i++) x.run(); }, 1);
+        x.wall.push(wall[0] / it.inner);
+      }
+    }
+  }
+  const names = items[0].runs.map((x) => x.name);
+  const cmp = cmpDir !== '';
+  const rows: string[][] = [[
+    'dtype', 'shape', 'm x n x k', 'form',
+    ...names.flatMap((nm) => [`${nm} med`, `${nm} best`]), ...(cmp ? ['new/old med', 'new/old best'] : []),
+  ]];
+  for (const it of items) {
+    const med = it.runs.map((x) => median(x.wall));
+    const best = it.runs.map((x) => Math.min(...x.wall));
+    const gf = (ms: number): string => (it.flop / ms / 1e6).toFixed(1);
+    rows.push([
+      ...it.label, ...it.runs.flatMap((_, i) => [gf(med[i]), gf(best[i])]),
+      ...(cmp ? [(med[1] / med[0]).toFixed(2), (best[1] / best[0]).toFixed(2)] : []),
+    ]);
+  }
+  console.log(`one thread, variant ${gemmVariant()}, GFLOP/s: median and best of ${reps} rounds (wall clock)`);
+  print(rows);
+}
+
 async function main(): Promise<void> {
   if (!wasmAvailable()) {
     console.error('gemm_micro: build/gemm.wasm not found or SIMD unsupported; run `node scripts/build-wasm.js`');
     process.exit(1);
+  }
+  if (process.argv.includes('--shapes')) {
+    shapeBench();
+    return;
   }
   if (process.argv.includes('--threshold')) {
     const cubes = [48, 64, 80, 96, 112, 128, 160, 192].map((s) => ({ label: `cube ${s}`, m: s, n: s, k: s, opts: {} }));

@@ -47,19 +47,23 @@ type RangeFn = (
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
+  Memory: new (desc: { initial: number }) => GemmModule['memory'];
   validate(bytes: Uint8Array): boolean;
 }
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-/** A fresh instance of one build (its own memory), or null when the engine cannot run it. */
+/** A fresh instance of one build on a memory of its own, or null when the engine cannot run it. */
 function instantiate(file: string): GemmModule | null {
   const bytes = fs.readFileSync(path.join(root, 'build', file));
   if (!api.validate(bytes)) {
-    // Node 20 has relaxed SIMD behind a flag (the library's loader sets it the same way).
+    // Node 20 has relaxed SIMD behind a flag (the library sets it only with TAPEGRAD_FMA=1).
     v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     if (!api.validate(bytes)) return null;
   }
-  return new api.Instance(new api.Module(bytes), {}).exports as GemmModule;
+  // The modules import their memory (the runtime gives both modules one).
+  const memory = new api.Memory({ initial: 1 });
+  const exports = new api.Instance(new api.Module(bytes), { env: { memory } }).exports as Omit<GemmModule, 'memory'>;
+  return { ...exports, memory } as GemmModule;
 }
 
 beforeAll(() => {

@@ -9,7 +9,10 @@ import type { FloatArray } from '../dtype';
 import { DTypeError, ShapeError, ValueError } from '../errors';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe } from '../shape';
+import type { GemmOptions } from './types';
 import { gemmUnchecked as gemmWasm, wasmAvailable } from './wasm';
+
+export type { GemmOptions };
 
 /** The checked options of one call, read once from the user's object's own keys. */
 interface GemmFlags {
@@ -17,9 +20,10 @@ interface GemmFlags {
   transA: boolean;
   transB: boolean;
   accumulate: boolean;
+  relu: boolean;
 }
 
-const GEMM_OPTIONS = ['bias', 'transA', 'transB', 'accumulate'] as const;
+const GEMM_OPTIONS = ['bias', 'transA', 'transB', 'accumulate', 'relu'] as const;
 
 /**
  * Checks gemm's arguments (O(1)): float arrays of one dtype, long enough, integer sizes, and
@@ -38,6 +42,7 @@ function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n
     transA: optionalBoolean(fn, 'opts.transA', o.transA, false),
     transB: optionalBoolean(fn, 'opts.transB', o.transB, false),
     accumulate: optionalBoolean(fn, 'opts.accumulate', o.accumulate, false),
+    relu: optionalBoolean(fn, 'opts.relu', o.relu, false),
   };
   const mm = m as number, nn = n as number, kk = k as number;
   checkOperand(fn, 'a', a, a, mm * kk, mm, nn, kk);
@@ -63,18 +68,6 @@ function checkOperand(
       `${fn}: ${name} must hold at least ${need} elements for m = ${m}, n = ${n}, k = ${k}, got ${(v as FloatArray).length}`,
     );
   }
-}
-
-/** Options of {@link gemm}. */
-export interface GemmOptions {
-  /** A length-N vector added to every row of C after the product. Default none. */
-  bias?: FloatArray | null;
-  /** Read A as its transpose: A is stored [K, M]. Default false. */
-  transA?: boolean;
-  /** Read B as its transpose: B is stored [N, K]. Default false. */
-  transB?: boolean;
-  /** Add into C instead of overwriting it (C += op(A) op(B)). Default false. */
-  accumulate?: boolean;
 }
 
 /** Below this many multiply-adds the plain TypeScript loops beat the copy into WebAssembly. */
@@ -120,7 +113,7 @@ export function setGemmBackend(mode: GemmBackend): GemmBackend {
  * @param m - rows of C.
  * @param n - columns of C.
  * @param k - the inner dimension.
- * @param opts - transA, transB, accumulate (default false), bias (none).
+ * @param opts - {@link GemmOptions}: transA, transB, accumulate, relu (all default false), bias (none).
  * @throws DTypeError when the arrays are not one float dtype; ShapeError when one is too short;
  *   ValueError when m, n or k is not a non-negative integer or opts has an unknown key;
  *   ArgumentError when opts is not an object or a flag is not a boolean.
@@ -146,12 +139,15 @@ export function gemm(
     return;
   }
   gemmLoops(a, b, c, m, n, k, flags);
-  addBias(c, flags.bias, m, n);
+  epilogue(c, flags, m, n);
 }
 
-/** C[i, j] += bias[j] for every row (nothing without a bias). */
-function addBias(c: FloatArray, bias: FloatArray | null, m: number, n: number): void {
+/** C[i, j] += bias[j] for every row (nothing without a bias), then max(C, 0) with `relu`. */
+function epilogue(c: FloatArray, flags: GemmFlags, m: number, n: number): void {
+  const bias = flags.bias;
   if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[i * n + j] += bias[j];
+  // max(x, +0) as WebAssembly's f32x4.max / f64x2.max computes it: NaN stays NaN, -0 becomes +0.
+  if (flags.relu) for (let i = 0; i < m * n; i++) if (!(c[i] > 0) && c[i] === c[i]) c[i] = 0;
 }
 
 /**
@@ -167,7 +163,7 @@ function addBias(c: FloatArray, bias: FloatArray | null, m: number, n: number): 
  * @param m - rows of C.
  * @param n - columns of C.
  * @param k - the inner dimension.
- * @param opts - transA, transB, accumulate (all default false), bias (none).
+ * @param opts - {@link GemmOptions}: transA, transB, accumulate, relu (all default false), bias (none).
  * @throws as {@link gemm}.
  * @example
  * ```ts
@@ -186,7 +182,7 @@ export function gemmReference(
 ): void {
   const flags = checkGemm('gemmReference', a, b, c, m, n, k, opts);
   gemmLoops(a, b, c, m, n, k, flags);
-  addBias(c, flags.bias, m, n);
+  epilogue(c, flags, m, n);
 }
 
 /** The reference loops, arguments already checked. */

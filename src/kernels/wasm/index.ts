@@ -17,13 +17,13 @@
  * @packageDocumentation
  */
 
-import { DTypeError, ShapeError, ValueError } from '../../errors';
+import { DTypeError, ValueError } from '../../errors';
 import type { FloatArray } from '../../dtype';
 import { checkOptions, optionalBoolean } from '../../options';
 import { platform, preloadWasm } from '../../platform';
 import type { GemmOptions } from '../types';
 import { gemmVariant, type GemmVariant } from './variant';
-import { frame, heapStats, memoryKey, moduleNames, runtime, setMemoryLimit } from './runtime';
+import { checkArray, checkDim, frame, heapStats, memoryKey, moduleNames, runtime, setMemoryLimit } from './runtime';
 import { configure, configuredThreads, runThreaded, stats, threadsActive, useThreads, whenReady } from './threads';
 
 export { gemmVariant, heapStats, type FloatArray, type GemmOptions, type GemmVariant };
@@ -40,25 +40,6 @@ export { gemmVariant, heapStats, type FloatArray, type GemmOptions, type GemmVar
  */
 export function wasmAvailable(): boolean {
   return runtime()?.gemm != null;
-}
-
-function checkDim(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
-    throw new ValueError(`gemm: ${name} must be a non-negative integer, got ${v}`);
-  }
-}
-
-function checkDtype(name: string, arr: FloatArray, f64: boolean): void {
-  if (!(f64 ? arr instanceof Float64Array : arr instanceof Float32Array)) {
-    const got = (arr as object)?.constructor?.name ?? typeof arr;
-    throw new DTypeError(`gemm: ${name} must have dtype '${f64 ? 'float64' : 'float32'}' like a, got ${got}`);
-  }
-}
-
-function checkLen(name: string, arr: FloatArray, need: number, shape: string): void {
-  if (arr.length < need) {
-    throw new ShapeError(`gemm: ${name} must hold ${shape} = ${need} elements, got ${arr.length}`);
-  }
 }
 
 /**
@@ -94,9 +75,9 @@ export function gemm<T extends FloatArray>(
   a: T, b: T, c: T, m: number, n: number, k: number, opts?: GemmOptions<T>,
 ): void {
   if (!wasmAvailable()) throw new Error('gemm: the WebAssembly GEMM is unavailable (build/gemm.wasm missing or no SIMD)');
-  checkDim('m', m);
-  checkDim('n', n);
-  checkDim('k', k);
+  checkDim('gemm', 'm', m);
+  checkDim('gemm', 'n', n);
+  checkDim('gemm', 'k', k);
   const f64 = a instanceof Float64Array;
   if (!f64 && !(a instanceof Float32Array)) {
     throw new DTypeError(`gemm: a must be a Float32Array or Float64Array, got ${Object.prototype.toString.call(a)}`);
@@ -112,13 +93,10 @@ export function gemm<T extends FloatArray>(
   };
   opts = checked;
   const bias = checked.bias ?? null;
-  checkDtype('b', b, f64);
-  checkDtype('c', c, f64);
-  if (bias !== null) checkDtype('bias', bias, f64);
-  checkLen('a', a, m * k, opts.transA === true ? `[k, m] = [${k}, ${m}]` : `[m, k] = [${m}, ${k}]`);
-  checkLen('b', b, k * n, opts.transB === true ? `[n, k] = [${n}, ${k}]` : `[k, n] = [${k}, ${n}]`);
-  checkLen('c', c, m * n, `[m, n] = [${m}, ${n}]`);
-  if (bias !== null) checkLen('bias', bias, n, `[n] = [${n}]`);
+  checkArray('gemm', f64, 'a', a, m * k, opts.transA === true ? `[k, m] = [${k}, ${m}]` : `[m, k] = [${m}, ${k}]`);
+  checkArray('gemm', f64, 'b', b, k * n, opts.transB === true ? `[n, k] = [${n}, ${k}]` : `[k, n] = [${k}, ${n}]`);
+  checkArray('gemm', f64, 'c', c, m * n, `[m, n] = [${m}, ${n}]`);
+  if (bias !== null) checkArray('gemm', f64, 'opts.bias', bias, n, `[n] = [${n}]`);
   if (!gemmUnchecked(a, b, c, m, n, k, opts)) {
     throw new ValueError(
       `gemm: the WebAssembly memory must grow to hold at least a ${MIN_TILE} x ${MIN_TILE} tile of the product, got no room (the engine refused to grow it)`,

@@ -4,9 +4,8 @@
  * epilogue's bits, NaN and signed zeros included.
  */
 import { gemm, setGemmBackend, type GemmOptions } from '../../src/kernels/gemm';
-import { gemm as wasmGemm, wasmAvailable, type GemmOptions as WasmGemmOptions } from '../../src/kernels/wasm';
+import { wasmAvailable, type GemmOptions as WasmGemmOptions } from '../../src/kernels/wasm';
 import { ValueError } from '../../src/errors';
-import { filled } from '../helpers/arrays';
 import { expectThrows } from '../helpers/errors';
 
 const itWasm = wasmAvailable() ? it : it.skip;

@@ -689,8 +689,9 @@ export class Frame {
   private readonly slots: Slot[] = [];
   private count = 0;
   private f64 = false;
-  private temps: number[] = [];
-  private tempSizes: number[] = [];
+  private readonly temps: number[] = [];
+  private readonly tempSizes: number[] = [];
+  private nTemps = 0;
   private tempBytes = 0;
   /** False once a temporary region could not be had; the call must not run. */
   ok = true;
@@ -698,8 +699,7 @@ export class Frame {
   /** Starts a frame for operands of one dtype. */
   begin(f64: boolean): this {
     this.count = 0;
-    this.temps.length = 0;
-    this.tempSizes.length = 0;
+    this.nTemps = 0;
     this.tempBytes = 0;
     this.f64 = f64;
     this.ok = true;
@@ -728,8 +728,8 @@ export class Frame {
       this.ok = false;
       return 0;
     }
-    this.temps.push(at);
-    this.tempSizes.push(bytes);
+    this.temps[this.nTemps] = at;
+    this.tempSizes[this.nTemps++] = bytes;
     return at;
   }
 
@@ -738,10 +738,11 @@ export class Frame {
    * frees it with heapFree once nothing can write it any more).
    */
   keep(at: number): void {
-    const i = this.temps.indexOf(at);
-    if (i >= 0) {
-      this.temps.splice(i, 1);
-      this.tempSizes.splice(i, 1);
+    for (let i = 0; i < this.nTemps; i++) {
+      if (this.temps[i] === at) {
+        this.temps[i] = -1; // end() skips it
+        return;
+      }
     }
   }
 
@@ -801,9 +802,8 @@ export class Frame {
         }
       }
     }
-    for (let i = this.temps.length - 1; i >= 0; i--) heapFree(this.temps[i], this.tempSizes[i]);
-    this.temps.length = 0;
-    this.tempSizes.length = 0;
+    for (let i = this.nTemps - 1; i >= 0; i--) if (this.temps[i] >= 0) heapFree(this.temps[i], this.tempSizes[i]);
+    this.nTemps = 0;
     for (let i = 0; i < this.count; i++) this.slots[i].arr = EMPTY;
     this.count = 0;
   }

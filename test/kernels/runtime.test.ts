@@ -19,6 +19,10 @@ const root = path.resolve(__dirname, '../..');
 
 beforeAll(() => setGemmThreads(1));
 
+/** Residency is on here unless TAPEGRAD_RESIDENT=0 (the fallback, which the other suites cover). */
+const resident = heapStats().resident;
+const itResident = resident ? test : test.skip;
+
 describe('one memory, one allocator', () => {
   test('both modules run on one shared memory here (Node.js)', () => {
     const r = runtime();
@@ -50,7 +54,7 @@ describe('one memory, one allocator', () => {
 });
 
 describe('resident tensors', () => {
-  test('tensors the library makes live in wasm memory, and behave as plain typed arrays', () => {
+  itResident('tensors the library makes live in wasm memory, and behave as plain typed arrays', () => {
     const t = Tensor.randn([8, 16], { dtype: 'float32' });
     expect(isHeapBuffer(t.data.buffer)).toBe(true);
     expect(t.data).toBeInstanceOf(Float32Array);
@@ -63,7 +67,7 @@ describe('resident tensors', () => {
     expect(isHeapBuffer(Tensor.zeros([3]).data.buffer)).toBe(false);
   });
 
-  test('a W2-shaped training step copies nothing in or out of wasm memory but tiny operands', () => {
+  itResident('a W2-shaped training step copies nothing in or out of wasm memory but tiny operands', () => {
     manualSeed(1);
     const model = new nn.Sequential(
       new nn.Affine(784, 512, { dtype: 'float32' }), new nn.BatchNorm1d(512, { dtype: 'float32' }), new nn.ReLU(),
@@ -86,7 +90,7 @@ describe('resident tensors', () => {
     expect(heapStats().stagedBytes - before).toBe(0);
   });
 
-  test('a user array (not resident) is copied in and the result copied back: same bits', () => {
+  itResident('a user array (not resident) is copied in and the result copied back: same bits', () => {
     const a = filled(Float32Array, 40 * 30, 1) as Float32Array;
     const b = filled(Float32Array, 30 * 20, 2) as Float32Array;
     const c1 = new Float32Array(40 * 20);
@@ -104,7 +108,7 @@ describe('resident tensors', () => {
     expect(Buffer.from(c2.buffer, c2.byteOffset, c2.byteLength).equals(Buffer.from(c1.buffer))).toBe(true);
   });
 
-  test('an output that overlaps an input gets its own region: C may alias A, out may be x', () => {
+  itResident('an output that overlaps an input gets its own region: C may alias A, out may be x', () => {
     const n = 48;
     const a = residentArray(true, n * n, false) as Float64Array;
     a.set(filled(Float64Array, n * n, 3));
@@ -120,7 +124,7 @@ describe('resident tensors', () => {
     expect(Array.from(x)).toEqual(Array.from(expected));
   });
 
-  test('views a user holds survive the memory growing: same values, and kernels still see writes through them', () => {
+  itResident('views a user holds survive the memory growing: same values, and kernels still see writes through them', () => {
     const t = Tensor.randn([64, 64], { dtype: 'float64' });
     const view = t.data.subarray(64, 128);
     const values = Array.from(view);
@@ -151,7 +155,7 @@ describe('resident tensors', () => {
     frame(false).end(false);
   });
 
-  test('subarray of a resident array is resident and keeps its parent (a ResidentFloat32Array)', () => {
+  itResident('subarray of a resident array is resident and keeps its parent (a ResidentFloat32Array)', () => {
     const t = Tensor.randn([32], { dtype: 'float32' });
     const v = t.data.subarray(-8);
     expect(v).toBeInstanceOf(ResidentFloat32Array);
@@ -191,7 +195,7 @@ const tick = () => new Promise((r) => setTimeout(r, 20));
 })();
 `;
 
-test('a region returns after its array is collected, and not while a subarray of it is reachable', () => {
+itResident('a region returns after its array is collected, and not while a subarray of it is reachable', () => {
   const out = execFileSync(process.execPath, ['--expose-gc', '-r', 'ts-node/register/transpile-only', '-e', GC_PROBE], {
     cwd: root, encoding: 'utf8',
   });

@@ -203,3 +203,39 @@ itResident('a region returns after its array is collected, and not while a subar
   expect(r.afterDrop).toBe(r.before - 8000); // u came back; t is kept by its subarray
   expect(r.subIntact).toBe(true);
 });
+
+/** A few training steps in a child process; prints the losses and the final weights' bytes. */
+const TRAIN_PROBE = `
+require('./src/platform/node');
+const tg = require('./src');
+const { heapStats } = require('./src/kernels/wasm/runtime');
+tg.manualSeed(3);
+const model = new tg.nn.Sequential(new tg.nn.Affine(50, 40, { dtype: 'float32' }), new tg.nn.BatchNorm1d(40, { dtype: 'float32' }),
+  new tg.nn.ReLU(), new tg.nn.Affine(40, 7, { dtype: 'float32' }));
+const opt = new tg.optim.Adam(model.parameters(), { lr: 1e-2 });
+const x = tg.Tensor.randn([64, 50], { dtype: 'float32' });
+const y = Int32Array.from({ length: 64 }, (_, i) => i % 7);
+const losses = [];
+for (let s = 0; s < 5; s++) {
+  opt.zeroGrad();
+  const loss = tg.nn.softmaxCrossEntropy(model.forward(x), y);
+  loss.backward();
+  opt.step();
+  losses.push(loss.item());
+}
+const w = model.parameters().map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).toString('base64')).join(',');
+process.stdout.write(JSON.stringify({ resident: heapStats().resident, losses, w }));
+`;
+
+test('resident or not, training gives the same bits (TAPEGRAD_RESIDENT=0 turns residency off)', () => {
+  const run = (env: Record<string, string>) => JSON.parse(execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', TRAIN_PROBE], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, ...env },
+  })) as { resident: boolean; losses: number[]; w: string };
+  const on = run({ TAPEGRAD_RESIDENT: '1' });
+  const off = run({ TAPEGRAD_RESIDENT: '0' });
+  expect(on.resident).toBe(true);
+  expect(off.resident).toBe(false);
+  expect(on.losses[4]).toBeLessThan(on.losses[0]);
+  expect(off.losses).toEqual(on.losses);
+  expect(off.w).toBe(on.w);
+});

@@ -102,12 +102,12 @@ export function allocateUninit(dtype: DType, n: number): FloatArray {
 
 /**
  * A fresh array (zeroed when `zero`; a plain new array always is); counted when the pool could
- * have served it. Arrays of POOL_MIN_LENGTH or more elements live in the WebAssembly kernels'
- * memory where that is shared (see residentArray), so kernels use them without copies.
+ * have served it. Arrays of 16 KiB or more live in the WebAssembly kernels' memory where that
+ * is shared (see residentArray), so kernels use them without copies.
  */
 function make(dtype: DType, n: number, fn: string, zero: boolean): FloatArray {
   let a: FloatArray | null = null;
-  if (n >= POOL_MIN_LENGTH) a = residentArray(dtype === 'float64', n, zero);
+  if (n >= 2048) a = residentArray(dtype === 'float64', n, zero);
   if (a !== null) {
     fresh++;
     return a;

@@ -488,6 +488,14 @@ let residentBytes = 0;
 /** Budget of {@link residentBytes}: 256 MiB, or TAPEGRAD_RESIDENT_MB. */
 let residentBudget = 256 * 1024 * 1024;
 
+/**
+ * Arrays smaller than this stay ordinary (their copies cost little). It also keeps the memory
+ * flat in a synchronous training loop: the one array per step that escapes to the caller (the
+ * model's output) is usually small, and an ordinary array is reclaimed by the collector alone,
+ * while a resident one would wait for its finalizer, which runs only between tasks.
+ */
+export const RESIDENT_MIN_BYTES = 16 * 1024;
+
 /** Normalizes subarray's (begin, end) as TypedArray.prototype.subarray does. */
 function clampIndex(i: number | undefined, len: number, dflt: number): number {
   if (i === undefined) return dflt;
@@ -547,7 +555,8 @@ Object.defineProperty(ResidentFloat64Array, 'name', { value: 'Float64Array' });
 
 /**
  * A zero-filled array of `n` elements in the wasm heap, or null when tensors are not resident
- * here (no shared memory) or the memory cannot grow.
+ * here (no shared memory), the array is smaller than RESIDENT_MIN_BYTES, the resident budget is
+ * spent, or the memory cannot grow.
  *
  * @param f64 - Float64Array (true) or Float32Array.
  * @param n - length.
@@ -562,7 +571,7 @@ export function residentArray(f64: boolean, n: number, zero: boolean): FloatArra
   if (rt === undefined) runtime();
   if (!residentOn) return null;
   const bytes = n * (f64 ? 8 : 4);
-  if (residentBytes + bytes > residentBudget) return null;
+  if (bytes < RESIDENT_MIN_BYTES || residentBytes + bytes > residentBudget) return null;
   const at = heapAlloc(bytes);
   if (at < 0) return null;
   residentBytes += bytes;

@@ -4,7 +4,7 @@
  * kept nodes (or anything else accumulated per step), the heap would grow with the step count.
  *
  * Reports `heapUsed` (JS objects: tensors, nodes, closures) and `arrayBuffers` (typed-array
- * storage, which lives outside the JS heap) at step 1,000 and at the end, the least-squares
+ * storage, which lives outside the JS heap, plus the kernels' WebAssembly memory) at step 1,000 and at the end, the least-squares
  * slope of both over the samples from step 1,000 on, and a short table. Exits 1 when
  * heapUsed + arrayBuffers grew by more than the limit between step 1,000 and the end.
  *
@@ -20,7 +20,7 @@
  * @packageDocumentation
  */
 import { spawnSync } from 'node:child_process';
-import { manualSeed, nn, optim, randperm, Tensor } from '../src';
+import { kernels, manualSeed, nn, optim, randperm, Tensor } from '../src';
 
 interface Args {
   steps: number;
@@ -127,7 +127,9 @@ function main(): number {
     gc();
     gc();
     const m = process.memoryUsage();
-    return { step, heap: m.heapUsed, buffers: m.arrayBuffers, loss };
+    // The kernels' WebAssembly memory (where tensors of 16 KiB or more live) is a shared
+    // memory, which arrayBuffers may not count: add its size.
+    return { step, heap: m.heapUsed, buffers: m.arrayBuffers + kernels.heapStats().memoryBytes, loss };
   };
 
   const samples: Sample[] = [];

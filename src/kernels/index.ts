@@ -20,4 +20,4 @@ export { gemm, gemmReference, setGemmBackend, type GemmBackend, type GemmOptions
 export type { NDArray, OwnedArray, Labels } from './types';
 export { layernormForward, layernormBackward, type LayernormCache } from './layernorm';
 export { setElementwiseBackend, type ElementwiseBackend } from './backend';
-export { setGemmThreads, gemmThreads, gemmThreadsReady, gemmVariant, loadWasm, type GemmVariant } from './wasm';
+export { setGemmThreads, gemmThreads, gemmThreadsReady, gemmVariant, heapStats, loadWasm, type GemmVariant } from './wasm';

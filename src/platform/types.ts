@@ -43,7 +43,8 @@ export interface Platform {
   env(name: string): string | undefined;
   /**
    * Lets the engine validate relaxed-SIMD modules when it implements them only behind a flag
-   * (Node.js 20's V8); returns true if it changed something worth re-validating for. Browsers:
+   * (Node.js 20's V8); returns true if it changed something worth re-validating for. Called
+   * only when the user opts in with TAPEGRAD_FMA=1 (the flag is process-wide). Browsers:
    * always false, no process-wide flag is ever changed there.
    */
   enableRelaxedSimd(): boolean;

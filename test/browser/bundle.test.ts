@@ -102,7 +102,7 @@ describe('the browser bundle', () => {
     expect(inputs).not.toContain('src/io/atomic.ts');
     expect(code).not.toMatch(/setFlagsFromString|experimental-wasm|require\(/);
     const wasm = Object.fromEntries(
-      ['gemm.wasm', 'gemm-fma.wasm', 'gemm-mt.wasm', 'gemm-mt-fma.wasm', 'elementwise.wasm'].map((f) => [f, fs.statSync(path.join(root, 'build', f)).size]),
+      ['gemm.wasm', 'gemm-fma.wasm', 'gemm-mt.wasm', 'gemm-mt-fma.wasm', 'elementwise.wasm', 'elementwise-mt.wasm'].map((f) => [f, fs.statSync(path.join(root, 'build', f)).size]),
     );
     console.log(`browser bundle (minified, wasm inlined): ${code.length} B, gzip ${zlib.gzipSync(code, { level: 9 }).length} B; wasm: ${JSON.stringify(wasm)}`);
   });

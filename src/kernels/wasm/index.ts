@@ -48,7 +48,8 @@ export function wasmAvailable(): boolean {
  * (then `ReLU` if `relu`), where `op` transposes when `transA` / `transB` is set.
  * All arrays must share one dtype; float64 is computed in float64, float32 in float32.
  * Transposition is handled while packing, so no transposed copy is ever made. Because A and B
- * are copied into wasm memory before C is written, `c` may alias `a` or `b`. Results are
+ * are read in place or copied before C is written (an output overlapping an input gets its own
+ * region), `c` may alias `a` or `b`. Results are
  * deterministic (the summation order depends only on m, n, k and the options; the rounding on
  * the build, see {@link gemmVariant}), and bit-identical whether the product runs on one
  * thread or two ({@link setGemmThreads}).
@@ -154,8 +155,9 @@ interface Flags<T extends FloatArray> {
 }
 
 /**
- * Caps the wasm memory at `bytes` (Infinity: no cap), so that tests can force the tiled path,
- * and the fallback beyond it, on small products. Not for production use.
+ * Caps the temporary wasm memory one call may take (copies of operands that are not resident,
+ * and scratch) at `bytes` (Infinity: no cap), so that tests can force the tiled path, and the
+ * fallback beyond it, on small products. Not for production use.
  *
  * @internal
  * @param bytes - the cap in bytes, or Infinity.

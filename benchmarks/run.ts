@@ -676,10 +676,9 @@ async function main(): Promise<void> {
         const key = chosenKey(st.name, t.spec);
         if (ctx.chosen.has(key)) continue;
         progress(`  ${t.spec.id} ${st.name}: choosing the formulation (${tfjsWhich})…`);
-        const micro = t.spec.unit === 'µs/step';
         const cal = await calibrate(
           st, t.spec, t.fig.caseLabel.replace(`, ${pinLabel}`, ''), tfjsWhich,
-          micro ? { ...mode.calibration, warmupMs: Math.max(mode.calibration.warmupMs, mode.w4WarmupMs / 3) } : mode.calibration,
+          mode.calibration,
           t.toValue, t.fig.metric, ctx.pids,
         );
         calibrations.push(cal);
@@ -783,8 +782,12 @@ async function main(): Promise<void> {
   } else if (torchNote !== null) {
     describe.push(`- torch: ${torchNote}`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const formulationTexts = tfjsStates.length > 0 ? new Map((require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS.map((f) => [f.id, f.text])) : new Map<string, string>();
+  const formulations = tfjsStates.length > 0
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS
+    : [];
+  const formulationTexts = new Map(formulations.map((f) => [f.id, f.text]));
+  const customGradIds = new Set(formulations.filter((f) => f.flaglessGrad || f.batchNorm === 'customGrad').map((f) => f.id));
   const report: RunReport = {
     argv,
     quick: values.quick === true,
@@ -795,6 +798,7 @@ async function main(): Promise<void> {
     figures,
     calibrations,
     formulationTexts,
+    customGradIds,
     torchChoices: ctx.torchChoices,
     torchNote,
     loadStart,

@@ -132,6 +132,8 @@ export interface RunReport {
   readonly figures: readonly Figure[];
   readonly calibrations: readonly Calibration[];
   readonly formulationTexts: ReadonlyMap<string, string>;
+  /** Formulations that define a gradient with `tf.customGrad` (the others use tfjs' own). */
+  readonly customGradIds: ReadonlySet<string>;
   readonly torchChoices: readonly TorchChoice[];
   readonly torchNote: string | null;
   readonly loadStart: readonly number[];
@@ -306,6 +308,12 @@ export function consoleLines(r: RunReport): string[] {
   return out;
 }
 
+/** The fastest timed formulation of a calibration that uses no `tf.customGrad`, or null. */
+function plainBest(r: RunReport, c: Calibration): FormulationTiming | null {
+  const plain = c.rows.filter((row) => row.median !== null && row.note === null && !r.customGradIds.has(row.id));
+  return plain.sort((a, b) => a.median! - b.median!)[0] ?? null;
+}
+
 function usedFormulationLines(r: RunReport): string[] {
   return r.calibrations.map(
     (c) => `${c.workload} ${c.impl}: ${c.chosen} (${c.how === 'measured' ? 'timed here' : c.how === 'fixed' ? 'fixed choice, not timed in quick mode' : 'named on the command line'})`,
@@ -373,7 +381,7 @@ export function jsonLines(r: RunReport): string[] {
     for (const row of c.rows) {
       out.push(JSON.stringify({
         workload: c.workload, case: c.caseLabel, impl: c.impl, dtype: 'float32', metric: c.metric, calibration: true,
-        formulation: row.id, chosen: row.id === c.chosen, how: c.how, median: row.median, q1: row.q1, q3: row.q3,
+        formulation: row.id, chosen: row.id === c.chosen, customGrad: r.customGradIds.has(row.id), how: c.how, median: row.median, q1: row.q1, q3: row.q3,
         samples: row.samples, firstLoss: row.firstLoss, ...(row.note !== null ? { note: row.note } : {}),
       }));
     }
@@ -541,6 +549,15 @@ export function markdown(r: RunReport): string {
           (c.load !== null ? `; other processes used ${c.load.othersCores.toFixed(2)} cores meanwhile.` : '.'),
         '',
       );
+      const plain = plainBest(r, c);
+      const chosenRow = c.rows.find((row) => row.id === c.chosen);
+      if (plain !== null && chosenRow?.median != null && plain.id !== c.chosen) {
+        md.push(
+          `Fastest with tfjs' own gradients only (no \`tf.customGrad\`): \`${plain.id}\` at ${fmt(plain.median!)} ${c.metric}, ` +
+            `${(plain.median! / chosenRow.median).toFixed(1)}× the time of \`${c.chosen}\`.`,
+          '',
+        );
+      }
       if (c.rows.length > 0) {
         md.push(
           ...mdTable(

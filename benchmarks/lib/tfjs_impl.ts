@@ -359,14 +359,7 @@ export const DEFAULT_TFJS_FORMULATION = 'fused';
  * Performance section). Formulations that only differ in BatchNorm are left out on W3.
  */
 export const TFJS_SHORTLIST: Readonly<Record<TfjsBackendName, readonly string[]>> = {
-  cpu: [
-    'fused',
-    'matMul+add',
-    'fused, BN customGrad',
-    'matMul+add, BN customGrad',
-    'matMul+add, BN customGrad, variableGrads',
-    'matMul+add, variableGrads',
-  ],
+  cpu: ['fused', 'matMul+add', 'fused, BN customGrad', 'matMul+add, BN customGrad', 'fused, BN customGrad, variableGrads'],
   wasm: [
     'fused',
     'matMul+add',

@@ -256,8 +256,9 @@ export function localSampler(fn: () => void | Promise<void>, prepare?: () => Pro
  * Time several implementations of the same figure in interleaved rounds, so that load from
  * other processes on a shared machine falls on all of them alike.
  *
- * 1. Warm-up, one sampler after the other: at least `warmupCalls` calls and `warmupMs` each;
- *    the fastest warm-up call sets the sampler's calls per sample (`minSampleMs`).
+ * 1. Warm-up, one sampler after the other: at least `warmupCalls` calls and `warmupMs` each
+ *    (the first call included); the fastest warm-up call sets the sampler's calls per sample
+ *    (`minSampleMs`).
  * 2. Rounds: in each round every sampler takes samples for about the same wall time (the
  *    longest single sample among them, at most `budgetMs / minSamples`; at least one
  *    sample), so a 2 ms step and a 2 s step get equal time and are interleaved.
@@ -286,12 +287,13 @@ export async function measureInterleaved(samplers: readonly Sampler[], opts: Mea
     const s = samplers[i];
     try {
       await s.prepare?.();
+      // The first call counts towards warmupMs, so a step slower than warmupMs is run once.
+      const w0 = nowMs();
       const first = (await s.sample(1)).wallMs;
       firstCall[i] = first;
       if (opts.hardDeadline !== undefined && nowMs() + first > opts.hardDeadline) throw new DeadlineExceeded(first);
       let fastest = first;
       let calls = 1;
-      const w0 = nowMs();
       while (calls < opts.warmupCalls || (nowMs() - w0 < opts.warmupMs && calls < 1_000_000)) {
         if (nowMs() > deadline) {
           truncated[i] = calls < opts.warmupCalls;

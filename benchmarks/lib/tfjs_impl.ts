@@ -1,7 +1,10 @@
 /**
  * The TensorFlow.js side of the benchmarks: the W1–W4 workloads on the `cpu` backend
- * (pure JavaScript) and the `wasm` backend (XNNPACK, one thread), written with low-level
- * tfjs ops the way a tfjs user would write them.
+ * (pure JavaScript) and the `wasm` backend (XNNPACK, one thread). A training step can be
+ * written in several {@link TFJS_FORMULATIONS} (fused or plain matMul, tfjs' own gradients or
+ * `tf.customGrad` ops that avoid transpose flags, `tf.batchNorm` or a closed-form BatchNorm
+ * gradient, `optimizer.minimize` or `tf.variableGrads`, tf.layers); the runner times them and
+ * uses the fastest per workload and backend, so tfjs is measured at its best.
  *
  * Setup notes (Node 20, offline):
  * - `@tensorflow/tfjs` is imported as a whole; it also registers the `webgl` backend, which
@@ -307,7 +310,10 @@ function buildFormulations(): TfjsFormulation[] {
           ];
           if (flaglessGrad) {
             parts.push('flagless grad');
-            text.push('as a `tf.customGrad` op whose gradient uses `tf.transpose` + flagless `tf.matMul`');
+            text.push(
+              'each Affine layer a `tf.customGrad` op whose gradient is `tf.matMul(dz, tf.transpose(w))`, ' +
+                '`tf.matMul(tf.transpose(x), dz)`, `tf.sum(dz, 0)` (no transpose flags; no input gradient on the data layer)',
+            );
           }
           if (batchNorm === 'customGrad') {
             parts.push('BN customGrad');
@@ -355,8 +361,10 @@ export const DEFAULT_TFJS_FORMULATION = 'fused';
 /**
  * The formulations the runner times by default (`--tfjs-formulations short`), per backend:
  * the plain `fused` and `matMul+add` steps, and those that came out fastest on some workload
- * when every formulation was timed (`--tfjs-formulations all`, see the package README's
- * Performance section). Formulations that only differ in BatchNorm are left out on W3.
+ * when every formulation was timed with `--tfjs-formulations all` (tf.layers and
+ * `variableGrads` were never faster than their ops / `minimize` counterparts beyond noise;
+ * transpose-free gradients only pay on wasm). Formulations whose only difference is the
+ * BatchNorm are left out on W3.
  */
 export const TFJS_SHORTLIST: Readonly<Record<TfjsBackendName, readonly string[]>> = {
   cpu: ['fused', 'matMul+add', 'fused, BN customGrad', 'matMul+add, BN customGrad', 'fused, BN customGrad, variableGrads'],

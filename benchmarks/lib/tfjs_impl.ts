@@ -131,8 +131,6 @@ export class TfjsImpl implements Impl {
   private wasmDir = '';
   private threads = '';
   private flavour = '';
-  /** Formulation per workload chosen with {@link TfjsImpl.choose}. */
-  private readonly chosen = new Map<MlpId, string>();
 
   /** @param backend - the tfjs backend to run on. */
   constructor(readonly backend: TfjsBackendName) {
@@ -207,7 +205,7 @@ export class TfjsImpl implements Impl {
 
   /**
    * W2/W3/W4: one SGD training step, in one of the {@link TFJS_FORMULATIONS} (default
-   * {@link DEFAULT_TFJS_FORMULATION}). Every formulation computes the same step as
+   * {@link TFJS_FIXED_CHOICE}; the runner picks per run with {@link TfjsImpl.formulation}). Every formulation computes the same step as
    * tapegrad's: Affine → BatchNorm (training mode: batch statistics, running statistics
    * updated with momentum 0.1) → activation per hidden layer, softmax cross-entropy (mean
    * over the batch) on the logits, plain SGD. All formulations of a workload start from
@@ -218,7 +216,7 @@ export class TfjsImpl implements Impl {
    * @param dtype - must be float32.
    * @param formulation - id of a formulation in {@link TFJS_FORMULATIONS}.
    */
-  mlp(spec: MlpSpec, dtype: DType, formulation: string = this.chosen.get(spec.id) ?? DEFAULT_TFJS_FORMULATION): Prepared {
+  mlp(spec: MlpSpec, dtype: DType, formulation: string = TFJS_FIXED_CHOICE[this.backend][spec.id]): Prepared {
     const p = this.formulation(spec, dtype, formulation);
     if (isAsyncPrepared(p)) {
       p.dispose();
@@ -242,17 +240,6 @@ export class TfjsImpl implements Impl {
       throw new Error(`tfjs formulation must be one of ${TFJS_FORMULATIONS.map((x) => `'${x.id}'`).join(', ')}, got '${formulation}'`);
     }
     return f.layers === undefined ? opsStep(spec, f) : layersStep(spec, f);
-  }
-
-  /**
-   * Make {@link TfjsImpl.mlp} use a formulation for a workload from now on (the runner
-   * calls it with the fastest one it measured).
-   *
-   * @param id - the workload.
-   * @param formulation - id of a formulation in {@link TFJS_FORMULATIONS}.
-   */
-  choose(id: MlpId, formulation: string): void {
-    this.chosen.set(id, formulation);
   }
 }
 
@@ -354,9 +341,6 @@ function buildFormulations(): TfjsFormulation[] {
   );
   return out;
 }
-
-/** The formulation {@link TfjsImpl.mlp} uses when none is named or chosen. */
-export const DEFAULT_TFJS_FORMULATION = 'fused';
 
 /**
  * The formulations the runner times by default (`--tfjs-formulations short`), per backend:

@@ -547,6 +547,14 @@ async function main(): Promise<void> {
   const memImpls = parseList('--mem-impl', values['mem-impl'], IMPL_NAMES, ['tapegrad']);
   const mlpDTypes = parseList('--dtype', values.dtype, ['float32', 'float64'] as const, mode.mlpDTypes);
   const tfjsWhich = values['tfjs-formulations'] ?? mode.tfjsFormulations;
+  if (!['short', 'all', 'fixed'].includes(tfjsWhich) && implNames.some((n) => n.startsWith('tfjs'))) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const known = (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS.map((f) => f.id);
+    const bad = tfjsWhich.split(';').map((x) => x.trim()).filter((x) => !known.includes(x));
+    if (bad.length > 0) {
+      throw new Error(`--tfjs-formulations: 'short', 'all', 'fixed' or formulation ids separated by ';'; unknown: ${bad.map((b) => `'${b}'`).join(', ')} (known: ${known.join(' | ')})`);
+    }
+  }
   const pinCpu = values['pin-cpu'] ?? '0';
   if (!/^\d+$/.test(pinCpu)) throw new Error(`--pin-cpu: must be a CPU number, got '${pinCpu}'`);
   const want = (w: WorkloadName): boolean => only.includes(w);

@@ -233,16 +233,26 @@ export function busyVerdict(r: RunReport): { busy: boolean; evidence: string[] }
     ...r.workloadLoads.map((w): [string, TwoThreadCheck | null] => [`before ${w.workload}`, w.twoThread]),
     ['at end', r.twoThreadEnd],
   ];
-  for (const [when, c] of checks) {
-    if (c !== null && c.ratio > TWO_THREAD_BUSY_RATIO) evidence.push(`two-thread check ${when}: ${c.ratio.toFixed(2)}`);
-  }
-  for (const f of r.figures) {
-    if (f.load !== null && f.load.othersCores > OTHERS_BUSY_CORES) {
-      evidence.push(`${f.workload} ${f.dtype}${f.pinned ? ' pinned' : ''}: other processes used ${f.load.othersCores.toFixed(2)} cores`);
-    }
+  const slow = checks.filter((c): c is [string, TwoThreadCheck] => c[1] !== null && c[1].ratio > TWO_THREAD_BUSY_RATIO);
+  const ran = checks.filter((c) => c[1] !== null).length;
+  if (slow.length === 1) evidence.push(`two-thread check ${slow[0][0]}: ${slow[0][1].ratio.toFixed(2)}`);
+  else if (slow.length > 1) evidence.push(`${slow.length} of ${ran} two-thread checks above ${TWO_THREAD_BUSY_RATIO} (${range(slow.map((c) => c[1].ratio))})`);
+  const measured = r.figures.filter((f) => f.load !== null);
+  const busy = measured.filter((f) => f.load!.othersCores > OTHERS_BUSY_CORES);
+  if (busy.length === 1) {
+    const f = busy[0];
+    evidence.push(`${f.workload} ${f.dtype}${f.pinned ? ' pinned' : ''}: other processes used ${f.load!.othersCores.toFixed(2)} cores`);
+  } else if (busy.length > 1) {
+    evidence.push(`other processes used ${range(busy.map((f) => f.load!.othersCores))} cores during ${busy.length} of ${measured.length} figures`);
   }
   if (r.loadStart[0] > 1) evidence.push(`1-minute load average at start ${r.loadStart[0].toFixed(2)}`);
   return { busy: evidence.length > 0, evidence };
+}
+
+function range(xs: readonly number[]): string {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return lo.toFixed(2) === hi.toFixed(2) ? lo.toFixed(2) : `${lo.toFixed(2)}–${hi.toFixed(2)}`;
 }
 
 // ---------------------------------------------------------------------------------------

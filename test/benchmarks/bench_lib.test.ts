@@ -92,7 +92,7 @@ describe('busyVerdict / loadSentence', () => {
     const r = report(1.9, 0.1, 0.3, 2);
     const v = busyVerdict(r);
     expect(v.busy).toBe(true);
-    expect(v.evidence[0]).toMatch(/two-thread check at start: 1\.90/);
+    expect(v.evidence[0]).toBe('2 of 2 two-thread checks above 1.3 (1.90)');
     expect(loadSentence(r)).toMatch(/Another tenant held the second core.*two-thread figures .* not representative/);
   });
 

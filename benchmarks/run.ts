@@ -319,7 +319,16 @@ async function prepareEntry(ctx: Ctx, name: ImplName, task: Task, pinned: boolea
     await impl.activate();
     const activate = (): Promise<void> => impl.activate();
     if (task.gemm !== undefined) {
-      const p = impl.gemm(task.gemm.n, task.gemm.op, fig.dtype);
+      const { n, op } = task.gemm;
+      let p: AnyPrepared;
+      if ((name === 'tfjs-cpu' || name === 'tfjs-wasm') && op !== 'A@B' && fig.dtype === 'float32') {
+        const variant = ctx.chosen.get(gemmKey(name, op, n));
+        if (variant !== 'flags' && variant !== 'tf.transpose') throw new Error('no tfjs GEMM variant chosen');
+        fig.ran.set(name, variant);
+        p = (impl as TfjsImpl).gemm(n, op, fig.dtype, variant);
+      } else {
+        p = impl.gemm(n, op, fig.dtype);
+      }
       return { name, sampler: samplerOf(p, activate), dispose: async () => p.dispose() };
     }
     const spec = task.spec!;
@@ -409,42 +418,45 @@ function okCell(stats: Stats, toValue: (ms: number) => number, firstLoss: number
 // ---------------------------------------------------------------------------------------
 // tfjs formulations
 
+/** One way to write a figure's work in tfjs, for {@link calibrate}. */
+interface Candidate {
+  readonly id: string;
+  readonly make: () => AnyPrepared;
+}
+
+/** What {@link calibrate} is choosing for. */
+interface CalibrationTarget {
+  readonly workload: Figure['workload'];
+  readonly caseLabel: string;
+  readonly metric: Metric;
+  readonly toValue: (ms: number) => number;
+  /** 'measured', or 'given' when the command line named the candidates. */
+  readonly how: 'measured' | 'given';
+}
+
 /**
- * Choose the tfjs formulation of a workload on one backend: time the candidates in
- * interleaved rounds and take the fastest whose first loss agrees with the first candidate's.
+ * Choose how tfjs writes one figure on one backend: time the candidates in interleaved
+ * rounds and take the fastest whose first loss (training steps) agrees with the first
+ * candidate's.
  */
 async function calibrate(
   st: ImplState,
-  spec: MlpSpec,
-  caseLabel: string,
-  which: string,
+  target: CalibrationTarget,
+  candidates: readonly Candidate[],
   opts: MeasureOptions,
-  toValue: (ms: number) => number,
-  metric: Metric,
   pids: () => number[],
 ): Promise<Calibration> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const tj = require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl');
   const impl = st.impl as TfjsImpl;
-  const backend = impl.backend;
-  if (which === 'fixed') {
-    return { workload: spec.id, caseLabel, impl: st.name, how: 'fixed', chosen: tj.TFJS_FIXED_CHOICE[backend][spec.id], metric, rows: [], load: null };
-  }
-  const applicable = tj.tfjsFormulationsFor(spec).map((f) => f.id);
-  let ids: string[];
-  if (which === 'all') ids = applicable;
-  else if (which === 'short') ids = tj.TFJS_SHORTLIST[backend].filter((id) => applicable.includes(id));
-  else ids = which.split(';').map((s) => s.trim()).filter((s) => s.length > 0);
   const window = CpuWindow.start(pids);
   await impl.activate();
   const activate = (): Promise<void> => impl.activate();
   const prepared: { id: string; p: AnyPrepared | null; firstLoss: number | null; note: string | null }[] = [];
-  for (const id of ids) {
+  for (const c of candidates) {
     try {
-      const p = impl.formulation(spec, 'float32', id);
-      prepared.push({ id, p, firstLoss: (await lossOf(p)) ?? null, note: null });
+      const p = c.make();
+      prepared.push({ id: c.id, p, firstLoss: (await lossOf(p)) ?? null, note: null });
     } catch (e) {
-      prepared.push({ id, p: null, firstLoss: null, note: `error: ${errorMessage(e)}` });
+      prepared.push({ id: c.id, p: null, firstLoss: null, note: `error: ${errorMessage(e)}` });
     }
   }
   const ref = prepared.find((x) => x.firstLoss !== null)?.firstLoss ?? null;
@@ -457,20 +469,55 @@ async function calibrate(
   const live = prepared.filter((x) => x.p !== null);
   const results = await measureInterleaved(live.map((x) => samplerOf(x.p!, activate)), opts);
   const rows: FormulationTiming[] = [];
+  const { toValue } = target;
   for (const x of prepared) {
     const i = live.indexOf(x);
     const r = i >= 0 ? results[i] : null;
     if (r === null || r instanceof Error) {
-      rows.push({ id: x.id, median: null, q1: null, q3: null, samples: 0, firstLoss: x.firstLoss, note: x.note ?? (r instanceof Error ? `error: ${errorMessage(r)}` : null) });
+      rows.push({ id: x.id, ms: null, median: null, q1: null, q3: null, samples: 0, firstLoss: x.firstLoss, note: x.note ?? (r instanceof Error ? `error: ${errorMessage(r)}` : null) });
     } else {
-      rows.push({ id: x.id, median: toValue(r.median), q1: toValue(r.q1), q3: toValue(r.q3), samples: r.samples, firstLoss: x.firstLoss, note: x.note });
+      const a = toValue(r.q1);
+      const b = toValue(r.q3);
+      rows.push({ id: x.id, ms: r.median, median: toValue(r.median), q1: Math.min(a, b), q3: Math.max(a, b), samples: r.samples, firstLoss: x.firstLoss, note: x.note });
     }
     x.p?.dispose();
   }
-  const eligible = rows.filter((row) => row.median !== null && row.note === null);
-  const best = eligible.sort((a, b) => a.median! - b.median!)[0];
-  const chosen = best?.id ?? tj.TFJS_FIXED_CHOICE[backend][spec.id];
-  return { workload: spec.id, caseLabel, impl: st.name, how: which === 'short' || which === 'all' ? 'measured' : 'given', chosen, metric, rows, load: window?.end() ?? null };
+  const eligible = rows.filter((row) => row.ms !== null && row.note === null);
+  const best = [...eligible].sort((a, b) => a.ms! - b.ms!)[0];
+  if (best === undefined) throw new Error(`no tfjs candidate could be timed: ${rows.map((r) => `${r.id}: ${r.note ?? '?'}`).join('; ')}`);
+  return { workload: target.workload, caseLabel: target.caseLabel, impl: st.name, how: target.how, chosen: best.id, metric: target.metric, rows, load: window?.end() ?? null };
+}
+
+function gemmKey(impl: ImplName, op: GemmOp, n: number): string {
+  return `${impl} W1/${op}/${n}`;
+}
+
+/**
+ * The tfjs formulation of a training-step figure, or the variant of a transposed GEMM, on
+ * one backend: fixed, or timed among the candidates `which` names.
+ */
+async function chooseTfjs(st: ImplState, t: Task, which: string, opts: MeasureOptions, pids: () => number[], pinLabel: string): Promise<Calibration> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tj = require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl');
+  const impl = st.impl as TfjsImpl;
+  const backend = impl.backend;
+  const caseLabel = t.fig.caseLabel.replace(`, ${pinLabel}`, '');
+  const target = { workload: t.fig.workload, caseLabel, metric: t.fig.metric, toValue: t.toValue };
+  if (t.gemm !== undefined) {
+    const { n, op } = t.gemm;
+    if (which === 'fixed') return { ...target, impl: st.name, how: 'fixed', chosen: tj.TFJS_FIXED_GEMM[backend], rows: [], load: null };
+    const candidates = tj.TFJS_GEMM_VARIANTS.map((v) => ({ id: v.id, make: () => impl.gemm(n, op, 'float32', v.id) }));
+    return calibrate(st, { ...target, how: 'measured' }, candidates, opts, pids);
+  }
+  const spec = t.spec!;
+  if (which === 'fixed') return { ...target, impl: st.name, how: 'fixed', chosen: tj.TFJS_FIXED_CHOICE[backend][spec.id], rows: [], load: null };
+  const applicable = tj.tfjsFormulationsFor(spec).map((f) => f.id);
+  let ids: string[];
+  if (which === 'all') ids = applicable;
+  else if (which === 'short') ids = tj.TFJS_SHORTLIST[backend].filter((id) => applicable.includes(id));
+  else ids = which.split(';').map((x) => x.trim()).filter((x) => x.length > 0);
+  const candidates = ids.map((id) => ({ id, make: () => impl.formulation(spec, 'float32', id) }));
+  return calibrate(st, { ...target, how: which === 'short' || which === 'all' ? 'measured' : 'given' }, candidates, opts, pids);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -678,20 +725,17 @@ async function main(): Promise<void> {
       groupWindow = CpuWindow.start(ctx.pids);
       progress(`  ${t.fig.workload}: load average ${loadavg.map((x) => x.toFixed(2)).join(' ')}${check ? `, two-thread check ${check.ratio.toFixed(2)}` : ''}`);
     }
-    // tfjs formulations for this workload (float32 only; once per workload and activation).
-    if (t.spec !== undefined && t.fig.dtype === 'float32') {
+    // How tfjs writes this figure (float32 only; once per workload and activation, or per
+    // transposed GEMM form and size).
+    if (t.fig.dtype === 'float32' && (t.spec !== undefined || (t.gemm !== undefined && t.gemm.op !== 'A@B'))) {
       for (const st of tfjsStates) {
-        const key = chosenKey(st.name, t.spec);
+        const key = t.spec !== undefined ? chosenKey(st.name, t.spec) : gemmKey(st.name, t.gemm!.op, t.gemm!.n);
         if (ctx.chosen.has(key)) continue;
-        progress(`  ${t.spec.id} ${st.name}: choosing the formulation (${tfjsWhich})…`);
-        const cal = await calibrate(
-          st, t.spec, t.fig.caseLabel.replace(`, ${pinLabel}`, ''), tfjsWhich,
-          mode.calibration,
-          t.toValue, t.fig.metric, ctx.pids,
-        );
+        const cal = await chooseTfjs(st, t, tfjsWhich, mode.calibration, ctx.pids, pinLabel);
         calibrations.push(cal);
         ctx.chosen.set(key, cal.chosen);
-        progress(`    → ${cal.chosen}` + (cal.rows.length > 0 ? ` (${cal.rows.map((r) => `${r.id} ${r.median === null ? r.note : r.median.toFixed(1)}`).join('; ')})` : ''));
+        progress(`  ${t.fig.workload} ${t.fig.caseLabel} ${st.name}: ${cal.how === 'fixed' ? 'fixed' : 'fastest'} ${cal.chosen}` +
+          (cal.rows.length > 0 ? ` (${cal.rows.map((r) => `${r.id} ${r.median === null ? r.note : r.median.toFixed(1)}`).join('; ')})` : ''));
       }
     }
 
@@ -794,7 +838,11 @@ async function main(): Promise<void> {
     ? // eslint-disable-next-line @typescript-eslint/no-require-imports
       (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS
     : [];
-  const formulationTexts = new Map(formulations.map((f) => [f.id, f.text]));
+  const gemmVariants = tfjsStates.length > 0
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_GEMM_VARIANTS
+    : [];
+  const formulationTexts = new Map([...formulations.map((f) => [f.id, f.text] as const), ...gemmVariants.map((v) => [v.id, v.text] as const)]);
   const customGradIds = new Set(formulations.filter((f) => f.flaglessGrad || f.batchNorm === 'customGrad').map((f) => f.id));
   const report: RunReport = {
     argv,

@@ -63,6 +63,8 @@ export interface Figure {
 /** One formulation's timing in a tfjs calibration. */
 export interface FormulationTiming {
   readonly id: string;
+  /** Median time per call, ms (what the choice is made on). */
+  readonly ms: number | null;
   readonly median: number | null;
   readonly q1: number | null;
   readonly q3: number | null;
@@ -74,7 +76,7 @@ export interface FormulationTiming {
 
 /** How the tfjs formulation of one workload on one backend was chosen. */
 export interface Calibration {
-  readonly workload: MlpId;
+  readonly workload: 'W1' | MlpId;
   readonly caseLabel: string;
   readonly impl: ImplName;
   /** 'measured': timed here; 'fixed': the documented choice (quick mode); 'given': --tfjs-formulations named one. */
@@ -320,13 +322,14 @@ export function consoleLines(r: RunReport): string[] {
 
 /** The fastest timed formulation of a calibration that uses no `tf.customGrad`, or null. */
 function plainBest(r: RunReport, c: Calibration): FormulationTiming | null {
-  const plain = c.rows.filter((row) => row.median !== null && row.note === null && !r.customGradIds.has(row.id));
-  return plain.sort((a, b) => a.median! - b.median!)[0] ?? null;
+  if (c.workload === 'W1') return null;
+  const plain = c.rows.filter((row) => row.ms !== null && row.note === null && !r.customGradIds.has(row.id));
+  return plain.sort((a, b) => a.ms! - b.ms!)[0] ?? null;
 }
 
 function usedFormulationLines(r: RunReport): string[] {
   return r.calibrations.map(
-    (c) => `${c.workload} ${c.impl}: ${c.chosen} (${c.how === 'measured' ? 'timed here' : c.how === 'fixed' ? 'fixed choice, not timed in quick mode' : 'named on the command line'})`,
+    (c) => `${c.workload}${c.workload === 'W1' ? ` ${c.caseLabel}` : ''} ${c.impl}: ${c.chosen} (${c.how === 'measured' ? 'timed here' : c.how === 'fixed' ? 'fixed choice, not timed in quick mode' : 'named on the command line'})`,
   );
 }
 
@@ -545,7 +548,7 @@ export function markdown(r: RunReport): string {
     md.push(
       '## tfjs formulations',
       '',
-      'A tfjs user can write the same training step several ways, and the ways differ several-fold in speed ' +
+      'A tfjs user can write the same training step (or transposed product) several ways, and the ways differ several-fold in speed ' +
         '(tfjs-wasm sends matrix products with `transposeA`/`transposeB` flags, which tfjs\' own matMul gradients use, ' +
         'to a slow loop instead of XNNPACK). Each tfjs figure above uses the fastest formulation timed here for that ' +
         'workload and backend (float32, the same data and initial weights for every formulation; first-step losses ' +
@@ -564,7 +567,7 @@ export function markdown(r: RunReport): string {
       if (plain !== null && chosenRow?.median != null && plain.id !== c.chosen) {
         md.push(
           `Fastest with tfjs' own gradients only (no \`tf.customGrad\`): \`${plain.id}\` at ${fmt(plain.median!)} ${c.metric}, ` +
-            `${(plain.median! / chosenRow.median).toFixed(1)}× the time of \`${c.chosen}\`.`,
+            `${(plain.ms! / chosenRow.ms!).toFixed(1)}× the time of \`${c.chosen}\`.`,
           '',
         );
       }
@@ -573,7 +576,7 @@ export function markdown(r: RunReport): string {
           ...mdTable(
             ['formulation', c.metric, 'Q1', 'Q3', 'samples', 'first loss', 'note'],
             [...c.rows]
-              .sort((a, b) => (a.median ?? Infinity) - (b.median ?? Infinity))
+              .sort((a, b) => (a.ms ?? Infinity) - (b.ms ?? Infinity))
               .map((row) => [
                 row.id === c.chosen ? `**${row.id}**` : row.id,
                 row.median === null ? '-' : fmt(row.median),
@@ -666,8 +669,9 @@ export function markdown(r: RunReport): string {
       'and, in Node, tfjs 4.x never enables wasm threads anyway; PyTorch runs on one thread. tapegrad runs everything on the ' +
       'main thread except large GEMMs, which it splits with one worker thread when the machine has 2 or more cores ' +
       '(the tapegrad line above says which applied); the pinned row and `--pin` measure it on one thread and one CPU.',
-    '- W1 uses `tf.matMul(a, b, transposeA, transposeB)`; tfjs-wasm runs it through XNNPACK only without transpose flags, ' +
-      'so its A@Bt and At@B rows show the slow loop.',
+    '- W1\'s A@B is `tf.matMul(a, b)` on tfjs; its A@Bt and At@B use the faster of `tf.matMul(a, b, transposeA, transposeB)` ' +
+      'and an explicit `tf.transpose` + flagless `tf.matMul` (timed with the product; see tfjs formulations): tfjs-wasm runs ' +
+      'only flagless products through XNNPACK and sends flagged ones to a much slower loop.',
     `- tapegrad's A@B is \`a.matmul(b)\`; its transposed GEMMs ran through ${r.tgTransposed}.`,
     '- The machine is shared with other work, so figures are medians with their IQR; compare ratios from the same run.',
     '',

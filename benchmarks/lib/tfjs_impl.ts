@@ -183,19 +183,33 @@ export class TfjsImpl implements Impl {
   }
 
   /**
-   * W1: `tf.matMul(a, b, transposeA, transposeB)` on n×n float32 matrices. The backends
-   * run synchronously, so timing the call times the work; the result is disposed each run.
+   * W1 on n×n float32 matrices. The backends run synchronously, so timing the call times the
+   * work; the result (and any transposed copy) is disposed each run.
+   *
+   * @param n - matrix size.
+   * @param op - the GEMM form.
+   * @param dtype - must be float32.
+   * @param variant - for A@Bᵀ and AᵀB: `flags`, `tf.matMul(a, b, transposeA, transposeB)`
+   *   (default), or `tf.transpose`, `tf.matMul(a, tf.transpose(b))` / `tf.matMul(tf.transpose(a), b)`
+   *   with the transpose inside the timed call (tfjs-wasm runs only flagless products through
+   *   XNNPACK). See {@link TFJS_GEMM_VARIANTS}.
    */
-  gemm(n: number, op: GemmOp, dtype: DType): Prepared {
+  gemm(n: number, op: GemmOp, dtype: DType, variant: TfjsGemmVariant = 'flags'): Prepared {
     if (!this.supports(dtype)) throw new Error(`tfjs has no ${dtype}`);
     const a = tf.tensor2d(f32(randnArray(n * n, 1)), [n, n]);
     const b = tf.tensor2d(f32(randnArray(n * n, 2)), [n, n]);
     const transposeA = op === 'At@B';
     const transposeB = op === 'A@Bt';
+    const run =
+      variant === 'flags' || op === 'A@B'
+        ? () => {
+            tf.matMul(a, b, transposeA, transposeB).dispose();
+          }
+        : () => {
+            tf.tidy(() => (transposeA ? tf.matMul(tf.transpose(a), b) : tf.matMul(a, tf.transpose(b)))).dispose();
+          };
     return {
-      run: () => {
-        tf.matMul(a, b, transposeA, transposeB).dispose();
-      },
+      run,
       dispose: () => {
         a.dispose();
         b.dispose();
@@ -242,6 +256,15 @@ export class TfjsImpl implements Impl {
     return f.layers === undefined ? opsStep(spec, f) : layersStep(spec, f);
   }
 }
+
+/** How a transposed W1 product is written: with transpose flags, or with `tf.transpose` and a flagless product. */
+export type TfjsGemmVariant = 'flags' | 'tf.transpose';
+
+/** The W1 variants, with what each does. */
+export const TFJS_GEMM_VARIANTS: readonly { readonly id: TfjsGemmVariant; readonly text: string }[] = [
+  { id: 'flags', text: '`tf.matMul(a, b, transposeA, transposeB)`' },
+  { id: 'tf.transpose', text: '`tf.matMul(a, tf.transpose(b))` / `tf.matMul(tf.transpose(a), b)`, the transpose timed with the product' },
+];
 
 /**
  * How a tfjs user might write one training step. The runner times every formulation that
@@ -375,6 +398,12 @@ export const TFJS_FIXED_CHOICE: Readonly<Record<TfjsBackendName, Readonly<Record
     W4: 'matMul+add, flagless grad, BN customGrad',
   },
 };
+
+/**
+ * The W1 variant used without timing for A@Bᵀ and AᵀB (`--tfjs-formulations fixed`): the
+ * faster in full runs on the development machine.
+ */
+export const TFJS_FIXED_GEMM: Readonly<Record<TfjsBackendName, TfjsGemmVariant>> = { cpu: 'flags', wasm: 'tf.transpose' };
 
 /**
  * The formulations worth timing on a workload: those whose BatchNorm choice is moot on a

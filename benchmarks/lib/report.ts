@@ -556,7 +556,30 @@ export function markdown(r: RunReport): string {
         'before the figure itself, which re-measures the chosen formulation alongside the other implementations.',
       '',
     );
+    const gemmCals = r.calibrations.filter((c) => c.workload === 'W1');
+    if (gemmCals.length > 0) {
+      const ids = [...new Set(gemmCals.flatMap((c) => c.rows.map((row) => row.id)))];
+      md.push(
+        '**W1, transposed products** (GFLOP/s, float32; each case timed separately):',
+        '',
+        ...mdTable(
+          ['Case', 'impl', ...ids, 'used'],
+          gemmCals.map((c) => [
+            c.caseLabel,
+            c.impl,
+            ...ids.map((id) => {
+              const row = c.rows.find((x) => x.id === id);
+              return row?.median == null ? (row?.note ?? '-') : fmt(row.median);
+            }),
+            c.how === 'fixed' ? `${c.chosen} (fixed)` : c.chosen,
+          ]),
+          2,
+        ),
+        '',
+      );
+    }
     for (const c of r.calibrations) {
+      if (c.workload === 'W1') continue;
       md.push(
         `**${c.workload} ${c.impl}** (${c.caseLabel}): ${c.how === 'measured' ? 'timed here' : c.how === 'fixed' ? 'quick mode: the fixed choice from earlier full runs, not timed' : 'named with --tfjs-formulations'}; used \`${c.chosen}\`` +
           (c.load !== null ? `; other processes used ${c.load.othersCores.toFixed(2)} cores meanwhile.` : '.'),

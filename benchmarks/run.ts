@@ -496,12 +496,12 @@ function gemmKey(impl: ImplName, op: GemmOp, n: number): string {
  * The tfjs formulation of a training-step figure, or the variant of a transposed GEMM, on
  * one backend: fixed, or timed among the candidates `which` names.
  */
-async function chooseTfjs(st: ImplState, t: Task, which: string, opts: MeasureOptions, pids: () => number[], pinLabel: string): Promise<Calibration> {
+async function chooseTfjs(st: ImplState, t: Task, which: string, opts: MeasureOptions, pids: () => number[]): Promise<Calibration> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tj = require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl');
   const impl = st.impl as TfjsImpl;
   const backend = impl.backend;
-  const caseLabel = t.fig.caseLabel.replace(`, ${pinLabel}`, '');
+  const caseLabel = t.fig.caseLabel.replace(/, 1 thread.*$/, '');
   const target = { workload: t.fig.workload, caseLabel, metric: t.fig.metric, toValue: t.toValue };
   if (t.gemm !== undefined) {
     const { n, op } = t.gemm;
@@ -613,16 +613,27 @@ async function main(): Promise<void> {
   const loadStart = loadAverages();
   const twoThreadStart = await twoThreadCheck();
   let pinnedRun: string | null = null;
+  // --pin: every figure pinned (pinAll) and labelled with runLabel; if taskset fails, the run
+  // goes on with tapegrad on one thread, unpinned, and says so.
+  let pinAll = false;
+  let runLabel: string | null = null;
   if (values.pin) {
     const original = allowedCpus() ?? '?';
     const err = pinProcess(process.pid, pinCpu);
-    if (err !== null) throw new Error(`--pin: could not pin this process to CPU ${pinCpu}: ${err}`);
     // Read when tapegrad decides its thread count; setGemmThreads(1) below as well.
     process.env.TAPEGRAD_THREADS = '1';
-    pinnedRun = `this process (every thread) and the PyTorch peer pinned to CPU ${pinCpu} with taskset (was ${original}); tapegrad's GEMMs on one thread`;
+    if (err === null) {
+      pinAll = true;
+      runLabel = `1 thread, pinned to CPU ${pinCpu}`;
+      pinnedRun = `this process (every thread) and the PyTorch peer pinned to CPU ${pinCpu} with taskset (was ${original}); tapegrad's GEMMs on one thread`;
+    } else {
+      runLabel = '1 thread, not pinned';
+      pinnedRun = `asked for (--pin), but pinning to CPU ${pinCpu} failed (${err}): the process was NOT pinned; tapegrad's GEMMs ran on one thread`;
+      progress(`--pin: could not pin this process to CPU ${pinCpu}: ${err}; running unpinned with tapegrad on one thread`);
+    }
   }
 
-  progress(`tapegrad benchmarks (${values.quick ? 'quick' : 'full'}): ${only.join(',')} on ${implNames.join(', ')}${values.pin ? `, pinned to CPU ${pinCpu}` : ''}`);
+  progress(`tapegrad benchmarks (${values.quick ? 'quick' : 'full'}): ${only.join(',')} on ${implNames.join(', ')}${runLabel !== null ? `, ${runLabel}` : ''}`);
   const states: ImplState[] = [];
   for (const name of implNames.filter((n) => n !== 'torch')) {
     const s = await initImpl(name);
@@ -668,7 +679,7 @@ async function main(): Promise<void> {
       const flops = gemmFlops(n);
       for (const op of GEMM_OPS) {
         for (const dtype of ['float32', 'float64'] as const) {
-          const fig = newFigure('W1', `${op} n=${n}${values.pin ? `, ${pinLabel}` : ''}`, dtype, 'GFLOP/s', { op, n }, values.pin);
+          const fig = newFigure('W1', `${op} n=${n}${runLabel !== null ? `, ${runLabel}` : ''}`, dtype, 'GFLOP/s', { op, n }, pinAll);
           figures.push(fig);
           tasks.push({ fig, gemm: { n, op }, opts: mode.timing, toValue: (ms) => flops / (ms * 1e6), weight: (n / 256) ** 3 });
         }
@@ -687,7 +698,7 @@ async function main(): Promise<void> {
       const spec = withActivation(MLP_SPECS[id], activation);
       const base = `batch ${spec.batch}, ${spec.dims.join('-')}${spec.batchNorm ? ', BN' : ''}${activation === 'relu' ? '' : `, ${activation}`}`;
       const toValue = (ms: number): number => (micro ? ms * 1000 : ms);
-      const fig = newFigure(id, values.pin ? `${base}, ${pinLabel}` : base, dtype, spec.unit, {}, values.pin);
+      const fig = newFigure(id, runLabel !== null ? `${base}, ${runLabel}` : base, dtype, spec.unit, {}, pinAll);
       figures.push(fig);
       tasks.push({ fig, spec, opts, toValue, weight: micro ? 3 : 8 });
       if (pinnedExtra && id === 'W2' && dtype === 'float32' && activation === 'relu') {
@@ -720,8 +731,8 @@ async function main(): Promise<void> {
     if (workloadLoads.length === 0 || workloadLoads[workloadLoads.length - 1].workload !== t.fig.workload) {
       if (groupWindow !== null) workloadLoads[workloadLoads.length - 1].others = groupWindow.end();
       const loadavg = loadAverages();
-      const check: TwoThreadCheck | null = values.pin ? null : await twoThreadCheck();
-      workloadLoads.push({ workload: t.fig.workload, loadavg, twoThread: check, ...(values.pin ? { twoThreadNote: 'not run (pinned: both threads would share one CPU)' } : {}), others: null });
+      const check: TwoThreadCheck | null = pinAll ? null : await twoThreadCheck();
+      workloadLoads.push({ workload: t.fig.workload, loadavg, twoThread: check, ...(pinAll ? { twoThreadNote: 'not run (pinned: both threads would share one CPU)' } : {}), others: null });
       groupWindow = CpuWindow.start(ctx.pids);
       progress(`  ${t.fig.workload}: load average ${loadavg.map((x) => x.toFixed(2)).join(' ')}${check ? `, two-thread check ${check.ratio.toFixed(2)}` : ''}`);
     }
@@ -731,7 +742,7 @@ async function main(): Promise<void> {
       for (const st of tfjsStates) {
         const key = t.spec !== undefined ? chosenKey(st.name, t.spec) : gemmKey(st.name, t.gemm!.op, t.gemm!.n);
         if (ctx.chosen.has(key)) continue;
-        const cal = await chooseTfjs(st, t, tfjsWhich, mode.calibration, ctx.pids, pinLabel);
+        const cal = await chooseTfjs(st, t, tfjsWhich, mode.calibration, ctx.pids);
         calibrations.push(cal);
         ctx.chosen.set(key, cal.chosen);
         progress(`  ${t.fig.workload} ${t.fig.caseLabel} ${st.name}: ${cal.how === 'fixed' ? 'fixed' : 'fastest'} ${cal.chosen}` +
@@ -763,7 +774,7 @@ async function main(): Promise<void> {
         await restore();
       }
     } else {
-      await runFigure(ctx, t, opts, values.pin);
+      await runFigure(ctx, t, opts, pinAll);
     }
     remainingWeight -= w;
     progress(
@@ -817,7 +828,7 @@ async function main(): Promise<void> {
   }
 
   const runLoad: OthersLoad | null = runWindow?.end() ?? null;
-  const twoThreadEnd = values.pin ? null : await twoThreadCheck();
+  const twoThreadEnd = pinAll ? null : await twoThreadCheck();
   await torch?.peer?.close();
   const elapsedS = (nowMs() - started) / 1000;
   // Table order W1, W2, W3, W4 (measurement order put the cheap W4 first); sort is stable.

@@ -255,7 +255,8 @@ export function pinProcess(pid: number, cpus: string): string | null {
     execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
     return null;
   } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return /ENOENT/.test(msg) ? 'taskset not found' : msg;
+    return /ENOENT/.test(msg) ? 'taskset not found' : stderr ? stderr.split('\n').slice(-1)[0] : msg;
   }
 }

@@ -247,7 +247,11 @@ export function busyVerdict(r: RunReport): { busy: boolean; evidence: string[] }
   } else if (busy.length > 1) {
     evidence.push(`other processes used ${range(busy.map((f) => f.load!.othersCores))} cores during ${busy.length} of ${measured.length} figures`);
   }
-  if (r.loadStart[0] > 1) evidence.push(`1-minute load average at start ${r.loadStart[0].toFixed(2)}`);
+  // The load average lags (a one-minute exponential average, counting this run's own
+  // threads), so it only decides when nothing was measured directly.
+  if (ran === 0 && measured.length === 0 && r.loadStart[0] > 1) {
+    evidence.push(`1-minute load average at start ${r.loadStart[0].toFixed(2)} (no direct measurement)`);
+  }
   return { busy: evidence.length > 0, evidence };
 }
 
@@ -356,7 +360,8 @@ export function loadSentence(r: RunReport): string {
   }
   return (
     'The second core looked free during this run (two-thread checks at most ' +
-    `${TWO_THREAD_BUSY_RATIO}, other processes below ${OTHERS_BUSY_CORES} cores during every figure).`
+    `${TWO_THREAD_BUSY_RATIO}, other processes below ${OTHERS_BUSY_CORES} cores during every figure; ` +
+    'the load average lags behind and also counts this run).'
   );
 }
 

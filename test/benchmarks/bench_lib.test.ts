@@ -96,9 +96,14 @@ describe('busyVerdict / loadSentence', () => {
     expect(loadSentence(r)).toMatch(/Another tenant held the second core.*two-thread figures .* not representative/);
   });
 
-  it('counts other processes\' CPU use during a figure and the start load average as evidence', () => {
+  it('counts other processes\' CPU use during a figure; the load average only without direct measurements', () => {
     expect(busyVerdict(report(1.0, 0.9, 0.3, 1)).evidence).toEqual(['W2 float32: other processes used 0.90 cores']);
-    expect(busyVerdict(report(1.0, 0.1, 1.7, 1)).evidence).toEqual(['1-minute load average at start 1.70']);
+    // A lagging load average does not outvote a quiet two-thread check and quiet figures...
+    expect(busyVerdict(report(1.0, 0.1, 1.7, 1)).busy).toBe(false);
+    // ...but decides when nothing was measured directly.
+    const blind: RunReport = { ...report(1.0, 0.1, 1.7, 1), twoThreadStart: null, twoThreadEnd: null };
+    (blind.figures[0] as { load: unknown }).load = null;
+    expect(busyVerdict(blind).evidence).toEqual(['1-minute load average at start 1.70 (no direct measurement)']);
     // With tapegrad on one thread there is no two-thread figure to disown.
     expect(loadSentence(report(1.0, 0.9, 0.3, 1))).not.toMatch(/not representative/);
   });

@@ -1,17 +1,20 @@
 /**
- * Benchmark runner: tapegrad against TensorFlow.js (`cpu` and `wasm` backends, one thread)
- * on the same workloads, in the same process run.
+ * Benchmark runner: tapegrad against TensorFlow.js (`cpu` and `wasm` backends, one thread,
+ * each training step in its fastest formulation) and PyTorch (one thread, in a Python child
+ * process, when `import torch` works), on the same workloads, in the same run.
  *
  * ```
  * npm run bench                       # full run, writes benchmarks/RESULTS.md
- * npm run bench -- --quick            # reduced sizes and samples, under a minute
+ * npm run bench -- --quick            # reduced sizes and samples, about a minute
  * npm run bench -- --json             # one JSON line per figure on stdout (table on stderr)
  * npm run bench -- --only W1,W2       # a subset of W1, W2, W3, W4, MEM
- * npm run bench -- --impl tfjs-wasm   # a subset of tapegrad, tfjs-cpu, tfjs-wasm
+ * npm run bench -- --impl tfjs-wasm   # a subset of tapegrad, tfjs-cpu, tfjs-wasm, torch
+ * npm run bench -- --pin              # everything on one CPU, tapegrad on one thread
  * ```
  *
- * Figures are measured workload by workload with the implementations interleaved, so that
- * load from other processes on the shared machine hits every implementation alike. Errors
+ * The implementations of each figure are timed in interleaved rounds, so that load from other
+ * processes on the shared machine hits every implementation alike, and the machine's load is
+ * recorded (load averages, a two-thread check, other processes' CPU use per figure). Errors
  * are caught per implementation and per figure and shown as `error: <message>`.
  *
  * @packageDocumentation
@@ -19,23 +22,51 @@
 
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { IMPL_NAMES, ImplName, createImpl } from './lib/impls';
+import {
+  CpuWindow,
+  OthersLoad,
+  TwoThreadCheck,
+  allowedCpus,
+  loadAverages,
+  pinProcess,
+  twoThreadCheck,
+} from './lib/machine';
 import type { MemoryMessage, MemoryResult } from './lib/memory_child';
-import { DeadlineExceeded, MeasureOptions, Stats, measure, nowMs } from './lib/timing';
+import {
+  Calibration,
+  Cell,
+  DtypePair,
+  Figure,
+  FormulationTiming,
+  MemoryEntry,
+  Metric,
+  RunReport,
+  TorchChoice,
+  WorkloadLoad,
+  cellText,
+  consoleLines,
+  jsonLines,
+  markdown,
+} from './lib/report';
+import type { TapegradImpl } from './lib/tapegrad_impl';
+import type { TfjsImpl } from './lib/tfjs_impl';
+import { DeadlineExceeded, MeasureOptions, Sampler, Stats, localSampler, measureInterleaved, nowMs } from './lib/timing';
+import { TorchPeer, findTorchPython } from './lib/torch_client';
 import {
   ACTIVATIONS,
+  AnyPrepared,
   DType,
   GEMM_OPS,
+  GemmOp,
   Impl,
   MLP_SPECS,
   MlpSpec,
-  MlpId,
-  Prepared,
   errorMessage,
   gemmFlops,
+  isAsyncPrepared,
   withActivation,
 } from './lib/workloads';
 
@@ -45,70 +76,58 @@ type WorkloadName = (typeof WORKLOADS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-Benchmarks tapegrad against TensorFlow.js (cpu and wasm backends, one thread).
+Benchmarks tapegrad against TensorFlow.js (cpu and wasm backends, one thread) and PyTorch
+(one thread, when 'import torch' works).
 
 Options:
   --quick           W1 at n=256 only, W2-W4 in float32 only, 3 samples, MEM 200 steps
-                    capped at 8 s; a 50 s budget is shared out among the figures, so
-                    the run ends within a minute even on a loaded machine (figures
-                    the budget cut short are marked '*', left out 'skipped'; MEM
-                    runs only if 9 s are left)
+                    capped at 8 s, tfjs formulations fixed instead of timed; a 50 s budget
+                    is shared out among the figures, so the run ends within about a minute
+                    even on a loaded machine (figures the budget cut short are marked '*',
+                    left out 'skipped'; MEM runs only if 9 s are left)
   --json            print one JSON line per figure on stdout (the table goes to stderr);
                     use 'npm run -s bench -- --json' so npm's banner stays off stdout
   --only LIST       comma-separated subset of W1,W2,W3,W4,MEM (default: all)
   --impl LIST       comma-separated subset of ${IMPL_NAMES.join(',')} (default: all)
+  --dtype LIST      dtypes for W2-W4, a subset of float32,float64 (default: both; quick: float32)
   --mem-impl LIST   implementations for MEM (default: tapegrad; tfjs W2 steps are slow)
   --activation LIST hidden activations for W2-W4, a subset of ${ACTIVATIONS.join(',')} (default:
-                    relu); each is its own figure, run back to back per dtype
+                    relu); each is its own figure, run back to back per dtype (torch: relu only)
+  --tfjs-formulations WHICH
+                    how each tfjs figure's formulation is chosen, per workload and backend:
+                    'short' (default; time the short list, use the fastest), 'all' (time every
+                    formulation), 'fixed' (the documented choice, no timing; quick mode's
+                    default), or one formulation id, or several separated by ';' (time those)
+  --pin             pin this process (every thread) and the PyTorch peer to one CPU with
+                    taskset and run tapegrad's GEMMs on one thread, for the whole run
+  --pin-cpu N       the CPU for --pin and for the pinned W2 row (default 0)
+  --skip-pinned     leave out the extra 'W2 float32, 1 thread, pinned' row that runs
+                    whenever W2 float32 runs without --pin
   --out FILE        where to write the Markdown report (default benchmarks/RESULTS.md)
   --help            show this help
 
 Workloads:
-  W1   GEMM C = A@B, A@Bt, At@B; n = 256, 512, 1024 (quick: 256); GFLOP/s
+  W1   GEMM C = A@B, A@Bt, At@B; n = 256, 512, 1024 (quick: 256); GFLOP/s (not on torch)
   W2   ${MLP_SPECS.W2.title}; ms/step
   W3   ${MLP_SPECS.W3.title}; ms/step
   W4   ${MLP_SPECS.W4.title}; µs/step
   MEM  W2 float32 for 1000 steps (quick: 200) in a child process: peak RSS, and heap
        growth between step 100 and the end (quick: 50)
 
+Environment: TAPEGRAD_THREADS=1 runs tapegrad on one thread; TAPEGRAD_BENCH_PYTHON names the
+Python that has torch (default: the first of python3, /usr/bin/python3 that imports it).
+
 Results are written to benchmarks/RESULTS.md (or --out). Ratios are speed ratios,
-tapegrad speed / tfjs speed: above 1 means tapegrad is faster.
+tapegrad speed / peer speed: above 1 means tapegrad is faster.
 `;
-
-/** Outcome of one implementation on one figure. */
-type Cell =
-  | {
-      readonly kind: 'ok';
-      readonly stats: Stats;
-      /** Median in the figure's unit (from wall time). */
-      readonly value: number;
-      readonly q1: number;
-      readonly q3: number;
-      /** The figure computed from the median CPU time instead of wall time. */
-      readonly cpuValue: number;
-      readonly loss?: number;
-    }
-  | { readonly kind: 'na'; readonly reason: string }
-  | { readonly kind: 'error'; readonly message: string }
-  | { readonly kind: 'skipped'; readonly reason: string };
-
-type Metric = 'GFLOP/s' | 'ms/step' | 'µs/step';
-
-/** One row of the results: a workload case in one dtype, measured by every implementation. */
-interface Figure {
-  readonly workload: 'W1' | MlpId;
-  readonly caseLabel: string;
-  readonly dtype: DType;
-  readonly metric: Metric;
-  readonly extra: Record<string, string | number>;
-  readonly cells: Map<ImplName, Cell>;
-}
 
 /** Settings that differ between quick and full runs. */
 interface Mode {
   readonly gemmSizes: readonly number[];
   readonly mlpDTypes: readonly DType[];
   readonly timing: MeasureOptions;
+  /** Timing of the tfjs formulations before a figure (each formulation). */
+  readonly calibration: MeasureOptions;
   /** Extra warm-up time for the tiny W4 (the JIT needs a few hundred steps). */
   readonly w4WarmupMs: number;
   readonly memSteps: number;
@@ -121,6 +140,8 @@ interface Mode {
   readonly memReserveMs: number;
   /** Total time budget of the run, ms from start (Infinity: none). */
   readonly deadlineMs: number;
+  /** Default of --tfjs-formulations. */
+  readonly tfjsFormulations: string;
 }
 
 /** Least time left in the budget for which the MEM child is still started (quick mode). */
@@ -130,24 +151,28 @@ const QUICK: Mode = {
   gemmSizes: [256],
   mlpDTypes: ['float32'],
   timing: { warmupCalls: 1, warmupMs: 100, minSamples: 3, maxSamples: 200, budgetMs: 200, minSampleMs: 5 },
+  calibration: { warmupCalls: 1, warmupMs: 100, minSamples: 3, maxSamples: 50, budgetMs: 150, minSampleMs: 5 },
   w4WarmupMs: 800,
   memSteps: 200,
   memFrom: 50,
   memMaxMs: 8_000,
   memReserveMs: 2_000,
   deadlineMs: 50_000,
+  tfjsFormulations: 'fixed',
 };
 
 const FULL: Mode = {
   gemmSizes: [256, 512, 1024],
   mlpDTypes: ['float32', 'float64'],
   timing: { warmupCalls: 1, warmupMs: 1000, minSamples: 5, maxSamples: 1000, budgetMs: 3000, minSampleMs: 20 },
+  calibration: { warmupCalls: 1, warmupMs: 300, minSamples: 3, maxSamples: 100, budgetMs: 600, minSampleMs: 10 },
   w4WarmupMs: 3000,
   memSteps: 1000,
   memFrom: 100,
   memMaxMs: 30 * 60_000,
   memReserveMs: 0,
   deadlineMs: Infinity,
+  tfjsFormulations: 'short',
 };
 
 function parseList<T extends string>(
@@ -175,71 +200,17 @@ function say(line = ''): void {
   (jsonMode ? process.stderr : process.stdout).write(line + '\n');
 }
 
-/** Progress to stderr. */
+const progressStart = Date.now();
+
+/** Progress to stderr, with the seconds since start. */
 function progress(line: string): void {
-  process.stderr.write(line + '\n');
-}
-
-function fmt(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  if (a >= 1000) return v.toFixed(0);
-  if (a >= 100) return v.toFixed(1);
-  if (a >= 10) return v.toFixed(2);
-  if (a >= 1) return v.toFixed(3);
-  return v.toPrecision(3);
-}
-
-function truncate(s: string, n: number): string {
-  return s.length <= n ? s : s.slice(0, n - 1) + '…';
-}
-
-function cellText(c: Cell | undefined, maxErr = 48): string {
-  if (c === undefined) return '-';
-  switch (c.kind) {
-    case 'ok':
-      return fmt(c.value) + (c.stats.truncated ? '*' : '');
-    case 'na':
-      return 'n/a';
-    case 'skipped':
-      return 'skipped';
-    case 'error':
-      return truncate(`error: ${c.message}`, maxErr);
-  }
-}
-
-/** Speed ratio tapegrad / other (> 1: tapegrad faster), or null. */
-function speedRatio(f: Figure, other: ImplName): number | null {
-  const tg = f.cells.get('tapegrad');
-  const ot = f.cells.get(other);
-  if (tg?.kind !== 'ok' || ot?.kind !== 'ok') return null;
-  return f.metric === 'GFLOP/s' ? tg.value / ot.value : ot.value / tg.value;
-}
-
-function ratioText(r: number | null): string {
-  return r === null ? '-' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
-}
-
-function textTable(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
-}
-
-function mdTable(header: string[], rows: string[][], rightFrom = 3): string[] {
-  const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  return [
-    `| ${header.map(esc).join(' | ')} |`,
-    `| ${header.map((_, i) => (i >= rightFrom ? '---:' : '---')).join(' | ')} |`,
-    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
-  ];
+  process.stderr.write(`[${((Date.now() - progressStart) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 }
 
 // ---------------------------------------------------------------------------------------
-// Measuring
+// Implementations
 
-/** Result of initialising one implementation. */
+/** Result of initialising one in-process implementation. */
 interface ImplState {
   readonly name: ImplName;
   readonly impl: Impl | null;
@@ -256,46 +227,301 @@ async function initImpl(name: ImplName): Promise<ImplState> {
   }
 }
 
-/** Prepare, time and dispose one figure for one implementation; never throws. */
-async function measureCell(
-  state: ImplState,
-  dtype: DType,
-  prepare: (impl: Impl) => Prepared,
-  opts: MeasureOptions,
-  toValue: (ms: number) => number,
-  wantLoss: boolean,
-): Promise<Cell> {
-  if (state.impl === null) return { kind: 'error', message: state.error ?? 'not initialised' };
-  if (!state.impl.supports(dtype)) return { kind: 'na', reason: `${state.name} has no ${dtype}` };
-  let prepared: Prepared | null = null;
+/** The PyTorch peer, or why it is not there. */
+interface TorchState {
+  readonly peer: TorchPeer | null;
+  readonly reason: string | null;
+}
+
+async function startTorch(): Promise<TorchState> {
+  const found = findTorchPython();
+  if ('reason' in found) return { peer: null, reason: found.reason };
   try {
-    await state.impl.activate();
-    prepared = prepare(state.impl);
-    const p = prepared;
-    const stats = measure(() => p.run(), opts);
-    const loss = wantLoss && p.stepWithLoss ? p.stepWithLoss() : undefined;
-    const a = toValue(stats.q1);
-    const b = toValue(stats.q3);
+    return { peer: await TorchPeer.start(found.python), reason: null };
+  } catch (e) {
+    return { peer: null, reason: errorMessage(e) };
+  }
+}
+
+/** What the runner needs to measure a figure. */
+interface Ctx {
+  readonly states: readonly ImplState[];
+  readonly torch: TorchState | null;
+  readonly implNames: readonly ImplName[];
+  /** Chosen tfjs formulation per `${impl} ${workload}/${activation}`. */
+  readonly chosen: Map<string, string>;
+  readonly torchChoices: TorchChoice[];
+  readonly pids: () => number[];
+}
+
+/** One planned figure. */
+interface Task {
+  readonly fig: Figure;
+  readonly gemm?: { readonly n: number; readonly op: GemmOp };
+  readonly spec?: MlpSpec;
+  readonly opts: MeasureOptions;
+  readonly toValue: (ms: number) => number;
+  /** Relative cost per implementation, for sharing out the quick-mode budget. */
+  readonly weight: number;
+  /** Implementations this figure leaves out, with the reason. */
+  readonly leaveOut?: ReadonlyMap<ImplName, string>;
+}
+
+/** An implementation ready to be sampled for one figure. */
+interface Entry {
+  readonly name: ImplName;
+  readonly sampler: Sampler;
+  readonly firstLoss?: number;
+  /** One more step after timing; its loss. */
+  readonly finish?: () => Promise<number>;
+  readonly dispose: () => Promise<void>;
+}
+
+function chosenKey(impl: ImplName, spec: MlpSpec): string {
+  return `${impl} ${spec.id}/${spec.activation ?? 'relu'}`;
+}
+
+function samplerOf(p: AnyPrepared, activate: () => Promise<void>): Sampler {
+  return isAsyncPrepared(p) ? localSampler(() => p.runAsync(), activate, true) : localSampler(() => p.run(), activate);
+}
+
+async function lossOf(p: AnyPrepared): Promise<number | undefined> {
+  if (isAsyncPrepared(p)) return p.stepWithLossAsync();
+  return p.stepWithLoss?.();
+}
+
+/** Prepare one implementation for a figure, or say why it has no cell. */
+async function prepareEntry(ctx: Ctx, name: ImplName, task: Task, pinned: boolean): Promise<Entry | Cell> {
+  const { fig } = task;
+  const out = task.leaveOut?.get(name);
+  if (out !== undefined) return { kind: 'na', reason: out };
+  try {
+    if (name === 'torch') {
+      const peer = ctx.torch?.peer ?? null;
+      if (peer === null) return { kind: 'skipped', reason: ctx.torch?.reason ?? 'not started' };
+      if (task.spec === undefined) return { kind: 'na', reason: 'W1 is not run on torch' };
+      if ((task.spec.activation ?? 'relu') !== 'relu') return { kind: 'na', reason: 'the torch peer runs ReLU only' };
+      const tp = await peer.prepare(task.spec, fig.dtype);
+      fig.ran.set('torch', `SGD ${tp.variant}`);
+      ctx.torchChoices.push({ workload: task.spec.id, dtype: fig.dtype, pinned, chosen: tp.variant, variants: tp.variants });
+      return {
+        name,
+        sampler: { sample: (reps) => tp.sample(reps) },
+        firstLoss: tp.firstLoss,
+        finish: () => tp.loss(),
+        dispose: () => tp.dispose(),
+      };
+    }
+    const st = ctx.states.find((s) => s.name === name);
+    if (st === undefined || st.impl === null) return { kind: 'error', message: st?.error ?? 'not initialised' };
+    const impl = st.impl;
+    if (!impl.supports(fig.dtype)) return { kind: 'na', reason: `${name} has no ${fig.dtype}` };
+    await impl.activate();
+    const activate = (): Promise<void> => impl.activate();
+    if (task.gemm !== undefined) {
+      const { n, op } = task.gemm;
+      let p: AnyPrepared;
+      if ((name === 'tfjs-cpu' || name === 'tfjs-wasm') && op !== 'A@B' && fig.dtype === 'float32') {
+        const variant = ctx.chosen.get(gemmKey(name, op, n));
+        if (variant !== 'flags' && variant !== 'tf.transpose') throw new Error('no tfjs GEMM variant chosen');
+        fig.ran.set(name, variant);
+        p = (impl as TfjsImpl).gemm(n, op, fig.dtype, variant);
+      } else {
+        p = impl.gemm(n, op, fig.dtype);
+      }
+      return { name, sampler: samplerOf(p, activate), dispose: async () => p.dispose() };
+    }
+    const spec = task.spec!;
+    let p: AnyPrepared;
+    if (name === 'tfjs-cpu' || name === 'tfjs-wasm') {
+      const formulation = ctx.chosen.get(chosenKey(name, spec));
+      if (formulation === undefined) throw new Error('no tfjs formulation chosen');
+      fig.ran.set(name, formulation);
+      p = (impl as TfjsImpl).formulation(spec, fig.dtype, formulation);
+    } else {
+      p = impl.mlp(spec, fig.dtype);
+    }
+    const firstLoss = await lossOf(p);
     return {
-      kind: 'ok',
-      stats,
-      value: toValue(stats.median),
-      q1: Math.min(a, b),
-      q3: Math.max(a, b),
-      cpuValue: toValue(stats.cpuMedian),
-      loss,
+      name,
+      sampler: samplerOf(p, activate),
+      firstLoss,
+      // Another tfjs backend may be current by now: a step on the wrong one would move (and
+      // here corrupt) this instance's tensors.
+      finish: async () => {
+        await activate();
+        return (await lossOf(p)) ?? NaN;
+      },
+      dispose: async () => p.dispose(),
     };
   } catch (e) {
     if (e instanceof DeadlineExceeded) return { kind: 'skipped', reason: e.message };
     return { kind: 'error', message: errorMessage(e) };
-  } finally {
-    try {
-      prepared?.dispose();
-    } catch {
-      /* a failing dispose must not hide the figure */
-    }
   }
 }
+
+/** Measure one figure: every implementation, interleaved. */
+async function runFigure(ctx: Ctx, task: Task, opts: MeasureOptions, pinned: boolean): Promise<void> {
+  const { fig } = task;
+  const window = CpuWindow.start(ctx.pids);
+  const entries: Entry[] = [];
+  for (const name of ctx.implNames) {
+    const e = await prepareEntry(ctx, name, task, pinned);
+    if ('kind' in e) fig.cells.set(name, e);
+    else entries.push(e);
+  }
+  try {
+    const results = await measureInterleaved(entries.map((e) => e.sampler), opts);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      const r = results[i];
+      if (r instanceof Error) {
+        fig.cells.set(e.name, r instanceof DeadlineExceeded ? { kind: 'skipped', reason: r.message } : { kind: 'error', message: errorMessage(r) });
+        continue;
+      }
+      let loss: number | undefined;
+      try {
+        loss = e.finish ? await e.finish() : undefined;
+      } catch (err) {
+        fig.cells.set(e.name, { kind: 'error', message: `loss check: ${errorMessage(err)}` });
+        continue;
+      }
+      fig.cells.set(e.name, okCell(r, task.toValue, e.firstLoss, loss));
+    }
+  } finally {
+    for (const e of entries) {
+      try {
+        await e.dispose();
+      } catch {
+        /* a failing dispose must not hide the figure */
+      }
+    }
+    fig.load = window?.end() ?? null;
+  }
+}
+
+function okCell(stats: Stats, toValue: (ms: number) => number, firstLoss: number | undefined, loss: number | undefined): Cell {
+  const a = toValue(stats.q1);
+  const b = toValue(stats.q3);
+  return {
+    kind: 'ok',
+    stats,
+    value: toValue(stats.median),
+    q1: Math.min(a, b),
+    q3: Math.max(a, b),
+    cpuValue: toValue(stats.cpuMedian),
+    firstLoss,
+    loss,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// tfjs formulations
+
+/** One way to write a figure's work in tfjs, for {@link calibrate}. */
+interface Candidate {
+  readonly id: string;
+  readonly make: () => AnyPrepared;
+}
+
+/** What {@link calibrate} is choosing for. */
+interface CalibrationTarget {
+  readonly workload: Figure['workload'];
+  readonly caseLabel: string;
+  readonly metric: Metric;
+  readonly toValue: (ms: number) => number;
+  /** 'measured', or 'given' when the command line named the candidates. */
+  readonly how: 'measured' | 'given';
+}
+
+/**
+ * Choose how tfjs writes one figure on one backend: time the candidates in interleaved
+ * rounds and take the fastest whose first loss (training steps) agrees with the first
+ * candidate's.
+ */
+async function calibrate(
+  st: ImplState,
+  target: CalibrationTarget,
+  candidates: readonly Candidate[],
+  opts: MeasureOptions,
+  pids: () => number[],
+): Promise<Calibration> {
+  const impl = st.impl as TfjsImpl;
+  const window = CpuWindow.start(pids);
+  await impl.activate();
+  const activate = (): Promise<void> => impl.activate();
+  const prepared: { id: string; p: AnyPrepared | null; firstLoss: number | null; note: string | null }[] = [];
+  for (const c of candidates) {
+    try {
+      const p = c.make();
+      prepared.push({ id: c.id, p, firstLoss: (await lossOf(p)) ?? null, note: null });
+    } catch (e) {
+      prepared.push({ id: c.id, p: null, firstLoss: null, note: `error: ${errorMessage(e)}` });
+    }
+  }
+  const ref = prepared.find((x) => x.firstLoss !== null)?.firstLoss ?? null;
+  for (const x of prepared) {
+    if (x.firstLoss === null || ref === null) continue;
+    if (!Number.isFinite(x.firstLoss) || Math.abs(x.firstLoss - ref) > 1e-3 * Math.max(1, Math.abs(ref))) {
+      x.note = `first loss differs from ${prepared[0].id}'s ${ref.toFixed(5)}: not eligible`;
+    }
+  }
+  const live = prepared.filter((x) => x.p !== null);
+  const results = await measureInterleaved(live.map((x) => samplerOf(x.p!, activate)), opts);
+  const rows: FormulationTiming[] = [];
+  const { toValue } = target;
+  for (const x of prepared) {
+    const i = live.indexOf(x);
+    const r = i >= 0 ? results[i] : null;
+    if (r === null || r instanceof Error) {
+      rows.push({ id: x.id, ms: null, median: null, q1: null, q3: null, samples: 0, firstLoss: x.firstLoss, note: x.note ?? (r instanceof Error ? `error: ${errorMessage(r)}` : null) });
+    } else {
+      const a = toValue(r.q1);
+      const b = toValue(r.q3);
+      rows.push({ id: x.id, ms: r.median, median: toValue(r.median), q1: Math.min(a, b), q3: Math.max(a, b), samples: r.samples, firstLoss: x.firstLoss, note: x.note });
+    }
+    x.p?.dispose();
+  }
+  const eligible = rows.filter((row) => row.ms !== null && row.note === null);
+  const best = [...eligible].sort((a, b) => a.ms! - b.ms!)[0];
+  if (best === undefined) throw new Error(`no tfjs candidate could be timed: ${rows.map((r) => `${r.id}: ${r.note ?? '?'}`).join('; ')}`);
+  return { workload: target.workload, caseLabel: target.caseLabel, impl: st.name, how: target.how, chosen: best.id, metric: target.metric, rows, load: window?.end() ?? null };
+}
+
+function gemmKey(impl: ImplName, op: GemmOp, n: number): string {
+  return `${impl} W1/${op}/${n}`;
+}
+
+/**
+ * The tfjs formulation of a training-step figure, or the variant of a transposed GEMM, on
+ * one backend: fixed, or timed among the candidates `which` names.
+ */
+async function chooseTfjs(st: ImplState, t: Task, which: string, opts: MeasureOptions, pids: () => number[]): Promise<Calibration> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tj = require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl');
+  const impl = st.impl as TfjsImpl;
+  const backend = impl.backend;
+  const caseLabel = t.fig.caseLabel.replace(/, 1 thread.*$/, '');
+  const target = { workload: t.fig.workload, caseLabel, metric: t.fig.metric, toValue: t.toValue };
+  if (t.gemm !== undefined) {
+    const { n, op } = t.gemm;
+    if (which === 'fixed') return { ...target, impl: st.name, how: 'fixed', chosen: tj.TFJS_FIXED_GEMM[backend], rows: [], load: null };
+    const candidates = tj.TFJS_GEMM_VARIANTS.map((v) => ({ id: v.id, make: () => impl.gemm(n, op, 'float32', v.id) }));
+    return calibrate(st, { ...target, how: 'measured' }, candidates, opts, pids);
+  }
+  const spec = t.spec!;
+  if (which === 'fixed') return { ...target, impl: st.name, how: 'fixed', chosen: tj.TFJS_FIXED_CHOICE[backend][spec.id], rows: [], load: null };
+  const applicable = tj.tfjsFormulationsFor(spec).map((f) => f.id);
+  let ids: string[];
+  if (which === 'all') ids = applicable;
+  else if (which === 'short') ids = tj.TFJS_SHORTLIST[backend].filter((id) => applicable.includes(id));
+  else ids = which.split(';').map((x) => x.trim()).filter((x) => x.length > 0);
+  const candidates = ids.map((id) => ({ id, make: () => impl.formulation(spec, 'float32', id) }));
+  return calibrate(st, { ...target, how: which === 'short' || which === 'all' ? 'measured' : 'given' }, candidates, opts, pids);
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory child
 
 function runMemoryChild(impl: ImplName, mode: Mode, maxMs: number): Promise<MemoryResult> {
   return new Promise((resolve, reject) => {
@@ -332,24 +558,6 @@ function runMemoryChild(impl: ImplName, mode: Mode, maxMs: number): Promise<Memo
 }
 
 // ---------------------------------------------------------------------------------------
-// Environment
-
-function packageVersion(name: string): string {
-  try {
-    const p = require.resolve(`${name}/package.json`, { paths: [path.resolve(__dirname, '..')] });
-    return (JSON.parse(fs.readFileSync(p, 'utf8')) as { version?: string }).version ?? '?';
-  } catch {
-    return 'not installed';
-  }
-}
-
-function commandLine(argv: readonly string[]): string {
-  const args = argv.join(' ');
-  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
-  return `npx ts-node --transpile-only benchmarks/run.ts${args ? ` ${args}` : ''}`;
-}
-
-// ---------------------------------------------------------------------------------------
 // Main
 
 async function main(): Promise<void> {
@@ -361,9 +569,14 @@ async function main(): Promise<void> {
       json: { type: 'boolean', default: false },
       only: { type: 'string' },
       impl: { type: 'string' },
+      dtype: { type: 'string' },
       'mem-impl': { type: 'string' },
       out: { type: 'string' },
       activation: { type: 'string' },
+      'tfjs-formulations': { type: 'string' },
+      pin: { type: 'boolean', default: false },
+      'pin-cpu': { type: 'string' },
+      'skip-pinned': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -379,124 +592,207 @@ async function main(): Promise<void> {
   const implNames = parseList('--impl', values.impl, IMPL_NAMES, IMPL_NAMES);
   const activations = parseList('--activation', values.activation, ACTIVATIONS, ['relu']);
   const memImpls = parseList('--mem-impl', values['mem-impl'], IMPL_NAMES, ['tapegrad']);
+  const mlpDTypes = parseList('--dtype', values.dtype, ['float32', 'float64'] as const, mode.mlpDTypes);
+  const tfjsWhich = values['tfjs-formulations'] ?? mode.tfjsFormulations;
+  if (!['short', 'all', 'fixed'].includes(tfjsWhich) && implNames.some((n) => n.startsWith('tfjs'))) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const known = (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS.map((f) => f.id);
+    const bad = tfjsWhich.split(';').map((x) => x.trim()).filter((x) => !known.includes(x));
+    if (bad.length > 0) {
+      throw new Error(`--tfjs-formulations: 'short', 'all', 'fixed' or formulation ids separated by ';'; unknown: ${bad.map((b) => `'${b}'`).join(', ')} (known: ${known.join(' | ')})`);
+    }
+  }
+  const pinCpu = values['pin-cpu'] ?? '0';
+  if (!/^\d+$/.test(pinCpu)) throw new Error(`--pin-cpu: must be a CPU number, got '${pinCpu}'`);
   const want = (w: WorkloadName): boolean => only.includes(w);
   const started = nowMs();
   const startDate = new Date();
-  const loadStart = os.loadavg();
 
-  progress(`tapegrad benchmarks (${values.quick ? 'quick' : 'full'}): ${only.join(',')} on ${implNames.join(', ')}`);
+  // Load before anything of ours runs; the two-thread check before pinning (pinned, both
+  // threads would share one CPU).
+  const loadStart = loadAverages();
+  const twoThreadStart = await twoThreadCheck();
+  let pinnedRun: string | null = null;
+  // --pin: every figure pinned (pinAll) and labelled with runLabel; if taskset fails, the run
+  // goes on with tapegrad on one thread, unpinned, and says so.
+  let pinAll = false;
+  let runLabel: string | null = null;
+  if (values.pin) {
+    const original = allowedCpus() ?? '?';
+    const err = pinProcess(process.pid, pinCpu);
+    // Read when tapegrad decides its thread count; setGemmThreads(1) below as well.
+    process.env.TAPEGRAD_THREADS = '1';
+    if (err === null) {
+      pinAll = true;
+      runLabel = `1 thread, pinned to CPU ${pinCpu}`;
+      pinnedRun = `this process (every thread) and the PyTorch peer pinned to CPU ${pinCpu} with taskset (was ${original}); tapegrad's GEMMs on one thread`;
+    } else {
+      runLabel = '1 thread, not pinned';
+      pinnedRun = `asked for (--pin), but pinning to CPU ${pinCpu} failed (${err}): the process was NOT pinned; tapegrad's GEMMs ran on one thread`;
+      progress(`--pin: could not pin this process to CPU ${pinCpu}: ${err}; running unpinned with tapegrad on one thread`);
+    }
+  }
+
+  progress(`tapegrad benchmarks (${values.quick ? 'quick' : 'full'}): ${only.join(',')} on ${implNames.join(', ')}${runLabel !== null ? `, ${runLabel}` : ''}`);
   const states: ImplState[] = [];
-  for (const name of implNames) {
+  for (const name of implNames.filter((n) => n !== 'torch')) {
     const s = await initImpl(name);
     progress(s.error === null ? `  ${name}: ready` : `  ${name}: error: ${s.error}`);
     states.push(s);
   }
+  const tgImpl = (states.find((s) => s.name === 'tapegrad')?.impl ?? null) as TapegradImpl | null;
+  if (values.pin && tgImpl !== null) await tgImpl.setGemmThreads(1);
+  const needTorch = implNames.includes('torch') && (want('W2') || want('W3') || want('W4'));
+  const torch = needTorch ? await startTorch() : null;
+  if (torch !== null) progress(torch.peer !== null ? `  torch: ready (${torch.peer.info.torch}, BLAS ${torch.peer.info.blas})` : `  torch: skipped: ${torch.reason}`);
+  const torchNote = !implNames.includes('torch')
+    ? null
+    : torch === null
+      ? 'not run (no W2-W4 selected)'
+      : torch.reason !== null
+        ? `skipped: ${torch.reason}`
+        : null;
 
-  // Plan every figure first, then measure them in order. In quick mode each cell gets a
-  // share of the remaining time budget in proportion to its weight, so slow cells late in
+  const ctx: Ctx = {
+    states,
+    torch,
+    implNames,
+    chosen: new Map(),
+    torchChoices: [],
+    pids: () => [process.pid, ...(torch?.peer ? [torch.peer.pid] : [])],
+  };
+  const runWindow = CpuWindow.start(ctx.pids);
+
+  // Plan every figure first, then measure them in order. In quick mode each figure gets a
+  // share of the remaining time budget in proportion to its weight, so slow figures late in
   // the run (or a loaded machine) shorten sampling instead of blowing the minute.
-  interface Task {
-    readonly fig: Figure;
-    readonly prepare: (impl: Impl) => Prepared;
-    readonly opts: MeasureOptions;
-    readonly toValue: (ms: number) => number;
-    readonly wantLoss: boolean;
-    readonly weight: number;
-  }
   const figures: Figure[] = [];
   const tasks: Task[] = [];
   const timedDeadline = started + mode.deadlineMs - (want('MEM') ? mode.memReserveMs : 0);
+  const newFigure = (workload: Figure['workload'], caseLabel: string, dtype: DType, metric: Metric, extra: Record<string, string | number>, pinned: boolean): Figure => ({
+    workload, caseLabel, dtype, metric, extra, cells: new Map(), ran: new Map(), pinned, load: null,
+  });
+  const pinLabel = `1 thread, pinned to CPU ${pinCpu}`;
 
   if (want('W1')) {
     for (const n of mode.gemmSizes) {
       const flops = gemmFlops(n);
       for (const op of GEMM_OPS) {
         for (const dtype of ['float32', 'float64'] as const) {
-          const fig: Figure = { workload: 'W1', caseLabel: `${op} n=${n}`, dtype, metric: 'GFLOP/s', extra: { op, n }, cells: new Map() };
+          const fig = newFigure('W1', `${op} n=${n}${runLabel !== null ? `, ${runLabel}` : ''}`, dtype, 'GFLOP/s', { op, n }, pinAll);
           figures.push(fig);
-          tasks.push({
-            fig,
-            prepare: (impl) => impl.gemm(n, op, dtype),
-            opts: mode.timing,
-            toValue: (ms) => flops / (ms * 1e6),
-            wantLoss: false,
-            weight: (n / 256) ** 3,
-          });
+          tasks.push({ fig, gemm: { n, op }, opts: mode.timing, toValue: (ms) => flops / (ms * 1e6), weight: (n / 256) ** 3 });
         }
       }
     }
   }
   // Measurement order: the cheap W1 and W4 first (their sampling is capped by budgetMs, so
   // they take little of the budget), then the heavy W2 and W3, then MEM with what is left.
+  const pinnedExtra = !values.pin && !values['skip-pinned'] && want('W2') && mlpDTypes.includes('float32');
   for (const id of ['W4', 'W2', 'W3'] as const) {
     if (!want(id)) continue;
     const micro = MLP_SPECS[id].unit === 'µs/step';
     const opts: MeasureOptions = micro ? { ...mode.timing, warmupMs: mode.w4WarmupMs } : mode.timing;
     // Activations of one dtype run back to back, so their ratios come from the same stretch of machine load.
-    for (const dtype of mode.mlpDTypes) for (const activation of activations) {
+    for (const dtype of mlpDTypes) for (const activation of activations) {
       const spec = withActivation(MLP_SPECS[id], activation);
-      const fig: Figure = {
-        workload: id,
-        caseLabel: `batch ${spec.batch}, ${spec.dims.join('-')}${spec.batchNorm ? ', BN' : ''}${activation === 'relu' ? '' : `, ${activation}`}`,
-        dtype,
-        metric: spec.unit,
-        extra: {},
-        cells: new Map(),
-      };
+      const base = `batch ${spec.batch}, ${spec.dims.join('-')}${spec.batchNorm ? ', BN' : ''}${activation === 'relu' ? '' : `, ${activation}`}`;
+      const toValue = (ms: number): number => (micro ? ms * 1000 : ms);
+      const fig = newFigure(id, runLabel !== null ? `${base}, ${runLabel}` : base, dtype, spec.unit, {}, pinAll);
       figures.push(fig);
-      tasks.push({
-        fig,
-        prepare: (impl) => impl.mlp(spec, dtype),
-        opts,
-        toValue: (ms) => (micro ? ms * 1000 : ms),
-        wantLoss: true,
-        weight: micro ? 3 : 8,
-      });
+      tasks.push({ fig, spec, opts, toValue, weight: micro ? 3 : 8 });
+      if (pinnedExtra && id === 'W2' && dtype === 'float32' && activation === 'relu') {
+        const pfig = newFigure(id, `${base}, ${pinLabel}`, dtype, spec.unit, {}, true);
+        figures.push(pfig);
+        tasks.push({ fig: pfig, spec, opts, toValue, weight: 8 });
+      }
     }
   }
 
   // Per-cell weights: n/a and failed implementations take no time.
-  const cellWeight = (t: Task, s: ImplState): number =>
-    s.impl !== null && s.impl.supports(t.fig.dtype) ? t.weight : 0;
+  const liveCells = (t: Task): number =>
+    implNames.filter((n) => {
+      if (n === 'torch') return torch?.peer != null && t.spec !== undefined;
+      const s = states.find((x) => x.name === n);
+      return s?.impl != null && s.impl.supports(t.fig.dtype);
+    }).length;
   let remainingWeight = 0;
-  for (const t of tasks) for (const s of states) remainingWeight += cellWeight(t, s);
+  for (const t of tasks) remainingWeight += t.weight * liveCells(t);
+
+  const workloadLoads: WorkloadLoad[] = [];
+  let groupWindow: CpuWindow | null = null;
+  let pinnedNote: string | null = null;
+  const calibrations: Calibration[] = [];
+  const tfjsStates = states.filter((s) => (s.name === 'tfjs-cpu' || s.name === 'tfjs-wasm') && s.impl !== null);
 
   for (const t of tasks) {
-    for (const s of states) {
-      const w = cellWeight(t, s);
-      const now = nowMs();
-      // Cheapest cold first call another implementation needed on this figure: a guess at
-      // the least this cell will cost (one warm-up call and one sample).
-      const firstCalls = [...t.fig.cells.values()].map((c) => (c.kind === 'ok' ? c.stats.firstCallMs : Infinity));
-      const guess = Math.min(...firstCalls);
-      if (w > 0 && Number.isFinite(timedDeadline) && (now > timedDeadline || (Number.isFinite(guess) && now + 2 * guess > timedDeadline))) {
-        t.fig.cells.set(s.name, { kind: 'skipped', reason: 'quick-mode time limit' });
+    const w = t.weight * liveCells(t);
+    // A new workload: record the load before it and close the previous one's window.
+    if (workloadLoads.length === 0 || workloadLoads[workloadLoads.length - 1].workload !== t.fig.workload) {
+      if (groupWindow !== null) workloadLoads[workloadLoads.length - 1].others = groupWindow.end();
+      const loadavg = loadAverages();
+      const check: TwoThreadCheck | null = pinAll ? null : await twoThreadCheck();
+      workloadLoads.push({ workload: t.fig.workload, loadavg, twoThread: check, ...(pinAll ? { twoThreadNote: 'not run (pinned: both threads would share one CPU)' } : {}), others: null });
+      groupWindow = CpuWindow.start(ctx.pids);
+      progress(`  ${t.fig.workload}: load average ${loadavg.map((x) => x.toFixed(2)).join(' ')}${check ? `, two-thread check ${check.ratio.toFixed(2)}` : ''}`);
+    }
+    // How tfjs writes this figure (float32 only; once per workload and activation, or per
+    // transposed GEMM form and size).
+    if (t.fig.dtype === 'float32' && (t.spec !== undefined || (t.gemm !== undefined && t.gemm.op !== 'A@B'))) {
+      for (const st of tfjsStates) {
+        const key = t.spec !== undefined ? chosenKey(st.name, t.spec) : gemmKey(st.name, t.gemm!.op, t.gemm!.n);
+        if (ctx.chosen.has(key)) continue;
+        const cal = await chooseTfjs(st, t, tfjsWhich, mode.calibration, ctx.pids);
+        calibrations.push(cal);
+        ctx.chosen.set(key, cal.chosen);
+        progress(`  ${t.fig.workload} ${t.fig.caseLabel} ${st.name}: ${cal.how === 'fixed' ? 'fixed' : 'fastest'} ${cal.chosen}` +
+          (cal.rows.length > 0 ? ` (${cal.rows.map((r) => `${r.id} ${r.median === null ? r.note : r.median.toFixed(1)}`).join('; ')})` : ''));
+      }
+    }
+
+    const now = nowMs();
+    if (Number.isFinite(timedDeadline) && now > timedDeadline) {
+      for (const n of implNames) t.fig.cells.set(n, { kind: 'skipped', reason: 'quick-mode time limit' });
+      remainingWeight -= w;
+      continue;
+    }
+    const share = remainingWeight > 0 ? ((timedDeadline - now) * w) / remainingWeight : Infinity;
+    const opts: MeasureOptions = Number.isFinite(share) ? { ...t.opts, deadline: now + share, hardDeadline: timedDeadline } : t.opts;
+
+    const extraPin = t.fig.pinned && !values.pin;
+    if (extraPin) {
+      const restore = await pinFor(ctx, tgImpl, pinCpu);
+      if (typeof restore === 'string') {
+        pinnedNote = `not measured: ${restore}`;
+        figures.splice(figures.indexOf(t.fig), 1);
         remainingWeight -= w;
         continue;
       }
-      const share = remainingWeight > 0 ? ((timedDeadline - now) * w) / remainingWeight : Infinity;
-      const opts: MeasureOptions = Number.isFinite(share)
-        ? { ...t.opts, deadline: now + share, hardDeadline: timedDeadline }
-        : t.opts;
-      t.fig.cells.set(s.name, await measureCell(s, t.fig.dtype, t.prepare, opts, t.toValue, t.wantLoss));
-      remainingWeight -= w;
+      try {
+        await runFigure(ctx, t, opts, true);
+      } finally {
+        await restore();
+      }
+    } else {
+      await runFigure(ctx, t, opts, pinAll);
     }
+    remainingWeight -= w;
     progress(
       `  ${t.fig.workload} ${t.fig.caseLabel} ${t.fig.dtype}: ` +
-        states.map((s) => `${s.name} ${cellText(t.fig.cells.get(s.name), 60)}`).join(', ') +
-        ` ${t.fig.metric}`,
+        implNames.map((n) => `${n} ${cellText(t.fig.cells.get(n), 60)}`).join(', ') +
+        ` ${t.fig.metric}` + (t.fig.load ? ` (others ${t.fig.load.othersCores.toFixed(2)} cores)` : ''),
     );
   }
+  if (groupWindow !== null && workloadLoads.length > 0) workloadLoads[workloadLoads.length - 1].others = groupWindow.end();
+
   // W2 float64 against float32 on tapegrad, step for step: the two figures above are timed
   // minutes apart, so a change in the machine's load between them moves their ratio; here
   // every pair of steps shares the same moment.
   let dtypePair: DtypePair | null = null;
-  const tgForPair = states.find((s) => s.name === 'tapegrad' && s.impl !== null);
-  if (want('W2') && mode.mlpDTypes.includes('float64') && tgForPair?.impl) {
+  if (want('W2') && mlpDTypes.includes('float64') && mlpDTypes.includes('float32') && tgImpl !== null) {
     progress('  W2 float64 vs float32 on tapegrad, interleaved…');
     try {
-      await tgForPair.impl.activate();
-      dtypePair = pairDtypes(tgForPair.impl, MLP_SPECS.W2, PAIRS);
+      dtypePair = pairDtypes(tgImpl, MLP_SPECS.W2, PAIRS);
       progress(`  W2 float64 ÷ float32: ${dtypePair.ratio.toFixed(2)}× (median of ${dtypePair.pairs} pairs)`);
     } catch (e) {
       progress(`  W2 float64 vs float32: error: ${errorMessage(e)}`);
@@ -505,8 +801,7 @@ async function main(): Promise<void> {
 
   // The MEM child needs a few seconds to start (ts-node) plus its capped run.
   const pastDeadline = (): boolean => started + mode.deadlineMs - nowMs() < MEM_MIN_MS;
-
-  const memory: { impl: ImplName; result: MemoryResult | null; error: string | null }[] = [];
+  const memory: MemoryEntry[] = [];
   if (want('MEM')) {
     for (const name of memImpls) {
       if (!implNames.includes(name)) continue;
@@ -532,216 +827,90 @@ async function main(): Promise<void> {
     }
   }
 
+  const runLoad: OthersLoad | null = runWindow?.end() ?? null;
+  const twoThreadEnd = pinAll ? null : await twoThreadCheck();
+  await torch?.peer?.close();
   const elapsedS = (nowMs() - started) / 1000;
   // Table order W1, W2, W3, W4 (measurement order put the cheap W4 first); sort is stable.
   figures.sort((a, b) => a.workload.localeCompare(b.workload));
-  const peers = implNames.filter((n) => n !== 'tapegrad');
-  const hasTg = implNames.includes('tapegrad');
 
-  // ---- console table
-  const header = ['Workload', 'Case', 'dtype', 'unit', ...implNames, ...(hasTg ? peers.map((p) => `tg/${p.replace('tfjs-', '')}`) : [])];
-  const rows = (maxErr: number): string[][] =>
-    figures.map((f) => [
-      f.workload,
-      f.caseLabel,
-      f.dtype,
-      f.metric,
-      ...implNames.map((n) => cellText(f.cells.get(n), maxErr)),
-      ...(hasTg ? peers.map((p) => ratioText(speedRatio(f, p))) : []),
-    ]);
-  say();
-  for (const l of textTable(header, rows(40))) say(l);
-  if (hasTg && peers.length > 0) say('tg/x = speed of tapegrad ÷ speed of x (above 1: tapegrad faster).');
-  if (figures.some((f) => [...f.cells.values()].some((c) => c.kind === 'ok' && c.stats.truncated))) {
-    say('* fewer samples or warm-up calls than asked for: the time limit cut them short.');
-  }
-  const errors = new Map<string, string>();
-  for (const f of figures) {
-    for (const [n, c] of f.cells) if (c.kind === 'error') errors.set(`${n}: ${c.message}`, '');
-  }
-  for (const e of errors.keys()) say(`  error ${e}`);
-  const memRows = memory.map((m) => memoryRow(m.impl, m.result, m.error));
-  const memHeader = ['Impl', 'steps', 'peak RSS MiB', 'max sampled RSS MiB', 'heap growth MiB', 'external growth MiB', 'ms/step', 'notes'];
-  if (memRows.length > 0) {
-    say();
-    for (const l of textTable(memHeader, memRows)) say(l);
-  }
-  if (dtypePair !== null) say(`\n${dtypePairText(dtypePair)}`);
-  say(`\nfinished in ${elapsedS.toFixed(1)} s`);
-
-  // ---- JSON lines
-  if (jsonMode) {
-    for (const f of figures) {
-      for (const n of implNames) {
-        const c = f.cells.get(n);
-        if (c === undefined) continue;
-        const base = { workload: f.workload, ...f.extra, case: f.caseLabel, impl: n, dtype: f.dtype, metric: f.metric };
-        const line =
-          c.kind === 'ok'
-            ? {
-                ...base, median: c.value, q1: c.q1, q3: c.q3, samples: c.stats.samples, reps: c.stats.reps,
-                wallOverCpu: Number((c.stats.median / c.stats.cpuMedian).toFixed(3)),
-                fromCpuTime: c.cpuValue,
-                ...(c.stats.truncated ? { truncated: true } : {}),
-              }
-            : { ...base, median: null, samples: 0, status: c.kind, ...(c.kind === 'error' ? { error: c.message } : { reason: c.reason }) };
-        process.stdout.write(JSON.stringify(line) + '\n');
-      }
-    }
-    if (dtypePair !== null) {
-      process.stdout.write(JSON.stringify({
-        workload: 'W2', case: 'float64 / float32, interleaved', impl: 'tapegrad', metric: 'time ratio',
-        median: dtypePair.ratio, samples: dtypePair.pairs, float32Ms: dtypePair.f32Ms, float64Ms: dtypePair.f64Ms,
-      }) + '\n');
-    }
-    for (const m of memory) {
-      const base = { workload: 'MEM', impl: m.impl, dtype: 'float32' };
-      if (m.result === null) {
-        process.stdout.write(JSON.stringify({ ...base, metric: 'peak RSS MiB', median: null, samples: 0, status: 'error', error: m.error }) + '\n');
-        continue;
-      }
-      const r = m.result;
-      const lines: [string, number | null][] = [
-        ['peak RSS MiB', r.peakRssMiB],
-        ['heap growth MiB', r.heapAtFromMiB === null ? null : r.heapAtEndMiB - r.heapAtFromMiB],
-        ['external growth MiB', r.externalAtFromMiB === null ? null : r.externalAtEndMiB - r.externalAtFromMiB],
-      ];
-      for (const [metric, v] of lines) {
-        process.stdout.write(JSON.stringify({ ...base, metric, median: v, samples: 1, steps: r.steps, fromStep: r.fromStep }) + '\n');
-      }
-    }
-  }
-
-  // ---- RESULTS.md
   const describe: string[] = [];
   for (const s of states) {
     if (s.impl) describe.push(`- ${s.name}: ${Object.entries(s.impl.describe()).map(([k, v]) => `${k} ${v}`).join('; ')}`);
     else describe.push(`- ${s.name}: error: ${s.error}`);
   }
-  const cpus = os.cpus();
-  const tgState = states.find((s) => s.name === 'tapegrad');
-  const tgTransposed = tgState?.impl?.describe()['transposed GEMM via'] ?? '(not measured)';
-  const md: string[] = [
-    '# Benchmark results',
-    '',
-    `Generated by \`benchmarks/run.ts\` on ${startDate.toISOString()} (${values.quick ? 'quick mode' : 'full mode'}, ${elapsedS.toFixed(1)} s).`,
-    '',
-    '## How it was run',
-    '',
-    '```sh',
-    commandLine(argv),
-    '```',
-    '',
-    '## Machine and versions',
-    '',
-    `- CPU: ${cpus[0]?.model ?? 'unknown'}; ${cpus.length} logical cores; ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
-    `- OS: ${os.type()} ${os.release()} ${os.arch()}`,
-    `- Node ${process.version} (V8 ${process.versions.v8})`,
-    `- Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(2)).join(' / ')}; at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`,
-    `- Packages: tapegrad ${selfVersion()}, ` +
-      `@tensorflow/tfjs ${packageVersion('@tensorflow/tfjs')}, @tensorflow/tfjs-backend-wasm ${packageVersion('@tensorflow/tfjs-backend-wasm')}, ` +
-      `typescript ${packageVersion('typescript')}, ts-node ${packageVersion('ts-node')}`,
-    ...describe,
-    '',
-    '## Figures',
-    '',
-    'Medians over the samples after warm-up (GFLOP/s for W1: higher is better; ms or µs per step for W2–W4: lower is better). ' +
-      '`tg/x` is a speed ratio, tapegrad speed ÷ speed of x: above 1 means tapegrad is faster. ' +
-      'TensorFlow.js has no float64, so its float64 cells are n/a. ' +
-      '`*` marks a figure whose warm-up or sampling the time limit cut short (see the sample counts under Spread); ' +
-      '`skipped` a figure the time limit left out.',
-    '',
-    ...mdTable(header, rows(80)),
-    '',
-  ];
-  if (errors.size > 0) {
-    md.push('Errors:', '', ...[...errors.keys()].map((e) => `- ${e}`), '');
+  if (torch?.peer) {
+    const i = torch.peer.info;
+    describe.push(`- torch: PyTorch ${i.torch} (Python ${i.python}); threads ${i.threads} (interop ${i.interopThreads}); BLAS mapped: ${i.blas}`);
+  } else if (torchNote !== null) {
+    describe.push(`- torch: ${torchNote}`);
   }
-  md.push(
-    '### Spread',
-    '',
-    'Interquartile range of each figure (in the figure\'s unit), number of samples, and calls per sample ' +
-      '(fast workloads are timed in batches of calls; each sample is the mean per call). ' +
-      '`wall/CPU` is median wall time ÷ median CPU time of the process: well above 1 means other processes ' +
-      'took the CPU from this one during the samples, so the figure understates the implementation; ' +
-      '`from CPU time` is the figure computed from the median CPU time instead (closer to an idle machine, ' +
-      'but it also counts V8\'s background GC/compiler threads). ' +
-      '`loss check` is the training loss of one extra step after timing; it only shows that the step computes ' +
-      'finite numbers (tfjs-cpu and tfjs-wasm share data and initialisation, tapegrad uses its own).',
-    '',
-    ...mdTable(
-      ['Workload', 'Case', 'dtype', 'impl', 'median', 'Q1', 'Q3', 'samples', 'calls/sample', 'wall/CPU', 'from CPU time', 'loss check'],
-      figures.flatMap((f) =>
-        implNames.flatMap((n) => {
-          const c = f.cells.get(n);
-          if (c?.kind !== 'ok') return [];
-          return [[
-            f.workload, f.caseLabel, f.dtype, n, fmt(c.value) + (c.stats.truncated ? '*' : ''), fmt(c.q1), fmt(c.q3),
-            String(c.stats.samples), String(c.stats.reps), (c.stats.median / c.stats.cpuMedian).toFixed(2), fmt(c.cpuValue),
-            c.loss === undefined ? '' : c.loss.toFixed(4),
-          ]];
-        }),
-      ),
-      4,
-    ),
-    '',
-  );
-  if (dtypePair !== null) {
-    md.push('### W2 float64 against float32 (tapegrad)', '', dtypePairText(dtypePair), '');
-  }
-  if (memory.length > 0) {
-    md.push(
-      '## Memory',
-      '',
-      `W2 (float32) for ${mode.memSteps} steps in a fresh child process (\`node --expose-gc\`). ` +
-        `Peak RSS is the kernel high-water mark of that process (includes Node, ts-node and the library). ` +
-        `Growth is measured after a forced full GC at step ${mode.memFrom} and after the last step; ` +
-        '`external` holds typed-array and wasm memory.',
-      '',
-      ...mdTable(memHeader, memRows, 1),
-      '',
-    );
-  }
-  md.push(
-    '## Notes',
-    '',
-    '- Threads: tfjs `cpu` is plain JavaScript on one thread; tfjs `wasm` (XNNPACK) is pinned with `setThreadsCount(1)` ' +
-      'and, in Node, tfjs 4.x never enables wasm threads anyway. tapegrad runs everything on the main thread except ' +
-      'large GEMMs, which it splits with one worker thread when the machine has 2 or more cores (the tapegrad line ' +
-      'above says which applied); `TAPEGRAD_THREADS=1 npm run bench` measures it on one thread.',
-    '- tfjs workloads are written with low-level ops: `tf.fused.matMul` (matmul + bias, + ReLU when no BatchNorm follows, ' +
-      'as `tf.layers.dense` does), `tf.moments` + `tf.batchNorm` with running statistics, `tf.losses.softmaxCrossEntropy`, ' +
-      'and `tf.train.sgd(...).minimize` (which disposes every intermediate). W1 uses `tf.matMul(a, b, transposeA, transposeB)`.',
-    `- tapegrad's A@B is \`a.matmul(b)\`; its transposed GEMMs ran through ${tgTransposed}.`,
-    '- tfjs-wasm runs `tf.matMul` through XNNPACK only without transpose flags; with `transposeA` or `transposeB` ' +
-      'its BatchMatMul kernel falls back to a much slower loop (see the W1 A@Bt/At@B rows), and the matmul gradients ' +
-      'in W2/W3 use those flags too.',
-    '- The machine is shared with other work, so figures are medians with their IQR; compare ratios from the same run.',
-    '',
-  );
+  const formulations = tfjsStates.length > 0
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_FORMULATIONS
+    : [];
+  const gemmVariants = tfjsStates.length > 0
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./lib/tfjs_impl') as typeof import('./lib/tfjs_impl')).TFJS_GEMM_VARIANTS
+    : [];
+  const formulationTexts = new Map([...formulations.map((f) => [f.id, f.text] as const), ...gemmVariants.map((v) => [v.id, v.text] as const)]);
+  const customGradIds = new Set(formulations.filter((f) => f.flaglessGrad || f.batchNorm === 'customGrad').map((f) => f.id));
+  const report: RunReport = {
+    argv,
+    quick: values.quick === true,
+    startDate,
+    elapsedS,
+    implNames,
+    describe,
+    figures,
+    calibrations,
+    formulationTexts,
+    customGradIds,
+    torchChoices: ctx.torchChoices,
+    torchNote,
+    loadStart,
+    loadEnd: loadAverages(),
+    twoThreadStart,
+    twoThreadEnd,
+    workloadLoads,
+    runLoad,
+    pinnedRun,
+    pinnedNote,
+    tapegradThreads: tgImpl?.gemmThreadCount() ?? 1,
+    dtypePair,
+    memory,
+    memSteps: mode.memSteps,
+    memFrom: mode.memFrom,
+    tgTransposed: tgImpl?.describe()['transposed GEMM via'] ?? '(not measured)',
+  };
+  for (const l of consoleLines(report)) say(l);
+  if (jsonMode) for (const l of jsonLines(report)) process.stdout.write(l + '\n');
   const outPath = values.out !== undefined ? path.resolve(values.out) : path.join(__dirname, 'RESULTS.md');
-  fs.writeFileSync(outPath, md.join('\n'));
+  fs.writeFileSync(outPath, markdown(report));
   progress(`wrote ${path.relative(process.cwd(), outPath)}`);
 }
 
-function selfVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
-  } catch {
-    return '?';
-  }
-}
-
-function memoryRow(impl: ImplName, r: MemoryResult | null, error: string | null): string[] {
-  if (r === null) return [impl, '-', '-', '-', '-', '-', '-', truncate(`error: ${error ?? 'unknown'}`, 60)];
-  const heap = r.heapAtFromMiB === null ? 'n/a' : fmt(r.heapAtEndMiB - r.heapAtFromMiB);
-  const ext = r.externalAtFromMiB === null ? 'n/a' : fmt(r.externalAtEndMiB - r.externalAtFromMiB);
-  const notes: string[] = [];
-  notes.push(`growth from step ${r.fromStep} to ${r.steps}`);
-  if (r.truncated) notes.push(`stopped by time cap after ${r.steps}/${r.requestedSteps} steps`);
-  if (!r.gcExposed) notes.push('no --expose-gc');
-  if (r.tfjsTensors) notes.push(`live tensors ${r.tfjsTensors.atFrom ?? '?'} → ${r.tfjsTensors.atEnd}`);
-  return [impl, String(r.steps), fmt(r.peakRssMiB), fmt(r.peakSampledRssMiB), heap, ext, fmt(r.medianStepMs), notes.join('; ')];
+/**
+ * Pin this process and the PyTorch peer to one CPU and tapegrad to one thread.
+ *
+ * @returns a function that undoes it, or why pinning failed (nothing changed then).
+ */
+async function pinFor(ctx: Ctx, tg: TapegradImpl | null, cpu: string): Promise<(() => Promise<void>) | string> {
+  const original = allowedCpus();
+  if (original === null) return 'CPU affinity unknown here (no /proc/self/status)';
+  const err = pinProcess(process.pid, cpu);
+  if (err !== null) return `taskset failed: ${err}`;
+  const peer = ctx.torch?.peer ?? null;
+  const peerOriginal = peer !== null ? allowedCpus(peer.pid) : null;
+  if (peer !== null) pinProcess(peer.pid, cpu);
+  const threads = tg?.gemmThreadCount() ?? 1;
+  if (tg !== null) await tg.setGemmThreads(1);
+  progress(`  pinned to CPU ${cpu} (was ${original}), tapegrad on one thread`);
+  return async () => {
+    pinProcess(process.pid, original);
+    if (peer !== null && peerOriginal !== null) pinProcess(peer.pid, peerOriginal);
+    if (tg !== null && threads === 2) await tg.setGemmThreads(2);
+  };
 }
 
 main().catch((e: unknown) => {
@@ -751,17 +920,6 @@ main().catch((e: unknown) => {
 
 /** Step pairs timed by {@link pairDtypes}. */
 const PAIRS = 21;
-
-/** W2 float32 and float64 steps timed alternately. */
-interface DtypePair {
-  /** Median of the per-pair time ratios float64 ÷ float32. */
-  readonly ratio: number;
-  /** Median step times, ms. */
-  readonly f32Ms: number;
-  readonly f64Ms: number;
-  /** Pairs timed. */
-  readonly pairs: number;
-}
 
 /**
  * Times `pairs` pairs of training steps, one float32 step then one float64 step of the same
@@ -804,11 +962,3 @@ function median(xs: readonly number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
-
-function dtypePairText(p: DtypePair): string {
-  return (
-    `W2 float64 ÷ float32 on tapegrad, timed step for step (one float32 step, then one float64 step, ${p.pairs} pairs): ` +
-    `${p.ratio.toFixed(2)}× (median of the pair ratios; median steps ${fmt(p.f32Ms)} ms float32, ${fmt(p.f64Ms)} ms float64).`
-  );
-}
-

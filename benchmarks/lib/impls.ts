@@ -7,8 +7,11 @@
 
 import type { Impl } from './workloads';
 
-/** Names of the implementations, in table order. */
-export const IMPL_NAMES = ['tapegrad', 'tfjs-cpu', 'tfjs-wasm'] as const;
+/**
+ * Names of the implementations, in table order. `torch` is the PyTorch peer, which runs in
+ * its own Python process (see torch_client.ts) and has no in-process {@link Impl}.
+ */
+export const IMPL_NAMES = ['tapegrad', 'tfjs-cpu', 'tfjs-wasm', 'torch'] as const;
 
 /** One implementation name. */
 export type ImplName = (typeof IMPL_NAMES)[number];
@@ -33,6 +36,7 @@ export function isImplName(s: string): s is ImplName {
  * @throws whatever loading the module throws (e.g. tfjs not installed).
  */
 export function createImpl(name: ImplName): Impl {
+  if (name === 'torch') throw new Error('torch runs in its own Python process, not in-process');
   if (name === 'tapegrad') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const m = require('./tapegrad_impl') as typeof import('./tapegrad_impl');

@@ -104,6 +104,8 @@ export interface TapegradApi {
     readonly gemm?: TapegradGemm;
     readonly gemmThreads?: () => { requested: number; active: boolean; splitCalls: number; workerChunks: number };
     readonly gemmVariant?: () => string;
+    readonly setGemmThreads?: (n: 1 | 2, minWork?: number) => void;
+    readonly gemmThreadsReady?: (timeoutMs?: number) => Promise<boolean>;
   };
 }
 
@@ -243,6 +245,26 @@ export class TapegradImpl implements Impl {
     }
     if (this.transposedGemm) d['transposed GEMM via'] = this.transposedGemm;
     return d;
+  }
+
+  /** The GEMM thread setting (1 when the library does not say). */
+  gemmThreadCount(): 1 | 2 {
+    return this.api?.kernels?.gemmThreads?.().requested === 2 ? 2 : 1;
+  }
+
+  /**
+   * Sets how many threads large GEMMs use (`kernels.setGemmThreads`); with 2, waits up to
+   * 5 s for the helper worker so the next figure starts with it.
+   *
+   * @param n - 1 or 2.
+   * @returns false when the library has no `kernels.setGemmThreads`.
+   */
+  async setGemmThreads(n: 1 | 2): Promise<boolean> {
+    const k = this.tg().kernels;
+    if (k?.setGemmThreads === undefined) return false;
+    k.setGemmThreads(n);
+    if (n === 2) await k.gemmThreadsReady?.(5000);
+    return true;
   }
 
   private tg(): TapegradApi {

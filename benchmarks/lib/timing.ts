@@ -217,3 +217,131 @@ export function measure(fn: () => void, opts: MeasureOptions): Stats {
   }
   return summarize(values, reps, truncated, cpuValues, firstCallMs);
 }
+
+/**
+ * Something {@link measureInterleaved} can time: `sample(reps)` runs `reps` calls back to
+ * back and reports the mean wall and CPU time per call. In-process implementations time
+ * themselves synchronously; the PyTorch peer times itself in its own process.
+ */
+export interface Sampler {
+  /** Called before each sample, untimed (e.g. switch tfjs' backend). */
+  prepare?(): Promise<void>;
+  /** Mean wall and CPU ms per call over `reps` back-to-back calls. */
+  sample(reps: number): Promise<{ wallMs: number; cpuMs: number }>;
+}
+
+/**
+ * A {@link Sampler} over a synchronous call (or an asynchronous one, awaited call by call),
+ * timed with `process.hrtime` and `process.cpuUsage`.
+ *
+ * @param fn - one unit of work.
+ * @param prepare - optional untimed set-up before each sample.
+ */
+export function localSampler(fn: () => void | Promise<void>, prepare?: () => Promise<void>, isAsync = false): Sampler {
+  return {
+    prepare,
+    sample: async (reps) => {
+      const c0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      if (isAsync) for (let r = 0; r < reps; r++) await fn();
+      else for (let r = 0; r < reps; r++) void fn();
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6 / reps;
+      const c = process.cpuUsage(c0);
+      return { wallMs, cpuMs: (c.user + c.system) / 1000 / reps };
+    },
+  };
+}
+
+/**
+ * Time several implementations of the same figure in interleaved rounds, so that load from
+ * other processes on a shared machine falls on all of them alike.
+ *
+ * 1. Warm-up, one sampler after the other: at least `warmupCalls` calls and `warmupMs` each
+ *    (the first call included); the fastest warm-up call sets the sampler's calls per sample
+ *    (`minSampleMs`).
+ * 2. Rounds: in each round every sampler takes samples for about the same wall time (the
+ *    longest single sample among them, at most `budgetMs / minSamples`; at least one
+ *    sample), so a 2 ms step and a 2 s step get equal time and are interleaved.
+ *    Rounds go on until every sampler has `minSamples` samples and has spent `budgetMs`
+ *    sampling (or reached `maxSamples`).
+ *
+ * `deadline` ends the rounds early (after at least one), `hardDeadline` skips a sampler whose
+ * first call shows it cannot be sampled in time; both as in {@link measure}.
+ *
+ * @param samplers - the implementations.
+ * @param opts - warm-up and sampling limits (per sampler).
+ * @returns per sampler: its {@link Stats}, or the error that stopped it (a
+ *   {@link DeadlineExceeded}, or whatever it threw).
+ */
+export async function measureInterleaved(samplers: readonly Sampler[], opts: MeasureOptions): Promise<(Stats | Error)[]> {
+  const deadline = opts.deadline ?? Infinity;
+  const n = samplers.length;
+  const out: (Stats | Error | null)[] = samplers.map(() => null);
+  const reps: number[] = new Array<number>(n).fill(1);
+  const sampleMs: number[] = new Array<number>(n).fill(0);
+  const firstCall: number[] = new Array<number>(n).fill(NaN);
+  const truncated: boolean[] = new Array<boolean>(n).fill(false);
+  const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+  for (let i = 0; i < n; i++) {
+    const s = samplers[i];
+    try {
+      await s.prepare?.();
+      // The first call counts towards warmupMs, so a step slower than warmupMs is run once.
+      const w0 = nowMs();
+      const first = (await s.sample(1)).wallMs;
+      firstCall[i] = first;
+      if (opts.hardDeadline !== undefined && nowMs() + first > opts.hardDeadline) throw new DeadlineExceeded(first);
+      let fastest = first;
+      let calls = 1;
+      while (calls < opts.warmupCalls || (nowMs() - w0 < opts.warmupMs && calls < 1_000_000)) {
+        if (nowMs() > deadline) {
+          truncated[i] = calls < opts.warmupCalls;
+          break;
+        }
+        // Warm up in small batches so a microsecond step does not pay a round trip per call.
+        const batch = Math.max(1, Math.min(1000, Math.floor(1 / Math.max(fastest, 1e-3))));
+        fastest = Math.min(fastest, (await s.sample(batch)).wallMs);
+        calls += batch;
+      }
+      reps[i] = Math.max(1, Math.ceil(opts.minSampleMs / Math.max(fastest, 1e-6)));
+      if (Number.isFinite(deadline)) {
+        const left = deadline - nowMs();
+        reps[i] = Math.max(1, Math.min(reps[i], Math.floor(left / Math.max(fastest, 1e-6) / n / Math.max(1, opts.minSamples))));
+      }
+      sampleMs[i] = reps[i] * fastest;
+    } catch (e) {
+      out[i] = toError(e);
+    }
+  }
+
+  const live = (): number[] => [...Array(n).keys()].filter((i) => out[i] === null);
+  const values: number[][] = samplers.map(() => []);
+  const cpu: number[][] = samplers.map(() => []);
+  const spent: number[] = new Array<number>(n).fill(0);
+  const slice = Math.min(Math.max(...live().map((i) => sampleMs[i]), 0), opts.budgetMs / Math.max(1, opts.minSamples));
+  const wants = (i: number): boolean =>
+    values[i].length < opts.maxSamples && (values[i].length < opts.minSamples || spent[i] < opts.budgetMs);
+  while (live().some(wants)) {
+    if (live().every((i) => values[i].length > 0) && nowMs() > deadline) {
+      for (const i of live()) truncated[i] = truncated[i] || values[i].length < opts.minSamples;
+      break;
+    }
+    for (const i of live()) {
+      if (!wants(i)) continue;
+      try {
+        await samplers[i].prepare?.();
+        const r0 = nowMs();
+        do {
+          const t = await samplers[i].sample(reps[i]);
+          values[i].push(t.wallMs);
+          cpu[i].push(t.cpuMs);
+          spent[i] += t.wallMs * reps[i];
+        } while (nowMs() - r0 < slice && wants(i));
+      } catch (e) {
+        out[i] = toError(e);
+      }
+    }
+  }
+  return out.map((o, i) => o ?? summarize(values[i], reps[i], truncated[i], cpu[i], firstCall[i]));
+}

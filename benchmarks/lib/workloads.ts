@@ -112,6 +112,27 @@ export interface Prepared {
   dispose(): void;
 }
 
+/**
+ * A prepared workload whose step is asynchronous (tf.layers' `model.trainOnBatch`): the same
+ * as {@link Prepared} with promise-returning calls.
+ */
+export interface AsyncPrepared {
+  /** Do one unit of work; resolves when it is done. */
+  runAsync(): Promise<void>;
+  /** Do one training step and resolve to its loss (never timed). */
+  stepWithLossAsync(): Promise<number>;
+  /** Free the instance's tensors. */
+  dispose(): void;
+}
+
+/** Either kind of prepared workload. */
+export type AnyPrepared = Prepared | AsyncPrepared;
+
+/** Whether a prepared workload is asynchronous. */
+export function isAsyncPrepared(p: AnyPrepared): p is AsyncPrepared {
+  return 'runAsync' in p;
+}
+
 /** A benchmarked implementation: tapegrad, or TensorFlow.js on one backend. */
 export interface Impl {
   /** Name used in the table and JSON, e.g. `"tfjs-wasm"`. */
@@ -174,6 +195,39 @@ export function randomLabels(count: number, classes: number, seed: number): Int3
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) out[i] = Math.floor(rand() * classes);
   return out;
+}
+
+/** Seeded inputs and initial parameters of a training-step workload, shared by the peers. */
+export interface MlpInit {
+  /** Inputs, [batch, dims[0]] row-major. */
+  readonly x: Float32Array;
+  /** Class labels, [batch]. */
+  readonly labels: Int32Array;
+  /** Per Affine layer: W [fanIn, fanOut] row-major (He-normal), fan-in and fan-out; biases start at 0. */
+  readonly weights: readonly { readonly w: Float32Array; readonly fanIn: number; readonly fanOut: number }[];
+}
+
+/**
+ * The data and initial parameters every peer (tfjs formulations, PyTorch) trains on, so their
+ * first-step losses agree; tapegrad initialises its own layers.
+ *
+ * @param spec - the workload.
+ * @returns float32 inputs, int32 labels and the Affine weights.
+ */
+export function mlpInit(spec: MlpSpec): MlpInit {
+  const { batch, dims } = spec;
+  const x = Float32Array.from(randnArray(batch * dims[0], 11));
+  const labels = randomLabels(batch, dims[dims.length - 1], 12);
+  const weights = [];
+  for (let i = 0; i + 1 < dims.length; i++) {
+    // He-normal init for ReLU layers; the scale only matters for keeping the loss sane.
+    weights.push({
+      w: Float32Array.from(randnArray(dims[i] * dims[i + 1], 100 + i, Math.sqrt(2 / dims[i]))),
+      fanIn: dims[i],
+      fanOut: dims[i + 1],
+    });
+  }
+  return { x, labels, weights };
 }
 
 /** Floating-point operations of one n×n by n×n GEMM (multiply-adds counted as 2). */

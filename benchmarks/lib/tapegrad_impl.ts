@@ -49,6 +49,8 @@ export interface TapegradTensor {
 export interface TapegradTensorStatic {
   /** Standard-normal tensor of the given shape. */
   randn(shape: number[], opts?: TapegradDTypeOptions): TapegradTensor;
+  /** Zero tensor of the given shape. */
+  zeros(shape: number[], opts?: TapegradDTypeOptions): TapegradTensor;
 }
 
 /** A tapegrad `nn` module. */
@@ -277,7 +279,7 @@ export class TapegradImpl implements Impl {
    *
    * - `A@B`: `a.matmul(b)`, the public Tensor API (allocates the result, like `tf.matMul`).
    * - `A@Bt`, `At@B`: when the library exposes `kernels.gemm` with `transA`/`transB` flags,
-   *   that kernel on the tensors' data into a freshly allocated output each call, the
+   *   that kernel on the tensors' data into one library-made output reused by every call, the
    *   counterpart of `tf.matMul(a, b, transposeA, transposeB)`. Otherwise (the library
    *   before it exposed the kernel) `a.matmul(b.transpose())` and
    *   `a.transpose().matmul(b)`, whose time includes whatever `transpose()` costs.
@@ -296,12 +298,15 @@ export class TapegradImpl implements Impl {
         a.matmul(b);
       };
     } else if (kgemm !== null) {
-      this.transposedGemm = 'kernels.gemm(a, b, c, m, n, k, { transA, transB })';
+      this.transposedGemm = 'kernels.gemm(a, b, c, m, n, k, { transA, transB }) into one output tensor made by the library and reused';
       const opts = { transA: op === 'At@B', transB: op === 'A@Bt' };
       const ad = a.data;
       const bd = b.data;
+      // The output is allocated once, by the library (so it lives where its kernels run, as
+      // matmul's pooled result does for A@B), and reused, as a user of a GEMM kernel writes it:
+      // a fresh 4 MiB typed array per call would mostly time the first touch of its pages.
+      const c = tg.Tensor.zeros([n, n], { dtype }).data;
       run = () => {
-        const c = dtype === 'float32' ? new Float32Array(n * n) : new Float64Array(n * n);
         kgemm(ad, bd, c, n, n, n, opts);
       };
     } else {

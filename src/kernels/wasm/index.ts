@@ -383,7 +383,8 @@ export function setGemmThreads(n: 1 | 2, minWork?: number): void {
  *   `waitMs`: total time the calling thread waited for the worker's last chunk (imbalance);
  *   `stolenChunks`: chunks the calling thread took over from a late (or dead) worker;
  *   `rests`: how often the worker was late twice in a row and products ran on one thread for
- *   the next 2 s (another process holds the second core).
+ *   a while: 50 ms, doubling up to 2 s while the worker stays late (another process holds the
+ *   second core).
  * @example
  * ```ts
  * const { active, splitCalls, workerChunks } = gemmThreads();

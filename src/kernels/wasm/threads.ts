@@ -18,7 +18,8 @@
  * itself; the worker's late result is then discarded. So:
  *   - the main thread never waits longer than about one chunk for the worker (a busy second
  *     core cannot make a product much slower than one thread, and after repeated late chunks
- *     the worker rests: products run on one thread for a while);
+ *     the worker rests: products run on one thread for 50 ms, doubling up to 2 s while it
+ *     stays late);
  *   - a dead worker cannot hang the caller (its chunk is stolen, and the worker is dropped);
  *   - a late worker cannot corrupt anything: the memory it may still write (its shadow and
  *     scratch) stays reserved until it reports that it dropped the stolen chunk.
@@ -288,8 +289,14 @@ function releaseQuarantine(s: Mt): void {
 let restUntil = 0;
 /** Late chunks in the recent split calls (decays by half per on-time call). */
 let lateness = 0;
-/** How long the worker rests after being late repeatedly, ms. */
-const REST_MS = 2000;
+/**
+ * How long the next rest lasts, ms: 50 after an on-time split call, doubling with every rest
+ * that follows without one up to 2 s, so a passing hiccup costs little and a second core
+ * that another process holds for good is left alone.
+ */
+let restMs = 50;
+const MIN_REST_MS = 50;
+const MAX_REST_MS = 2000;
 
 /**
  * Whether a GEMM of this size should run on two threads now; starts the worker if needed.
@@ -474,11 +481,15 @@ export function runThreaded(call: GemmCall, f: Frame): boolean {
     lateness += 1;
     if (lateness >= 2) {
       // Late twice in a short while: someone else holds the second core. Rest, then try again.
-      restUntil = performance.now() + REST_MS;
+      restUntil = performance.now() + restMs;
+      restMs = Math.min(2 * restMs, MAX_REST_MS);
       lateness = 0;
       stats.rests++;
     }
-  } else lateness /= 2;
+  } else {
+    lateness /= 2;
+    restMs = MIN_REST_MS;
+  }
   if (Atomics.load(ctl, ERR) === job) {
     s.state = 'failed'; // a worker that threw once is not trusted again
     for (let i = 0; i < count; i++) if (Atomics.load(ctl, STATE + i) === FAILED) chunk(i);

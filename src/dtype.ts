@@ -3,10 +3,10 @@
  *
  * @packageDocumentation
  */
-import { DTypeError, OutOfMemoryError, ValueError } from './errors';
+import { ArgumentError, DTypeError, OutOfMemoryError, ValueError } from './errors';
 import { checkOptions, optionalBoolean } from './options';
 import { describe } from './shape';
-import { ownsRegion, residentArray } from './kernels/wasm/runtime';
+import { ownsRegion, residentArray, setResidentFlag } from './kernels/wasm/runtime';
 
 /** A tensor's element type: `'float64'` (Float64Array, the default) or `'float32'` (Float32Array). */
 export type DType = 'float64' | 'float32';
@@ -165,6 +165,40 @@ function evictFor(bytes: number, keep: Bucket): boolean {
     dropBucket(...oldest);
   }
   return true;
+}
+
+/**
+ * Turns resident tensors on or off for the arrays made from now on (arrays already made keep
+ * their memory; turning it off also drops the pool's resident arrays, so none is handed out
+ * again). Off, every array tapegrad makes is an ordinary `Float32Array`/`Float64Array` on its
+ * own `ArrayBuffer`, and the kernels copy operands in and out as before: for code that hands
+ * `t.data` to APIs that refuse `SharedArrayBuffer` views, or to `structuredClone` and
+ * `postMessage`, which share such views instead of copying them. Results are the same bits
+ * either way. The environment variable `TAPEGRAD_RESIDENT=0` makes off the default.
+ *
+ * @param on - true (the default where shared memory exists) or false.
+ * @returns whether arrays are resident from now on (false where shared memory does not exist).
+ * @throws ArgumentError if `on` is not a boolean.
+ * @example
+ * ```ts
+ * kernels.setResident(false); // plain arrays from now on
+ * ```
+ */
+export function setResident(on: boolean): boolean {
+  if (typeof on !== 'boolean') throw new ArgumentError(`setResident: on must be a boolean, got ${describe(on)}`);
+  if (!on) {
+    for (const bucketMap of [pool.float32, pool.float64]) {
+      for (const bucket of bucketMap.values()) {
+        for (let i = bucket.arrays.length - 1; i >= 0; i--) {
+          if (ownsRegion(bucket.arrays[i])) {
+            pooledBytes -= bucket.arrays[i].byteLength;
+            bucket.arrays.splice(i, 1);
+          }
+        }
+      }
+    }
+  }
+  return setResidentFlag(on);
 }
 
 /**

@@ -21,3 +21,4 @@ export type { NDArray, OwnedArray, Labels } from './types';
 export { layernormForward, layernormBackward, type LayernormCache } from './layernorm';
 export { setElementwiseBackend, type ElementwiseBackend } from './backend';
 export { setGemmThreads, gemmThreads, gemmThreadsReady, gemmVariant, heapStats, loadWasm, type GemmVariant } from './wasm';
+export { setResident } from '../dtype';

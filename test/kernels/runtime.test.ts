@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { manualSeed, nn, optim, Tensor } from '../../src';
+import { kernels as kernelsApi, manualSeed, nn, optim, Tensor } from '../../src';
 import { gemm, setGemmThreads } from '../../src/kernels/wasm';
 import { simdReluForward } from '../../src/kernels/simd';
 import {
@@ -245,4 +245,27 @@ test('resident or not, training gives the same bits (TAPEGRAD_RESIDENT=0 turns r
   expect(on.losses[4]).toBeLessThan(on.losses[0]);
   expect(off.losses).toEqual(on.losses);
   expect(off.w).toBe(on.w);
+});
+
+itResident('kernels.setResident(false) makes ordinary arrays from then on (structuredClone then copies); true turns it back on', () => {
+  const before = Tensor.zeros([8192], { dtype: 'float32' });
+  try {
+    expect(kernelsApi.setResident(false)).toBe(false);
+    expect(heapStats().resident).toBe(false);
+    const t = Tensor.randn([8192], { dtype: 'float32' });
+    expect(isHeapBuffer(t.data.buffer)).toBe(false);
+    expect(Object.prototype.toString.call(t.data.buffer)).toBe('[object ArrayBuffer]');
+    const clone = structuredClone(t.data);
+    clone[0] = 123;
+    expect(t.data[0]).not.toBe(123); // a real copy
+    expect(isHeapBuffer(before.data.buffer)).toBe(true); // arrays made earlier keep their memory
+    // A resident array's structuredClone shares its memory (documented): the reason for the switch.
+    const shared = structuredClone(before.data);
+    shared[1] = 7;
+    expect(before.data[1]).toBe(7);
+  } finally {
+    expect(kernelsApi.setResident(true)).toBe(true);
+  }
+  expect(isHeapBuffer(Tensor.zeros([8192], { dtype: 'float32' }).data.buffer)).toBe(true);
+  expect(() => kernelsApi.setResident('no' as unknown as boolean)).toThrow(/^setResident: on must be a boolean, got "no"$/);
 });

@@ -440,8 +440,8 @@ function coalesceFor(size: number): number {
 /**
  * Counters of the wasm heap, for tests and benchmarks.
  *
- * @returns bytes of memory, bytes live (handed out), bytes free in lists, whether tensors
- *   are resident, the bytes of resident arrays not yet returned and their budget, and the bytes
+ * @returns bytes of memory, bytes live (handed out), bytes free in lists, whether new arrays
+ *   are resident (`kernels.setResident`), the bytes of resident arrays not yet returned and their budget, and the bytes
  *   kernels copied in or out so far because an operand was not resident.
  * @example
  * ```ts
@@ -454,7 +454,8 @@ export function heapStats(): {
 } {
   const r = runtime();
   return {
-    memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn, residentBytes, residentBudget, stagedBytes,
+    memoryBytes: r?.memory.buffer.byteLength ?? 0, liveBytes, freeBytes, resident: residentOn && residentWanted, residentBytes,
+    residentBudget, stagedBytes,
   };
 }
 
@@ -569,7 +570,7 @@ Object.defineProperty(ResidentFloat64Array, 'name', { value: 'Float64Array' });
  */
 export function residentArray(f64: boolean, n: number, zero: boolean): FloatArray | null {
   if (rt === undefined) runtime();
-  if (!residentOn) return null;
+  if (!residentOn || !residentWanted) return null;
   const bytes = n * (f64 ? 8 : 4);
   if (bytes < RESIDENT_MIN_BYTES || residentBytes + bytes > residentBudget) return null;
   const at = heapAlloc(bytes);
@@ -581,6 +582,22 @@ export function residentArray(f64: boolean, n: number, zero: boolean): FloatArra
   owners.add(a);
   finalizer!.register(a, { at, bytes });
   return a;
+}
+
+/** Whether residency is allowed (setResident); it is on only where it is also possible. */
+let residentWanted = true;
+
+/**
+ * Sets whether arrays made from now on may be resident; see `setResident` in src/dtype.ts,
+ * the public entry, which also empties the pool of resident arrays when turning it off.
+ *
+ * @param on - the wish.
+ * @returns whether arrays are resident from now on (false where shared memory does not exist).
+ */
+export function setResidentFlag(on: boolean): boolean {
+  residentWanted = on;
+  if (rt === undefined) runtime();
+  return residentOn && residentWanted;
 }
 
 /**

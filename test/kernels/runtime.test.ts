@@ -269,3 +269,35 @@ itResident('kernels.setResident(false) makes ordinary arrays from then on (struc
   expect(isHeapBuffer(Tensor.zeros([8192], { dtype: 'float32' }).data.buffer)).toBe(true);
   expect(() => kernelsApi.setResident('no' as unknown as boolean)).toThrow(/^setResident: on must be a boolean, got "no"$/);
 });
+
+/**
+ * A loop that drops a large result every iteration (W1's `a.matmul(b)`), yielding now and then:
+ * the engine must see the memory those arrays hold, collect them, and their regions come back,
+ * so the loop never runs out of its resident budget (192 MiB here) and never falls back to copies.
+ */
+const DROP_PROBE = `
+require('./src/platform/node');
+const tg = require('./src');
+(async () => {
+  const n = 512;
+  const a = tg.Tensor.randn([n, n], { dtype: 'float32' }), b = tg.Tensor.randn([n, n], { dtype: 'float32' });
+  let peak = 0;
+  for (let r = 0; r < 60; r++) {
+    for (let i = 0; i < 10; i++) a.matmul(b); // 1 MiB each, dropped: 600 MiB in all
+    peak = Math.max(peak, tg.kernels.heapStats().residentBytes);
+    await new Promise((res) => setTimeout(res, 1));
+  }
+  const s = tg.kernels.heapStats();
+  process.stdout.write(JSON.stringify({ peak, budget: s.residentBudget, staged: s.stagedBytes }));
+})();
+`;
+
+itResident('dropped resident results are collected and their regions reused: a loop stays within its budget', () => {
+  const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', DROP_PROBE], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, TAPEGRAD_RESIDENT_MB: '192' },
+  });
+  const r = JSON.parse(out) as { peak: number; budget: number; staged: number };
+  expect(r.budget).toBe(192 * 1024 * 1024);
+  expect(r.peak).toBeLessThan(r.budget);
+  expect(r.staged).toBe(0);
+});

@@ -470,6 +470,8 @@ let residentOn = false;
 const parents = new WeakMap<object, object>();
 /** Arrays that own their region (what the pool may recycle). */
 const owners = new WeakSet<object>();
+/** Each owner's stand-in for its size in the engine's memory accounting (see residentArray). */
+const pressure = new WeakMap<object, ArrayBuffer>();
 /** Returns a collected owner's region to the allocator. */
 const finalizer: FinalizationRegistry<{ at: number; bytes: number }> | null = typeof FinalizationRegistry === 'function'
   ? new FinalizationRegistry<{ at: number; bytes: number }>((region) => {
@@ -581,6 +583,11 @@ export function residentArray(f64: boolean, n: number, zero: boolean): FloatArra
   if (zero) a.fill(0);
   owners.add(a);
   finalizer!.register(a, { at, bytes });
+  // The engine sees a few dozen bytes of JavaScript object here, not `bytes` of memory, so it
+  // would see no reason to collect a dropped array soon. An untouched ArrayBuffer of the same
+  // size (zero pages: the system maps it, nothing is written) tied to the array's life makes the
+  // engine count `bytes` as memory it holds, and collect as it would an ordinary array.
+  pressure.set(a, new ArrayBuffer(bytes));
   return a;
 }
 

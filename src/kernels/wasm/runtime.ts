@@ -726,6 +726,16 @@ export class Frame {
   private readonly tempSizes: number[] = [];
   private nTemps = 0;
   private tempBytes = 0;
+  /**
+   * A region kept from call to call for the temporaries of small calls, handed out by bumping
+   * `stackTop` and emptied by end(): no allocator work per operand. Larger calls, and regions a
+   * caller keeps (keep()), come from the allocator.
+   */
+  private stackAt = 0;
+  private stackSize = 0;
+  private stackTop = 0;
+  /** The most stack the calls since it last grew wanted. */
+  private stackWanted = 0;
   /** False once a temporary region could not be had; the call must not run. */
   ok = true;
 
@@ -734,6 +744,7 @@ export class Frame {
     this.count = 0;
     this.nTemps = 0;
     this.tempBytes = 0;
+    this.stackTop = 0;
     this.f64 = f64;
     this.ok = true;
     return this;
@@ -753,10 +764,26 @@ export class Frame {
     return at;
   }
 
-  /** A temporary region of `bytes`, or -1 (and ok = false). */
-  scratch(bytes: number): number {
+  /**
+   * A temporary region of `bytes` (0, and ok = false, if it cannot be had). `own`: from the
+   * allocator, never the stack, so that keep() can take it out of the frame.
+   */
+  scratch(bytes: number, own = false): number {
     this.tempBytes += bytes;
-    const at = this.tempBytes > memoryLimit ? -1 : heapAlloc(bytes);
+    if (this.tempBytes > memoryLimit) {
+      this.ok = false;
+      return 0;
+    }
+    const size = align64(Math.max(bytes, 1));
+    if (!own) {
+      if (this.stackTop + size <= this.stackSize) {
+        const at = this.stackAt + this.stackTop;
+        this.stackTop += size;
+        return at;
+      }
+      this.stackWanted = Math.max(this.stackWanted, this.stackTop + size);
+    }
+    const at = heapAlloc(bytes);
     if (at < 0) {
       this.ok = false;
       return 0;
@@ -839,10 +866,25 @@ export class Frame {
     this.nTemps = 0;
     for (let i = 0; i < this.count; i++) this.slots[i].arr = EMPTY;
     this.count = 0;
+    this.stackTop = 0;
+    // A call wanted more stack than there is: grow it for the next ones (up to STACK_MAX).
+    if (this.stackWanted > this.stackSize && this.stackWanted <= STACK_MAX) {
+      const size = Math.min(STACK_MAX, align64(this.stackWanted * 1.5));
+      const at = heapAlloc(size);
+      if (at >= 0) {
+        if (this.stackSize > 0) heapFree(this.stackAt, this.stackSize);
+        this.stackAt = at;
+        this.stackSize = size;
+      }
+      this.stackWanted = 0;
+    }
   }
 }
 
 const EMPTY = new Float32Array(0);
+
+/** Largest stack of temporaries a frame keeps (bigger calls use the allocator each time). */
+const STACK_MAX = 4 * 1024 * 1024;
 
 const theFrame = new Frame();
 

@@ -399,11 +399,11 @@ export function runThreaded(call: GemmCall, f: Frame): boolean {
   const sz = f64 ? 8 : 4;
   const scratchBytes = f64 ? w.scratchBytesF64(m, n) : w.scratchBytesF32(m, n);
   const scratch0 = f.scratch(scratchBytes);
-  const scratch1 = f.scratch(scratchBytes);
+  const scratch1 = f.scratch(scratchBytes, true); // the worker's: kept if it is late (keep())
   const shadowBytes = m * n * sz;
-  const shadow = f.scratch(shadowBytes);
+  const shadow = f.scratch(shadowBytes, true);
   const pbBytes = byRows ? (f64 ? w.packedBBytesF64(n, k) : w.packedBBytesF32(n, k)) : 0;
-  const pb = byRows ? f.scratch(pbBytes) : 0;
+  const pb = byRows ? f.scratch(pbBytes, true) : 0;
   if (!f.ok) return false;
   const range = f64 ? w.gemmRangeF64 : w.gemmRangeF32;
   // Row chunks all read the whole of B: pack it once, before the worker is woken.

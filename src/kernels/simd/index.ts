@@ -26,7 +26,7 @@
 import type { FloatArray } from '../../dtype';
 import { ValueError } from '../../errors';
 import {
-  checkArray as check, checkDim as dimCheck, frame, isF64, isHeapBuffer, runtime, type ElementwiseExports, type Frame, type MapFn,
+  checkArray as check, checkDim, frame, isF64, isHeapBuffer, runtime, type ElementwiseExports, type Frame, type MapFn,
 } from '../wasm/runtime';
 
 export type { FloatArray };
@@ -52,10 +52,6 @@ function kernels(fn: string): Exports {
   const w = runtime()?.ew;
   if (w == null) throw new Error(`${fn}: the WebAssembly SIMD kernels are unavailable (build/elementwise.wasm missing or no SIMD)`);
   return w;
-}
-
-function checkDim(fn: string, name: string, v: number): void {
-  dimCheck(fn, name, v);
 }
 
 /** Runs `call` if every temporary region could be had, then copies back and frees. */

@@ -10,8 +10,8 @@
  * Elsewhere it is a plain memory, and nothing but the runtime's own staging ever views it.
  *
  * **Resident tensors.** On a shared memory, {@link residentArray} hands out typed arrays that
- * live in the wasm heap, and `allocate` in src/dtype.ts uses it for every array of 16 or more
- * elements the library makes. A kernel given resident operands runs on them in place, with no
+ * live in the wasm heap, and `allocate` in src/dtype.ts uses it for every array of 16 KiB or
+ * more the library makes. A kernel given resident operands runs on them in place, with no
  * copy in or out; any other operand (a user's own Float32Array) is copied into a temporary
  * region and, if written, back (see {@link Frame}). A region returns to the allocator when the
  * array is provably unreachable:
@@ -19,8 +19,10 @@
  *   - when the garbage collector has collected the array object (a FinalizationRegistry), and
  *     every view made from it with `subarray` (which keeps its parent alive, see
  *     {@link ResidentFloat32Array}), has been collected too.
- * A view built by hand on `array.buffer` (the whole heap) is not tracked: it is valid only while
- * the array it was built from is reachable.
+ * A view built by hand on `array.buffer` (the whole heap), or made by `structuredClone` or
+ * `postMessage` (which share views of shared memory instead of copying them), is not tracked: it
+ * is valid only while the array it was made from is reachable. `kernels.setResident(false)`
+ * turns residency off for code that needs ordinary arrays.
  *
  * @packageDocumentation
  */
@@ -463,8 +465,10 @@ export function heapStats(): {
 // Resident arrays.
 // ---------------------------------------------------------------------------------------------
 
-/** Whether {@link residentArray} hands out arrays (shared memory and FinalizationRegistry present). */
+/** Whether {@link residentArray} can hand out arrays (shared memory and FinalizationRegistry present). */
 let residentOn = false;
+/** Whether residency is wanted (`kernels.setResident`); arrays are resident only if also possible. */
+let residentWanted = true;
 
 /** A view made with `subarray` → the array it was made from, which must outlive it. */
 const parents = new WeakMap<object, object>();
@@ -590,9 +594,6 @@ export function residentArray(f64: boolean, n: number, zero: boolean): FloatArra
   pressure.set(a, new ArrayBuffer(bytes));
   return a;
 }
-
-/** Whether residency is allowed (setResident); it is on only where it is also possible. */
-let residentWanted = true;
 
 /**
  * Sets whether arrays made from now on may be resident; see `setResident` in src/dtype.ts,

@@ -287,10 +287,17 @@ interface RawGemm {
   gemmF64(m: number, n: number, k: number, a: number, b: number, c: number, tA: number, tB: number, acc: number, bias: number, relu: number, scratch: number): void;
 }
 
-/** Instantiates one single-thread GEMM module from a file (its own memory). */
+/** Instantiates one single-thread GEMM module from a file, on a memory of its own (the modules import it). */
 function loadRaw(file: string): RawGemm {
-  const api = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
-  return new api.Instance(new api.Module(fs.readFileSync(file)), {}).exports as RawGemm;
+  const api = (globalThis as unknown as {
+    WebAssembly: {
+      Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown };
+      Memory: new (d: { initial: number }) => RawGemm['memory'];
+    };
+  }).WebAssembly;
+  const memory = new api.Memory({ initial: 1 });
+  const exports = new api.Instance(new api.Module(fs.readFileSync(file)), { env: { memory } }).exports as Omit<RawGemm, 'memory'>;
+  return { ...exports, memory };
 }
 
 /**

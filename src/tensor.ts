@@ -85,6 +85,11 @@ export class Tensor {
    * the backward pass that frees its node recycles its data.
    */
   _graphOnly = false;
+  /**
+   * @internal The storage key of `data` (see storageKey in kernels/wasm/runtime.ts), found once:
+   * `data` never changes, and neither does the memory it views, so neither does its key.
+   */
+  _key: object | null = null;
 
   /**
    * Wraps a row-major typed array; no copy.
@@ -226,7 +231,7 @@ export class Tensor {
    * ```
    */
   get version(): number {
-    return versionOf(this.data);
+    return tensorVersion(this);
   }
 
   /** Element type: 'float64' or 'float32'. */
@@ -696,8 +701,28 @@ function formatValues(data: FloatArray, shape: Shape, indent: number): string {
  * ```
  */
 export function bumpVersion(t: Tensor | FloatArray): void {
-  const key = storageKey(t instanceof Tensor ? t.data : t);
+  const key = t instanceof Tensor ? keyOf(t) : storageKey(t);
   versions.set(key, (versions.get(key) ?? 0) + 1);
+}
+
+/** The storage key of a tensor's data, looked up once per tensor. */
+function keyOf(t: Tensor): object {
+  return (t._key ??= storageKey(t.data));
+}
+
+/**
+ * The in-place change count of a tensor's memory: {@link versionOf} of its data, with the
+ * memory's key remembered on the tensor (the tape reads every op's inputs' versions twice).
+ *
+ * @internal
+ * @param t - the tensor.
+ * @example
+ * ```ts
+ * tensorVersion(w) === versionOf(w.data); // true
+ * ```
+ */
+export function tensorVersion(t: Tensor): number {
+  return versions.get(keyOf(t)) ?? 0;
 }
 
 /**

@@ -10,7 +10,7 @@ import { AnomalyError, GradError } from '../errors';
 import { useSimd } from '../kernels/backend';
 import { simdAddInto } from '../kernels/simd';
 import { formatShape } from '../shape';
-import { bumpVersion, Tensor, versionOf } from '../tensor';
+import { bumpVersion, Tensor, tensorVersion } from '../tensor';
 import { currentModule, isAnomalyEnabled, isGradEnabled, noGrad } from './mode';
 
 /**
@@ -103,8 +103,8 @@ export function record(
   if (!needs) return out;
   const n = inputs.length;
   const versions = new Array<number>(n + 1);
-  for (let i = 0; i < n; i++) versions[i] = versionOf(inputs[i].data);
-  versions[n] = versionOf(out.data);
+  for (let i = 0; i < n; i++) versions[i] = tensorVersion(inputs[i]);
+  versions[n] = tensorVersion(out);
   let sums: number[] | undefined;
   if (anomaly) {
     sums = new Array<number>(n + 1);
@@ -368,7 +368,7 @@ function checkSaved(t: Tensor, node: Node, anomaly: boolean): void {
   const n = node.inputs.length;
   for (let i = 0; i <= n; i++) {
     const s = i < n ? node.inputs[i] : t;
-    const now = versionOf(s.data);
+    const now = tensorVersion(s);
     if (now !== node.versions[i]) {
       throw new GradError(
         `backward: ${describeSaved(node, i, s)} was changed in place after the forward pass ` +

@@ -7,7 +7,7 @@ import { allocateUninit, assertSameDType, dtypeOf, type FloatArray } from '../dt
 import { ArgumentError, DTypeError, ShapeError, ValueError } from '../errors';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape, assertShape, sizeOf } from '../shape';
-import { gemm } from './gemm';
+import { gemmChecked } from './gemm';
 import { assertNDArray, type NDArray, type OwnedArray } from './types';
 
 /** What {@link affineForward} keeps for the backward pass: the seed's `(x, w, b)`. */
@@ -39,7 +39,7 @@ export function affineForward(x: NDArray, w: NDArray, b: NDArray): { out: OwnedA
   const fn = 'affineForward';
   const { n, d, m } = checkAffine(fn, x, w, b);
   const out = allocateUninit(dtypeOf(x.data), n * m); // gemm writes every element
-  gemm(x.data, w.data, out, n, m, d, { bias: b.data });
+  gemmChecked(x.data, w.data, out, n, m, d, b.data, 0);
   return { out: { shape: [n, m], data: out }, cache: { x, w, b } };
 }
 
@@ -103,26 +103,67 @@ export function affineGrads(
   const m = w.shape[1];
   assertShape(fn, 'dout', dout.shape, [n, m], 'like the forward output');
   assertSameDType(fn, 'x', x.data, 'dout', dout.data);
-  const dt = dtypeOf(dout.data);
-  let dx: OwnedArray | null = null;
-  let dw: OwnedArray | null = null;
-  let db: OwnedArray | null = null;
-  if (wantDx) {
-    const data = allocateUninit(dt, n * d);
-    gemm(dout.data, w.data, data, n, d, m, { transB: true });
-    dx = { shape: [...x.shape], data };
-  }
-  if (wantDw) {
-    const data = allocateUninit(dt, d * m);
-    gemm(x.data, dout.data, data, d, m, n, { transA: true });
-    dw = { shape: [d, m], data };
-  }
-  if (wantDb) {
-    const data = allocateUninit(dt, m);
-    sumRows(dout.data, data, n, m);
-    db = { shape: [m], data };
-  }
+  const dx = wantDx ? { shape: [...x.shape], data: affineDx(dout.data, cache) } : null;
+  const dw = wantDw ? { shape: [d, m], data: affineDw(dout.data, cache) } : null;
+  const db = wantDb ? { shape: [m], data: affineDb(dout.data, cache) } : null;
   return { dx, dw, db };
+}
+
+/**
+ * dx = dout @ wᵀ (flat, x's size) for the tape, whose `dout` is the gradient of the output
+ * {@link affineForward} made with this cache: no checks.
+ *
+ * @internal
+ * @param dout - the output's gradient, (N, M) flat.
+ * @param cache - from {@link affineForward}.
+ * @example
+ * ```ts
+ * const dx = affineDx(g, cache);
+ * ```
+ */
+export function affineDx(dout: FloatArray, cache: AffineCache): FloatArray {
+  const { x, w } = cache;
+  const n = x.shape[0], d = w.shape[0], m = w.shape[1];
+  const data = allocateUninit(dtypeOf(dout), n * d);
+  gemmChecked(dout, w.data, data, n, d, m, null, 1);
+  return data;
+}
+
+/**
+ * dw = xᵀ @ dout for the tape (see {@link affineDx}).
+ *
+ * @internal
+ * @param dout - the output's gradient, (N, M) flat.
+ * @param cache - from {@link affineForward}.
+ * @example
+ * ```ts
+ * const dw = affineDw(g, cache);
+ * ```
+ */
+export function affineDw(dout: FloatArray, cache: AffineCache): FloatArray {
+  const { x, w } = cache;
+  const n = x.shape[0], d = w.shape[0], m = w.shape[1];
+  const data = allocateUninit(dtypeOf(dout), d * m);
+  gemmChecked(x.data, dout, data, d, m, n, null, 2);
+  return data;
+}
+
+/**
+ * db = the column sums of dout, for the tape (see {@link affineDx}).
+ *
+ * @internal
+ * @param dout - the output's gradient, (N, M) flat.
+ * @param cache - from {@link affineForward}.
+ * @example
+ * ```ts
+ * const db = affineDb(g, cache);
+ * ```
+ */
+export function affineDb(dout: FloatArray, cache: AffineCache): FloatArray {
+  const n = cache.x.shape[0], m = cache.w.shape[1];
+  const data = allocateUninit(dtypeOf(dout), m);
+  sumRows(dout, data, n, m);
+  return data;
 }
 
 /**

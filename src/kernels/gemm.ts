@@ -142,6 +142,43 @@ export function gemm(
   epilogue(c, flags, m, n);
 }
 
+/** The flags of the library's own products (no bias, no accumulate, no ReLU), by transposes. */
+const PLAIN: readonly GemmFlags[] = [
+  { bias: null, transA: false, transB: false, accumulate: false, relu: false },
+  { bias: null, transA: false, transB: true, accumulate: false, relu: false },
+  { bias: null, transA: true, transB: false, accumulate: false, relu: false },
+];
+
+/**
+ * {@link gemm} for the library's own kernels, whose callers have checked the operands' dtypes
+ * and lengths already: no argument checks, no options object to read. `bias` (or null) is
+ * added per row; `trans` is 0 (A @ B), 1 (A @ Bᵀ) or 2 (Aᵀ @ B). Same results as gemm.
+ *
+ * @internal
+ * @param a - A's values.
+ * @param b - B's values.
+ * @param c - C, overwritten.
+ * @param m - rows of C.
+ * @param n - columns of C.
+ * @param k - the inner dimension.
+ * @param bias - added to every row, or null.
+ * @param trans - 0, 1 (transB) or 2 (transA).
+ * @example
+ * ```ts
+ * gemmChecked(x, w, out, n, m, d, b, 0); // out = x @ w + b, after the caller checked shapes
+ * ```
+ */
+export function gemmChecked<T extends FloatArray>(
+  a: T, b: T, c: T, m: number, n: number, k: number, bias: T | null, trans: 0 | 1 | 2,
+): void {
+  const flags = bias === null ? PLAIN[trans] : { ...PLAIN[trans], bias };
+  if (backend !== 'js' && (backend === 'wasm' || m * n * k >= WASM_MIN_WORK) && wasmAvailable() && gemmWasm(a, b, c, m, n, k, flags)) {
+    return;
+  }
+  gemmLoops(a, b, c, m, n, k, flags);
+  epilogue(c, flags, m, n);
+}
+
 /** C[i, j] += bias[j] for every row (nothing without a bias), then max(C, 0) with `relu`. */
 function epilogue(c: FloatArray, flags: GemmFlags, m: number, n: number): void {
   const bias = flags.bias;

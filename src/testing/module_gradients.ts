@@ -95,10 +95,14 @@ function inFloat64<T>(module: Module, body: () => T): T {
       }
       swapped.push([t, t.data]);
       (t as { data: FloatArray }).data = copy;
+      t._key = null; // its versions are now those of the copy's memory
     }
     return body();
   } finally {
-    for (const [t, data] of swapped) (t as { data: FloatArray }).data = data;
+    for (const [t, data] of swapped) {
+      (t as { data: FloatArray }).data = data;
+      t._key = null;
+    }
   }
 }
 

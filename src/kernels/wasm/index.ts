@@ -134,7 +134,8 @@ export function gemmUnchecked<T extends FloatArray>(
 ): boolean {
   if (m === 0 || n === 0) return true;
   const f64 = a instanceof Float64Array;
-  const call: Flags<T> = {
+  // The library's own callers pass their flags object whole (every key set, booleans): no copy.
+  const call: Flags<T> = isFlags(opts) ? opts : {
     bias: opts.bias ?? null,
     transA: opts.transA === true,
     transB: opts.transB === true,
@@ -143,6 +144,12 @@ export function gemmUnchecked<T extends FloatArray>(
   };
   if (runWhole(a, b, c, m, n, k, f64, call)) return true;
   return gemmTiled(a, b, c, m, n, k, f64, call);
+}
+
+/** Whether `o` already has the shape of {@link Flags}: every key set, the flags booleans. */
+function isFlags<T extends FloatArray>(o: GemmOptions<T>): o is Flags<T> {
+  return o.bias !== undefined && typeof o.transA === 'boolean' && typeof o.transB === 'boolean' &&
+    typeof o.accumulate === 'boolean' && typeof o.relu === 'boolean';
 }
 
 /** The options of one product, read once. */

@@ -701,12 +701,22 @@ function formatValues(data: FloatArray, shape: Shape, indent: number): string {
  * ```
  */
 export function bumpVersion(t: Tensor | FloatArray): void {
-  const key = t instanceof Tensor ? keyOf(t) : storageKey(t);
+  const key = t instanceof Tensor ? tensorKey(t) : storageKey(t);
   versions.set(key, (versions.get(key) ?? 0) + 1);
 }
 
-/** The storage key of a tensor's data, looked up once per tensor. */
-function keyOf(t: Tensor): object {
+/**
+ * The storage key of a tensor's data (storageKey in kernels/wasm/runtime.ts), looked up once per
+ * tensor: two tensors share memory exactly when their keys are the same object.
+ *
+ * @internal
+ * @param t - the tensor.
+ * @example
+ * ```ts
+ * const shared = tensorKey(a) === tensorKey(b);
+ * ```
+ */
+export function tensorKey(t: Tensor): object {
   return (t._key ??= storageKey(t.data));
 }
 
@@ -722,7 +732,7 @@ function keyOf(t: Tensor): object {
  * ```
  */
 export function tensorVersion(t: Tensor): number {
-  return versions.get(keyOf(t)) ?? 0;
+  return versions.get(tensorKey(t)) ?? 0;
 }
 
 /**

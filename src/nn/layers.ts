@@ -4,20 +4,19 @@
  *
  * @packageDocumentation
  */
-import { currentModule, withModule } from '../autograd/mode';
+import { currentModule, isAnomalyEnabled, withModule } from '../autograd/mode';
 import { resolveDType, type DType } from '../dtype';
 import { ArgumentError, ShapeError, ValueError } from '../errors';
-import { affine, batchnorm, dropout, layernorm, relu } from '../ops/layers';
+import { affine, batchnorm, batchnormRelu, dropout, layernorm, relu } from '../ops/layers';
 import { checkOptions, optionalBoolean } from '../options';
 import { describe, formatShape, sizeOf } from '../shape';
-import { Tensor } from '../tensor';
+import { Tensor, tensorKey } from '../tensor';
 import { kaimingUniform } from './default_init';
 import * as init from './init';
 import { Module, torchEntry, torchTransposedEntry, type TorchEntry } from './module';
-import type { BatchnormConvention } from '../kernels/batchnorm';
+import type { BatchnormConvention, BatchnormParam } from '../kernels/batchnorm';
 import { ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh } from './activations';
 import { LogSoftmax, Softmax } from './shape_layers';
-import { storageKey } from '../kernels/wasm/runtime';
 
 function checkCount(fn: string, arg: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`${fn}: ${arg} must be a positive integer, got ${describe(v)}`);
@@ -268,16 +267,33 @@ export class BatchNorm1d extends Module {
 
   /** @param x - input (N, numFeatures). */
   forward(x: Tensor): Tensor {
-    const out = batchnorm(x, this.weight, this.bias, {
+    const out = batchnorm(x, this.weight, this.bias, this.bnParam());
+    if (this.training) this.numBatchesTracked += 1;
+    return out;
+  }
+
+  /**
+   * `relu(this.forward(x))` as one op on the tape (see `batchnormRelu` in ops/layers.ts):
+   * `nn.Sequential` calls it for this layer followed by a ReLU.
+   *
+   * @internal
+   * @param x - input (N, numFeatures).
+   */
+  forwardRelu(x: Tensor): Tensor {
+    const out = batchnormRelu(x, this.weight, this.bias, this.bnParam());
+    if (this.training) this.numBatchesTracked += 1;
+    return out;
+  }
+
+  private bnParam(): BatchnormParam {
+    return {
       mode: this.training ? 'train' : 'test',
       eps: this.eps,
       momentum: this.momentum,
       ...(this.convention === 'torch' ? { convention: 'torch' as const } : {}),
       runningMean: this.runningMean.data,
       runningVar: this.runningVar.data,
-    });
-    if (this.training) this.numBatchesTracked += 1;
-    return out;
+    };
   }
 
   /** PyTorch's names: weight, bias, running_mean, running_var, num_batches_tracked (int64, shape []). */
@@ -461,9 +477,17 @@ export class Sequential extends Module {
       const f = layer.forward;
       if (typeof f !== 'function') throw new ArgumentError(`Sequential.forward: layers[${i}].forward must be a function, got ${describe(f)}`);
       const own = SEALED_FORWARDS.has(f);
-      const out = withModule(this.labelOf(i, layer), () => f.call(layer, h));
+      let out: Tensor;
+      if (f === BN_FORWARD && layer instanceof BatchNorm1d && reluFollows(layers, i) && !isAnomalyEnabled()) {
+        // BatchNorm1d then ReLU, both the library's own: one op (one tape node, no tensor
+        // between them). Anomaly mode runs them apart, so its messages name each op.
+        out = withModule(this.labelOf(i, layer), () => BN_FORWARD_RELU.call(layer, h));
+        i++;
+      } else {
+        out = withModule(this.labelOf(i, layer), () => f.call(layer, h));
+      }
       if (hSealed && own) sealIntermediate(h, out);
-      hSealed = own && out instanceof Tensor && out._node !== null && out !== h && storageKey(out.data) !== storageKey(h.data);
+      hSealed = own && out instanceof Tensor && out._node !== null && out !== h && h instanceof Tensor && tensorKey(out) !== tensorKey(h);
       h = out;
     }
     return h;
@@ -494,6 +518,16 @@ const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
   Softplus.prototype.forward,
 ]);
 
+const BN_FORWARD = BatchNorm1d.prototype.forward;
+const BN_FORWARD_RELU = BatchNorm1d.prototype.forwardRelu;
+const RELU_FORWARD = ReLU.prototype.forward;
+
+/** Whether layers[i + 1] is a ReLU whose forward is the library's own (read once, here). */
+function reluFollows(layers: readonly Module[], i: number): boolean {
+  const next = layers[i + 1];
+  return next instanceof ReLU && next.forward === RELU_FORWARD;
+}
+
 /**
  * Marks `h` as reachable only through the graph, so the backward pass that frees the graph may
  * reuse its memory (kind 3 of the tape's ownership rule, `releaseDead` in autograd/tape.ts).
@@ -503,5 +537,5 @@ const SEALED_FORWARDS: ReadonlySet<unknown> = new Set<unknown>([
  * forward returned a different array, so `h` does not live on in `out`.
  */
 function sealIntermediate(h: Tensor, out: Tensor): void {
-  if (out instanceof Tensor && out !== h && storageKey(out.data) !== storageKey(h.data)) h._graphOnly = true;
+  if (out instanceof Tensor && out !== h && tensorKey(out) !== tensorKey(h)) h._graphOnly = true;
 }

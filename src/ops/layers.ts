@@ -4,13 +4,13 @@
  *
  * @packageDocumentation
  */
-import { record, withGraphRule } from '../autograd/tape';
+import { record, withGraphRule, type GraphRule } from '../autograd/tape';
 import { constant, decomposed } from './graph_rules';
 import { affineDb, affineDw, affineForward, affineDx } from '../kernels/affine';
-import { batchnormBackward, batchnormForward, type BatchnormParam } from '../kernels/batchnorm';
+import { batchnormBackward, batchnormForward, type BatchnormCache, type BatchnormParam } from '../kernels/batchnorm';
 import { reluBackward, reluForward } from '../kernels/relu';
 import { layernormBackward, layernormForward } from '../kernels/layernorm';
-import { allocateUninit, dtypeOf } from '../dtype';
+import { allocateUninit, dtypeOf, recycle } from '../dtype';
 import { ValueError } from '../errors';
 import { randomUniform } from '../random';
 import { describe } from '../shape';
@@ -113,8 +113,64 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
     [cache.xMinusMean, cache.normalizedData, cache.ivar, cache.sqrtvar],
   );
   if (y._node === null) return y;
-  const eps = bnParam.eps ?? 1e-5;
-  return withGraphRule(y, (g) => {
+  return withGraphRule(y, batchnormGraphRule(x, gamma, beta, cache, bnParam.eps ?? 1e-5));
+}
+
+/**
+ * Batch normalization followed by a ReLU, as one op on the tape: `relu(batchnorm(x, ...))`,
+ * bit for bit, with one node instead of two and the normalized values (the ReLU's input) kept
+ * only as the node's scratch. `nn.Sequential` runs a BatchNorm1d followed by a ReLU this way.
+ *
+ * Shape: x (N, D), gamma (D), beta (D) -> (N, D).
+ *
+ * @internal
+ * @param x - input batch.
+ * @param gamma - scale.
+ * @param beta - shift.
+ * @param bnParam - as {@link batchnorm}.
+ * @throws as {@link batchnorm}.
+ * @example
+ * ```ts
+ * const y = batchnormRelu(x, gamma, beta, { mode: 'train', runningMean, runningVar });
+ * ```
+ */
+export function batchnormRelu(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchnormParam): Tensor {
+  assertTensor('batchnorm', 'x', x);
+  assertTensor('batchnorm', 'gamma', gamma);
+  assertTensor('batchnorm', 'beta', beta);
+  const { out: bn, cache } = batchnormForward(x, gamma, beta, bnParam);
+  if (cache.mode === 'train') {
+    bumpVersion(bnParam.runningMean!);
+    bumpVersion(bnParam.runningVar!);
+  }
+  const { out, cache: reluCache } = reluForward(bn);
+  const y = record(
+    new Tensor(out.data, out.shape),
+    'batchnorm+relu',
+    [x, gamma, beta],
+    (g) => {
+      const dr = reluBackward({ shape: out.shape, data: g }, reluCache).data;
+      const { dx, dgamma, dbeta } = batchnormBackward({ shape: out.shape, data: dr }, cache);
+      recycle(dr); // made here, read by the line above only
+      return [dx.data, dgamma.data, dbeta.data];
+    },
+    [cache.xMinusMean, cache.normalizedData, cache.ivar, cache.sqrtvar, bn.data],
+  );
+  if (y._node === null) {
+    recycle(bn.data); // nothing records the ReLU's input: it is dead
+    return y;
+  }
+  const bnRule = batchnormGraphRule(x, gamma, beta, cache, bnParam.eps ?? 1e-5);
+  // The rule runs while the node lives, so its scratch (bn.data) is still valid here.
+  return withGraphRule(y, (g) => bnRule(g.mul(constant(bn.data.map((v) => (v >= 0 ? 1 : 0)), bn.shape, x))));
+}
+
+/**
+ * The differentiable backward rule of {@link batchnorm}: the gradients of x, gamma and beta
+ * from the output's gradient, with Tensor ops, for `createGraph`.
+ */
+function batchnormGraphRule(x: Tensor, gamma: Tensor, beta: Tensor, cache: BatchnormCache, eps: number): GraphRule {
+  return (g) => {
     // The rule runs while the node lives, so the cache is still valid here.
     let recompute: (x: Tensor, gamma: Tensor, beta: Tensor) => Tensor;
     if (cache.mode === 'train') {
@@ -134,7 +190,7 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: Batch
       recompute = (xx, gm, bt) => xx.mul(ivar).add(shift).mul(gm).add(bt);
     }
     return decomposed([x, gamma, beta], recompute)(g);
-  });
+  };
 }
 
 /**

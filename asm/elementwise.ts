@@ -378,15 +378,18 @@ export function bnTrainForwardF32(
   // xhat = xMinusMean / sqrtvar; normalizedData = xhat; out = g * xhat + bt
   for (i = 0; i < n; i++) {
     const k = <usize>i * rowB;
+    const pm = xmm + k;
+    const pn = xn + k;
+    const po = out + k;
     for (o = 0; o < vecB; o += 16) {
-      const xh = f32x4.div(v128.load(xmm + k + o), v128.load(sv + o));
-      v128.store(xn + k + o, xh);
-      v128.store(out + k + o, f32x4.add(f32x4.mul(v128.load(g + o), xh), v128.load(bt + o)));
+      const xh = f32x4.div(v128.load(pm + o), v128.load(sv + o));
+      v128.store(pn + o, xh);
+      v128.store(po + o, f32x4.add(f32x4.mul(v128.load(g + o), xh), v128.load(bt + o)));
     }
     for (; o < rowB; o += 4) {
-      const xh = load<f32>(xmm + k + o) / load<f32>(sv + o);
-      store<f32>(xn + k + o, xh);
-      store<f32>(out + k + o, load<f32>(g + o) * xh + load<f32>(bt + o));
+      const xh = load<f32>(pm + o) / load<f32>(sv + o);
+      store<f32>(pn + o, xh);
+      store<f32>(po + o, load<f32>(g + o) * xh + load<f32>(bt + o));
     }
   }
   for (o = 0; o < rowB; o += 4) {

@@ -357,14 +357,16 @@ export function bnTrainForwardF32(
   }
   if (i < n) {
     const k = <usize>i * rowB;
+    const xR = x + k;
+    const xmmR = xmm + k;
     for (o = 0; o < vecB; o += 16) {
-      const c = f32x4.sub(v128.load(x + k + o), v128.load(mean + o));
-      v128.store(xmm + k + o, c);
+      const c = f32x4.sub(v128.load(xR + o), v128.load(mean + o));
+      v128.store(xmmR + o, c);
       v128.store(vr + o, f32x4.add(v128.load(vr + o), f32x4.mul(c, c)));
     }
     for (; o < rowB; o += 4) {
-      const c = load<f32>(x + k + o) - load<f32>(mean + o);
-      store<f32>(xmm + k + o, c);
+      const c = load<f32>(xR + o) - load<f32>(mean + o);
+      store<f32>(xmmR + o, c);
       store<f32>(vr + o, load<f32>(vr + o) + c * c);
     }
   }
@@ -418,20 +420,24 @@ export function bnTestForwardF32(
   // x is loaded before out (which may alias it) is stored.
   for (let i = 0; i < n; i++) {
     const k = <usize>i * rowB;
+    const xR = x + k;
+    const outR = out + k;
+    const xmmR = xmm + k;
+    const xnR = xn + k;
     let o: usize = 0;
     for (; o < vecB; o += 16) {
-      const xv = v128.load(x + k + o);
-      v128.store(out + k + o, f32x4.add(f32x4.mul(v128.load(scale + o), xv), v128.load(shift + o)));
+      const xv = v128.load(xR + o);
+      v128.store(outR + o, f32x4.add(f32x4.mul(v128.load(scale + o), xv), v128.load(shift + o)));
       const c = f32x4.sub(xv, v128.load(rm + o));
-      v128.store(xmm + k + o, c);
-      v128.store(xn + k + o, f32x4.div(c, v128.load(sv + o)));
+      v128.store(xmmR + o, c);
+      v128.store(xnR + o, f32x4.div(c, v128.load(sv + o)));
     }
     for (; o < rowB; o += 4) {
-      const xv = load<f32>(x + k + o);
-      store<f32>(out + k + o, load<f32>(scale + o) * xv + load<f32>(shift + o));
+      const xv = load<f32>(xR + o);
+      store<f32>(outR + o, load<f32>(scale + o) * xv + load<f32>(shift + o));
       const c = xv - load<f32>(rm + o);
-      store<f32>(xmm + k + o, c);
-      store<f32>(xn + k + o, c / load<f32>(sv + o));
+      store<f32>(xmmR + o, c);
+      store<f32>(xnR + o, c / load<f32>(sv + o));
     }
   }
 }
@@ -467,17 +473,20 @@ export function bnBackwardF32(
     }
     for (i = 1; i < n; i++) {
       const k = <usize>i * rowB;
+      const doutR = dout + k;
+      const xnR = xn + k;
+      const dxR = dx + k;
       for (o = 0; o < vecB; o += 16) {
-        const gv = v128.load(dout + k + o);
+        const gv = v128.load(doutR + o);
         v128.store(dbeta + o, f32x4.add(v128.load(dbeta + o), gv));
-        v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xn + k + o))));
-        v128.store(dx + k + o, f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(ivar + o)));
+        v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o))));
+        v128.store(dxR + o, f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(ivar + o)));
       }
       for (; o < rowB; o += 4) {
-        const gv = load<f32>(dout + k + o);
+        const gv = load<f32>(doutR + o);
         store<f32>(dbeta + o, load<f32>(dbeta + o) + gv);
-        store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xn + k + o));
-        store<f32>(dx + k + o, gv * load<f32>(gamma + o) * load<f32>(ivar + o));
+        store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o));
+        store<f32>(dxR + o, gv * load<f32>(gamma + o) * load<f32>(ivar + o));
       }
     }
     return;
@@ -502,39 +511,48 @@ export function bnBackwardF32(
   for (i = 1; i + 1 < n; i += 2) {
     const k = <usize>i * rowB;
     const k1 = k + rowB;
+    const doutR = dout + k;
+    const xnR = xn + k;
+    const xmmR = xmm + k;
+    const doutR1 = dout + k1;
+    const xnR1 = xn + k1;
+    const xmmR1 = xmm + k1;
     for (o = 0; o < vecB; o += 16) {
       const gm = v128.load(gamma + o);
-      const gv = v128.load(dout + k + o);
-      const gv1 = v128.load(dout + k1 + o);
+      const gv = v128.load(doutR + o);
+      const gv1 = v128.load(doutR1 + o);
       v128.store(dbeta + o, f32x4.add(f32x4.add(v128.load(dbeta + o), gv), gv1));
-      const dg = f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xn + k + o)));
-      v128.store(dgamma + o, f32x4.add(dg, f32x4.mul(gv1, v128.load(xn + k1 + o))));
-      const dv = f32x4.add(v128.load(divar + o), f32x4.mul(f32x4.mul(gv, gm), v128.load(xmm + k + o)));
-      v128.store(divar + o, f32x4.add(dv, f32x4.mul(f32x4.mul(gv1, gm), v128.load(xmm + k1 + o))));
+      const dg = f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o)));
+      v128.store(dgamma + o, f32x4.add(dg, f32x4.mul(gv1, v128.load(xnR1 + o))));
+      const dv = f32x4.add(v128.load(divar + o), f32x4.mul(f32x4.mul(gv, gm), v128.load(xmmR + o)));
+      v128.store(divar + o, f32x4.add(dv, f32x4.mul(f32x4.mul(gv1, gm), v128.load(xmmR1 + o))));
     }
     for (; o < rowB; o += 4) {
       const gm = load<f32>(gamma + o);
-      const gv = load<f32>(dout + k + o);
-      const gv1 = load<f32>(dout + k1 + o);
+      const gv = load<f32>(doutR + o);
+      const gv1 = load<f32>(doutR1 + o);
       store<f32>(dbeta + o, load<f32>(dbeta + o) + gv + gv1);
-      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xn + k + o) + gv1 * load<f32>(xn + k1 + o));
-      store<f32>(divar + o, load<f32>(divar + o) + gv * gm * load<f32>(xmm + k + o) + gv1 * gm * load<f32>(xmm + k1 + o));
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o) + gv1 * load<f32>(xnR1 + o));
+      store<f32>(divar + o, load<f32>(divar + o) + gv * gm * load<f32>(xmmR + o) + gv1 * gm * load<f32>(xmmR1 + o));
     }
   }
   if (i < n) {
     const k = <usize>i * rowB;
+    const doutR = dout + k;
+    const xnR = xn + k;
+    const xmmR = xmm + k;
     for (o = 0; o < vecB; o += 16) {
-      const gv = v128.load(dout + k + o);
+      const gv = v128.load(doutR + o);
       v128.store(dbeta + o, f32x4.add(v128.load(dbeta + o), gv));
-      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xn + k + o))));
-      const p = f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(xmm + k + o));
+      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o))));
+      const p = f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(xmmR + o));
       v128.store(divar + o, f32x4.add(v128.load(divar + o), p));
     }
     for (; o < rowB; o += 4) {
-      const gv = load<f32>(dout + k + o);
+      const gv = load<f32>(doutR + o);
       store<f32>(dbeta + o, load<f32>(dbeta + o) + gv);
-      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xn + k + o));
-      store<f32>(divar + o, load<f32>(divar + o) + gv * load<f32>(gamma + o) * load<f32>(xmm + k + o));
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o));
+      store<f32>(divar + o, load<f32>(divar + o) + gv * load<f32>(gamma + o) * load<f32>(xmmR + o));
     }
   }
   // Steps 4-5 per column in f64, rounded as the Float32Arrays dvar and t hold them.
@@ -558,40 +576,49 @@ export function bnBackwardF32(
   for (i = 1; i + 1 < n; i += 2) {
     const k = <usize>i * rowB;
     const k1 = k + rowB;
+    const doutR = dout + k;
+    const xmmR = xmm + k;
+    const dxR = dx + k;
+    const doutR1 = dout + k1;
+    const xmmR1 = xmm + k1;
+    const dxR1 = dx + k1;
     for (o = 0; o < vecB; o += 16) {
       const gm = v128.load(gamma + o);
       const iv = v128.load(ivar + o);
       const tv = v128.load(t + o);
-      const a = f32x4.mul(f32x4.mul(v128.load(dout + k + o), gm), iv);
-      const dx1 = f32x4.add(a, f32x4.mul(tv, v128.load(xmm + k + o)));
-      const a1 = f32x4.mul(f32x4.mul(v128.load(dout + k1 + o), gm), iv);
-      const dx11 = f32x4.add(a1, f32x4.mul(tv, v128.load(xmm + k1 + o)));
-      v128.store(dx + k + o, dx1);
-      v128.store(dx + k1 + o, dx11);
+      const a = f32x4.mul(f32x4.mul(v128.load(doutR + o), gm), iv);
+      const dx1 = f32x4.add(a, f32x4.mul(tv, v128.load(xmmR + o)));
+      const a1 = f32x4.mul(f32x4.mul(v128.load(doutR1 + o), gm), iv);
+      const dx11 = f32x4.add(a1, f32x4.mul(tv, v128.load(xmmR1 + o)));
+      v128.store(dxR + o, dx1);
+      v128.store(dxR1 + o, dx11);
       v128.store(dmu + o, f32x4.add(f32x4.add(v128.load(dmu + o), dx1), dx11));
     }
     for (; o < rowB; o += 4) {
       const gm = load<f32>(gamma + o);
       const iv = load<f32>(ivar + o);
       const tv = load<f32>(t + o);
-      const dx1 = load<f32>(dout + k + o) * gm * iv + tv * load<f32>(xmm + k + o);
-      const dx11 = load<f32>(dout + k1 + o) * gm * iv + tv * load<f32>(xmm + k1 + o);
-      store<f32>(dx + k + o, dx1);
-      store<f32>(dx + k1 + o, dx11);
+      const dx1 = load<f32>(doutR + o) * gm * iv + tv * load<f32>(xmmR + o);
+      const dx11 = load<f32>(doutR1 + o) * gm * iv + tv * load<f32>(xmmR1 + o);
+      store<f32>(dxR + o, dx1);
+      store<f32>(dxR1 + o, dx11);
       store<f32>(dmu + o, load<f32>(dmu + o) + dx1 + dx11);
     }
   }
   if (i < n) {
     const k = <usize>i * rowB;
+    const doutR = dout + k;
+    const xmmR = xmm + k;
+    const dxR = dx + k;
     for (o = 0; o < vecB; o += 16) {
-      const a = f32x4.mul(f32x4.mul(v128.load(dout + k + o), v128.load(gamma + o)), v128.load(ivar + o));
-      const dx1 = f32x4.add(a, f32x4.mul(v128.load(t + o), v128.load(xmm + k + o)));
-      v128.store(dx + k + o, dx1);
+      const a = f32x4.mul(f32x4.mul(v128.load(doutR + o), v128.load(gamma + o)), v128.load(ivar + o));
+      const dx1 = f32x4.add(a, f32x4.mul(v128.load(t + o), v128.load(xmmR + o)));
+      v128.store(dxR + o, dx1);
       v128.store(dmu + o, f32x4.add(v128.load(dmu + o), dx1));
     }
     for (; o < rowB; o += 4) {
-      const dx1 = load<f32>(dout + k + o) * load<f32>(gamma + o) * load<f32>(ivar + o) + load<f32>(t + o) * load<f32>(xmm + k + o);
-      store<f32>(dx + k + o, dx1);
+      const dx1 = load<f32>(doutR + o) * load<f32>(gamma + o) * load<f32>(ivar + o) + load<f32>(t + o) * load<f32>(xmmR + o);
+      store<f32>(dxR + o, dx1);
       store<f32>(dmu + o, load<f32>(dmu + o) + dx1);
     }
   }
@@ -599,8 +626,9 @@ export function bnBackwardF32(
   // dx = dmu + dx
   for (i = 0; i < n; i++) {
     const k = <usize>i * rowB;
-    for (o = 0; o < vecB; o += 16) v128.store(dx + k + o, f32x4.add(v128.load(dmu + o), v128.load(dx + k + o)));
-    for (; o < rowB; o += 4) store<f32>(dx + k + o, load<f32>(dmu + o) + load<f32>(dx + k + o));
+    const dxR = dx + k;
+    for (o = 0; o < vecB; o += 16) v128.store(dxR + o, f32x4.add(v128.load(dmu + o), v128.load(dxR + o)));
+    for (; o < rowB; o += 4) store<f32>(dxR + o, load<f32>(dmu + o) + load<f32>(dxR + o));
   }
 }
 

@@ -16,17 +16,18 @@
 //
 // * float64: the TS kernels compute and store in f64, so f64x2 throughout.
 //
-// * float32: the TS kernels hold data in Float32Arrays, but JS evaluates every expression in
-//   f64 and rounds only when storing into a Float32Array. JS locals (`const c = ...`,
-//   `const xhat = ...`, `dx1`) are NOT rounded. Mirrored here by loading f32 pairs
-//   (v128.load64_zero), promoting to f64x2, computing in f64 and demoting on store. Values
-//   the TS code stores into a Float32Array and reads back later (accumulators such as
-//   mean, variance, dgamma, dmu; cached arrays) are rounded at exactly those points:
-//   accumulators are kept in f64 scratch but passed through demote/promote after every
-//   update (`rnd`), which is the value the Float32Array would hold.
-//   A single IEEE operation on f32 operands gives the same result whether done in f32 or in f64
-//   and then rounded (53 >= 2*24 + 2, Figueroa 1995), so steps that are one add (the mean's
-//   sum, the final dx = dmu + dx) use f32x4 directly: twice the lanes, same bits.
+// * float32, BatchNorm: every per-element operation is one float32 operation (the TS reference
+//   rounds each with Math.fround or a Float32Array store), so f32x4 throughout the (N, D) loops.
+//   Per-column steps (mean / N, sqrt(var + eps), 1 / sqrtvar, dvar, dmu, running statistics) are
+//   computed in f64 from the stored f32 values and rounded once, as the TS stores them.
+//
+// * float32, other kernels: the TS code holds data in Float32Arrays, but JS evaluates every
+//   expression in f64 and rounds only when storing into a Float32Array. JS locals are NOT
+//   rounded. Mirrored by loading f32 pairs (v128.load64_zero), promoting to f64x2, computing in
+//   f64 and demoting on store (ld2 / st2); values stored and read back later are rounded at
+//   exactly those points (`rnd`). A single IEEE operation on f32 operands gives the same result
+//   whether done in f32 or in f64 and then rounded (53 >= 2*24 + 2, Figueroa 1995), so steps
+//   that are one operation use f32x4 directly: twice the lanes, same bits.
 //
 // Loop order: row-major (for i: for j), with the per-column accumulators in scratch memory
 // (L1-resident, store-to-load forwarded). Column blocks with the sums in registers (for j-block:
@@ -35,7 +36,7 @@
 //
 // Memory: --runtime stub, no allocator. The JS loader owns the layout above heapBase(): it
 // copies the inputs in, passes pointers, copies the results out. `s` is a scratch region of
-// SCRATCH_ARRAYS arrays of ceil16(D * 8) bytes each (scratchBytes(d)); the kernels zero the
+// SCRATCH_ARRAYS arrays of ceil16(D * 8) bytes each (scratchBytes(d)); the kernels initialise the
 // accumulators they use, so nothing has to be cleared by the caller.
 
 /** Number of D-length f64 scratch arrays a call may use. */

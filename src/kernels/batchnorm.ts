@@ -75,6 +75,13 @@ export interface BatchnormCache {
  * NOTE: the variance is biased (divides by N), as numpy's `np.var` does; train mode needs
  * N >= 2, since one row has zero variance and normalizes to exactly beta (PyTorch rejects it too).
  *
+ * float32: every per-element operation (over the N x D values) is a float32 operation, each
+ * +, -, *, / rounded to float32, in the order the formulas are written (numpy / PyTorch float32
+ * arithmetic; sums over rows accumulate in row order into float32). Per-feature quantities
+ * (mean / N, variance / N, sqrt(var + eps), 1 / sqrtvar, test mode's scale and shift, the running
+ * statistics) are computed in float64 from the float32 values and rounded to float32 once.
+ * The SIMD and TypeScript paths give the same bits.
+ *
  * Shape: x (N, D), gamma (D), beta (D) -> out (N, D).
  *
  * @param x - input batch.
@@ -308,6 +315,8 @@ function testForwardLoopsF32(
 /**
  * Backward pass of batch normalization, the seed's step-by-step graph (steps 1-10).
  * In test mode the statistics are constants, so dx = dout * gamma / sqrt(rv + eps).
+ * float32 as in {@link batchnormForward}: per-element operations in float32; the per-feature
+ * dvar, (1 / N) * dvar * 2 and dmu computed in float64 and rounded to float32 once.
  *
  * Shape: dout (N, D) -> dx (N, D), dgamma (D), dbeta (D).
  *

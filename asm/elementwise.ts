@@ -16,17 +16,18 @@
 //
 // * float64: the TS kernels compute and store in f64, so f64x2 throughout.
 //
-// * float32: the TS kernels hold data in Float32Arrays, but JS evaluates every expression in
-//   f64 and rounds only when storing into a Float32Array. JS locals (`const c = ...`,
-//   `const xhat = ...`, `dx1`) are NOT rounded. Mirrored here by loading f32 pairs
-//   (v128.load64_zero), promoting to f64x2, computing in f64 and demoting on store. Values
-//   the TS code stores into a Float32Array and reads back later (accumulators such as
-//   mean, variance, dgamma, dmu; cached arrays) are rounded at exactly those points:
-//   accumulators are kept in f64 scratch but passed through demote/promote after every
-//   update (`rnd`), which is the value the Float32Array would hold.
-//   A single IEEE operation on f32 operands gives the same result whether done in f32 or in f64
-//   and then rounded (53 >= 2*24 + 2, Figueroa 1995), so steps that are one add (the mean's
-//   sum, the final dx = dmu + dx) use f32x4 directly: twice the lanes, same bits.
+// * float32, BatchNorm: every per-element operation is one float32 operation (the TS reference
+//   rounds each with Math.fround or a Float32Array store), so f32x4 throughout the (N, D) loops.
+//   Per-column steps (mean / N, sqrt(var + eps), 1 / sqrtvar, dvar, dmu, running statistics) are
+//   computed in f64 from the stored f32 values and rounded once, as the TS stores them.
+//
+// * float32, other kernels: the TS code holds data in Float32Arrays, but JS evaluates every
+//   expression in f64 and rounds only when storing into a Float32Array. JS locals are NOT
+//   rounded. Mirrored by loading f32 pairs (v128.load64_zero), promoting to f64x2, computing in
+//   f64 and demoting on store (ld2 / st2); values stored and read back later are rounded at
+//   exactly those points (`rnd`). A single IEEE operation on f32 operands gives the same result
+//   whether done in f32 or in f64 and then rounded (53 >= 2*24 + 2, Figueroa 1995), so steps
+//   that are one operation use f32x4 directly: twice the lanes, same bits.
 //
 // Loop order: row-major (for i: for j), with the per-column accumulators in scratch memory
 // (L1-resident, store-to-load forwarded). Column blocks with the sums in registers (for j-block:
@@ -35,7 +36,7 @@
 //
 // Memory: --runtime stub, no allocator. The JS loader owns the layout above heapBase(): it
 // copies the inputs in, passes pointers, copies the results out. `s` is a scratch region of
-// SCRATCH_ARRAYS arrays of ceil16(D * 8) bytes each (scratchBytes(d)); the kernels zero the
+// SCRATCH_ARRAYS arrays of ceil16(D * 8) bytes each (scratchBytes(d)); the kernels initialise the
 // accumulators they use, so nothing has to be cleared by the caller.
 
 /** Number of D-length f64 scratch arrays a call may use. */
@@ -283,9 +284,13 @@ export function bnBackwardF64(
 }
 
 // ============================================================================================
-// BatchNorm forward, float32: same arguments (f32 arrays). Per-element expressions in f64 over
-// f32 pairs (ld2 / st2); scratch arrays named *64 hold f32 values widened to f64 so the inner
-// loops load column constants without converting them every row.
+// BatchNorm, float32: f32x4 across features. Every per-element operation is one float32 operation
+// (f32x4.add / sub / mul / div, or f32 scalar ops in the tail), in the TS reference's order; the
+// per-column steps compute in f64 from the stored f32 values and round once, as the TS stores
+// into its Float32Arrays. Every per-column sum runs over rows in ascending order: row 0
+// initialises the accumulator as 0 + v (so a -0 sums to +0, as a zero-filled Float32Array gives),
+// later rows are added two per pass over the accumulator ((acc + row i) + row i+1: the same
+// sequence of roundings, half the accumulator loads and stores).
 // ============================================================================================
 
 export function bnTrainForwardF32(
@@ -293,81 +298,106 @@ export function bnTrainForwardF32(
   s: usize, n: i32, d: i32, eps: f64, momentum: f64,
 ): void {
   const rowB = <usize>d << 2;
-  const vec4B = <usize>(d & ~3) << 2;
-  const vec2B = <usize>(d & ~1) << 2;
+  const vecB = <usize>(d & ~3) << 2;
   const nn = <f64>n;
-  const st = stride(d);
   const mean = s; // f32: the Float32Array `mean`
-  const vr = s + st; // f64, f32-rounded: `variance`
-  const mean64 = s + 2 * st;
-  const sv64 = s + 3 * st;
-  const g64 = s + 4 * st;
-  const bt64 = s + 5 * st;
-  memory.fill(mean, 0, rowB);
-  memory.fill(vr, 0, rowB << 1);
-  // mean[j] += xs[i*d+j]: one add of two f32 values, so f32x4 gives the TS bits.
-  for (let i = 0; i < n; i++) {
+  const vr = s + stride(d); // f32: `variance`
+  const z = f32x4.splat(0);
+  // mean[j] += xs[i*d+j]
+  let o: usize = 0;
+  for (; o < vecB; o += 16) v128.store(mean + o, f32x4.add(z, v128.load(x + o)));
+  for (; o < rowB; o += 4) store<f32>(mean + o, <f32>0 + load<f32>(x + o));
+  let i = 1;
+  for (; i + 1 < n; i += 2) {
     const r = x + <usize>i * rowB;
-    let o: usize = 0;
-    for (; o < vec4B; o += 16) v128.store(mean + o, f32x4.add(v128.load(mean + o), v128.load(r + o)));
+    const r1 = r + rowB;
+    for (o = 0; o < vecB; o += 16) {
+      v128.store(mean + o, f32x4.add(f32x4.add(v128.load(mean + o), v128.load(r + o)), v128.load(r1 + o)));
+    }
+    for (; o < rowB; o += 4) store<f32>(mean + o, load<f32>(mean + o) + load<f32>(r + o) + load<f32>(r1 + o));
+  }
+  if (i < n) {
+    const r = x + <usize>i * rowB;
+    for (o = 0; o < vecB; o += 16) v128.store(mean + o, f32x4.add(v128.load(mean + o), v128.load(r + o)));
     for (; o < rowB; o += 4) store<f32>(mean + o, load<f32>(mean + o) + load<f32>(r + o));
   }
-  for (let o: usize = 0; o < rowB; o += 4) {
-    const m = <f32>(<f64>load<f32>(mean + o) / nn);
-    store<f32>(mean + o, m);
-    store<f64>(mean64 + (o << 1), <f64>m);
+  for (o = 0; o < rowB; o += 4) store<f32>(mean + o, <f32>(<f64>load<f32>(mean + o) / nn));
+  // c = xs - mean; xMinusMean = c; variance += c * c. Row 0: variance = c * c (never -0).
+  for (o = 0; o < vecB; o += 16) {
+    const c = f32x4.sub(v128.load(x + o), v128.load(mean + o));
+    v128.store(xmm + o, c);
+    v128.store(vr + o, f32x4.mul(c, c));
   }
-  // c = xs - mean (an unrounded JS double); xMinusMean = f32(c); variance = f32(variance + c * c)
-  for (let i = 0; i < n; i++) {
-    const r = x + <usize>i * rowB;
-    const m = xmm + <usize>i * rowB;
-    let o: usize = 0;
-    for (; o < vec2B; o += 8) {
-      const o8 = o << 1;
-      const c = f64x2.sub(ld2(r + o), v128.load(mean64 + o8));
-      st2(m + o, c);
-      v128.store(vr + o8, rnd(f64x2.add(v128.load(vr + o8), f64x2.mul(c, c))));
+  for (; o < rowB; o += 4) {
+    const c = load<f32>(x + o) - load<f32>(mean + o);
+    store<f32>(xmm + o, c);
+    store<f32>(vr + o, c * c);
+  }
+  for (i = 1; i + 1 < n; i += 2) {
+    const k = <usize>i * rowB;
+    const r = x + k;
+    const r1 = r + rowB;
+    const m = xmm + k;
+    const m1 = m + rowB;
+    for (o = 0; o < vecB; o += 16) {
+      const mv = v128.load(mean + o);
+      const c = f32x4.sub(v128.load(r + o), mv);
+      const c1 = f32x4.sub(v128.load(r1 + o), mv);
+      v128.store(m + o, c);
+      v128.store(m1 + o, c1);
+      v128.store(vr + o, f32x4.add(f32x4.add(v128.load(vr + o), f32x4.mul(c, c)), f32x4.mul(c1, c1)));
     }
     for (; o < rowB; o += 4) {
-      const o8 = o << 1;
-      const c = <f64>load<f32>(r + o) - load<f64>(mean64 + o8);
-      store<f32>(m + o, <f32>c);
-      store<f64>(vr + o8, rnd1(load<f64>(vr + o8) + c * c));
+      const mv = load<f32>(mean + o);
+      const c = load<f32>(r + o) - mv;
+      const c1 = load<f32>(r1 + o) - mv;
+      store<f32>(m + o, c);
+      store<f32>(m1 + o, c1);
+      store<f32>(vr + o, load<f32>(vr + o) + c * c + c1 * c1);
     }
   }
-  for (let o: usize = 0; o < rowB; o += 4) {
-    const o8 = o << 1;
-    const v = rnd1(load<f64>(vr + o8) / nn);
-    store<f64>(vr + o8, v);
-    const q = <f32>Math.sqrt(v + eps);
+  if (i < n) {
+    const k = <usize>i * rowB;
+    const xR = x + k;
+    const xmmR = xmm + k;
+    for (o = 0; o < vecB; o += 16) {
+      const c = f32x4.sub(v128.load(xR + o), v128.load(mean + o));
+      v128.store(xmmR + o, c);
+      v128.store(vr + o, f32x4.add(v128.load(vr + o), f32x4.mul(c, c)));
+    }
+    for (; o < rowB; o += 4) {
+      const c = load<f32>(xR + o) - load<f32>(mean + o);
+      store<f32>(xmmR + o, c);
+      store<f32>(vr + o, load<f32>(vr + o) + c * c);
+    }
+  }
+  for (o = 0; o < rowB; o += 4) {
+    const v = <f32>(<f64>load<f32>(vr + o) / nn);
+    store<f32>(vr + o, v);
+    const q = <f32>Math.sqrt(<f64>v + eps);
     store<f32>(sv + o, q);
     store<f32>(ivar + o, <f32>(1 / <f64>q));
-    store<f64>(sv64 + o8, <f64>q);
-    store<f64>(g64 + o8, <f64>load<f32>(g + o));
-    store<f64>(bt64 + o8, <f64>load<f32>(bt + o));
   }
-  // xhat = f64(xMinusMean) / f64(sqrtvar) (unrounded); normalizedData = f32(xhat);
-  // out = f32(g * xhat + bt)
-  for (let i = 0; i < n; i++) {
+  // xhat = xMinusMean / sqrtvar; normalizedData = xhat; out = g * xhat + bt
+  for (i = 0; i < n; i++) {
     const k = <usize>i * rowB;
-    let o: usize = 0;
-    for (; o < vec2B; o += 8) {
-      const o8 = o << 1;
-      const xh = f64x2.div(ld2(xmm + k + o), v128.load(sv64 + o8));
-      st2(xn + k + o, xh);
-      st2(out + k + o, f64x2.add(f64x2.mul(v128.load(g64 + o8), xh), v128.load(bt64 + o8)));
+    const pm = xmm + k;
+    const pn = xn + k;
+    const po = out + k;
+    for (o = 0; o < vecB; o += 16) {
+      const xh = f32x4.div(v128.load(pm + o), v128.load(sv + o));
+      v128.store(pn + o, xh);
+      v128.store(po + o, f32x4.add(f32x4.mul(v128.load(g + o), xh), v128.load(bt + o)));
     }
     for (; o < rowB; o += 4) {
-      const o8 = o << 1;
-      const xh = <f64>load<f32>(xmm + k + o) / load<f64>(sv64 + o8);
-      store<f32>(xn + k + o, <f32>xh);
-      store<f32>(out + k + o, <f32>(load<f64>(g64 + o8) * xh + load<f64>(bt64 + o8)));
+      const xh = load<f32>(pm + o) / load<f32>(sv + o);
+      store<f32>(pn + o, xh);
+      store<f32>(po + o, load<f32>(g + o) * xh + load<f32>(bt + o));
     }
   }
-  for (let o: usize = 0; o < rowB; o += 4) {
-    const o8 = o << 1;
-    store<f32>(rm + o, <f32>(momentum * <f64>load<f32>(rm + o) + (1 - momentum) * load<f64>(mean64 + o8)));
-    store<f32>(rv + o, <f32>(momentum * <f64>load<f32>(rv + o) + (1 - momentum) * load<f64>(vr + o8)));
+  for (o = 0; o < rowB; o += 4) {
+    store<f32>(rm + o, <f32>(momentum * <f64>load<f32>(rm + o) + (1 - momentum) * <f64>load<f32>(mean + o)));
+    store<f32>(rv + o, <f32>(momentum * <f64>load<f32>(rv + o) + (1 - momentum) * <f64>load<f32>(vr + o)));
   }
 }
 
@@ -376,48 +406,46 @@ export function bnTestForwardF32(
   s: usize, n: i32, d: i32, eps: f64,
 ): void {
   const rowB = <usize>d << 2;
-  const vec2B = <usize>(d & ~1) << 2;
-  const st = stride(d);
-  const scale64 = s; // the Float32Arrays `scale`, `shift` (widened), runningMean and sqrtvar
-  const shift64 = s + st;
-  const rm64 = s + 2 * st;
-  const sv64 = s + 3 * st;
+  const vecB = <usize>(d & ~3) << 2;
+  const scale = s; // f32: the Float32Arrays `scale`, `shift`
+  const shift = s + stride(d);
   for (let o: usize = 0; o < rowB; o += 4) {
-    const o8 = o << 1;
     const q = <f64><f32>Math.sqrt(<f64>load<f32>(rv + o) + eps);
     store<f32>(sv + o, <f32>q);
     store<f32>(ivar + o, <f32>(1 / q));
     const gj = <f64>load<f32>(g + o);
-    const mj = <f64>load<f32>(rm + o);
-    store<f64>(scale64 + o8, rnd1(gj / q));
-    store<f64>(shift64 + o8, rnd1(<f64>load<f32>(bt + o) - (gj * mj) / q));
-    store<f64>(rm64 + o8, mj);
-    store<f64>(sv64 + o8, q);
+    store<f32>(scale + o, <f32>(gj / q));
+    store<f32>(shift + o, <f32>(<f64>load<f32>(bt + o) - (gj * <f64>load<f32>(rm + o)) / q));
   }
+  // out = scale * xs + shift; c = xs - runningMean; xMinusMean = c; normalizedData = c / sqrtvar.
+  // x is loaded before out (which may alias it) is stored.
   for (let i = 0; i < n; i++) {
     const k = <usize>i * rowB;
+    const xR = x + k;
+    const outR = out + k;
+    const xmmR = xmm + k;
+    const xnR = xn + k;
     let o: usize = 0;
-    for (; o < vec2B; o += 8) {
-      const o8 = o << 1;
-      const xv = ld2(x + k + o);
-      st2(out + k + o, f64x2.add(f64x2.mul(v128.load(scale64 + o8), xv), v128.load(shift64 + o8)));
-      const c = f64x2.sub(xv, v128.load(rm64 + o8));
-      st2(xmm + k + o, c);
-      st2(xn + k + o, f64x2.div(c, v128.load(sv64 + o8)));
+    for (; o < vecB; o += 16) {
+      const xv = v128.load(xR + o);
+      v128.store(outR + o, f32x4.add(f32x4.mul(v128.load(scale + o), xv), v128.load(shift + o)));
+      const c = f32x4.sub(xv, v128.load(rm + o));
+      v128.store(xmmR + o, c);
+      v128.store(xnR + o, f32x4.div(c, v128.load(sv + o)));
     }
     for (; o < rowB; o += 4) {
-      const o8 = o << 1;
-      const xv = <f64>load<f32>(x + k + o);
-      store<f32>(out + k + o, <f32>(load<f64>(scale64 + o8) * xv + load<f64>(shift64 + o8)));
-      const c = xv - load<f64>(rm64 + o8);
-      store<f32>(xmm + k + o, <f32>c);
-      store<f32>(xn + k + o, <f32>(c / load<f64>(sv64 + o8)));
+      const xv = load<f32>(xR + o);
+      store<f32>(outR + o, load<f32>(scale + o) * xv + load<f32>(shift + o));
+      const c = xv - load<f32>(rm + o);
+      store<f32>(xmmR + o, c);
+      store<f32>(xnR + o, c / load<f32>(sv + o));
     }
   }
 }
 
 // ============================================================================================
-// BatchNorm backward, float32. Same arguments as bnBackwardF64 (f32 arrays).
+// BatchNorm backward, float32. Same arguments as bnBackwardF64 (f32 arrays); the accumulators
+// are dgamma and dbeta themselves.
 // ============================================================================================
 
 export function bnBackwardF32(
@@ -425,102 +453,183 @@ export function bnBackwardF32(
   dx: usize, dgamma: usize, dbeta: usize, s: usize, n: i32, d: i32,
 ): void {
   const rowB = <usize>d << 2;
-  const vec4B = <usize>(d & ~3) << 2;
-  const vec2B = <usize>(d & ~1) << 2;
+  const vecB = <usize>(d & ~3) << 2;
   const nn = <f64>n;
-  const st = stride(d);
-  const dgamma64 = s; // accumulators, f32-rounded after every update
-  const dbeta64 = s + st;
-  const gamma64 = s + 2 * st;
-  const ivar64 = s + 3 * st;
-  const divar64 = s + 4 * st;
-  const t = s + 5 * st; // (1 / n) * dvar * 2: a JS double, not rounded
-  const dmu64 = s + 6 * st;
-  const dmu = s + 7 * st; // f32: the final Float32Array dmu
-  memory.fill(dgamma64, 0, rowB << 1);
-  memory.fill(dbeta64, 0, rowB << 1);
-  for (let o: usize = 0; o < rowB; o += 4) {
-    store<f64>(gamma64 + (o << 1), <f64>load<f32>(gamma + o));
-    store<f64>(ivar64 + (o << 1), <f64>load<f32>(ivar + o));
-  }
+  const z = f32x4.splat(0);
+  let o: usize = 0;
+  let i = 0;
   if (!train) {
-    for (let i = 0; i < n; i++) {
+    // dbeta += g; dgamma += g * xhat; dx = g * gamma * ivar.
+    for (o = 0; o < vecB; o += 16) {
+      const gv = v128.load(dout + o);
+      v128.store(dbeta + o, f32x4.add(z, gv));
+      v128.store(dgamma + o, f32x4.add(z, f32x4.mul(gv, v128.load(xn + o))));
+      v128.store(dx + o, f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(ivar + o)));
+    }
+    for (; o < rowB; o += 4) {
+      const gv = load<f32>(dout + o);
+      store<f32>(dbeta + o, <f32>0 + gv);
+      store<f32>(dgamma + o, <f32>0 + gv * load<f32>(xn + o));
+      store<f32>(dx + o, gv * load<f32>(gamma + o) * load<f32>(ivar + o));
+    }
+    for (i = 1; i < n; i++) {
       const k = <usize>i * rowB;
-      let o: usize = 0;
-      for (; o < vec2B; o += 8) {
-        const o8 = o << 1;
-        const gv = ld2(dout + k + o);
-        v128.store(dbeta64 + o8, rnd(f64x2.add(v128.load(dbeta64 + o8), gv)));
-        v128.store(dgamma64 + o8, rnd(f64x2.add(v128.load(dgamma64 + o8), f64x2.mul(gv, ld2(xn + k + o)))));
-        st2(dx + k + o, f64x2.mul(f64x2.mul(gv, v128.load(gamma64 + o8)), v128.load(ivar64 + o8)));
+      const doutR = dout + k;
+      const xnR = xn + k;
+      const dxR = dx + k;
+      for (o = 0; o < vecB; o += 16) {
+        const gv = v128.load(doutR + o);
+        v128.store(dbeta + o, f32x4.add(v128.load(dbeta + o), gv));
+        v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o))));
+        v128.store(dxR + o, f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(ivar + o)));
       }
       for (; o < rowB; o += 4) {
-        const o8 = o << 1;
-        const gv = <f64>load<f32>(dout + k + o);
-        store<f64>(dbeta64 + o8, rnd1(load<f64>(dbeta64 + o8) + gv));
-        store<f64>(dgamma64 + o8, rnd1(load<f64>(dgamma64 + o8) + gv * <f64>load<f32>(xn + k + o)));
-        store<f32>(dx + k + o, <f32>(gv * load<f64>(gamma64 + o8) * load<f64>(ivar64 + o8)));
+        const gv = load<f32>(doutR + o);
+        store<f32>(dbeta + o, load<f32>(dbeta + o) + gv);
+        store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o));
+        store<f32>(dxR + o, gv * load<f32>(gamma + o) * load<f32>(ivar + o));
       }
     }
-  } else {
-    memory.fill(divar64, 0, rowB << 1);
-    memory.fill(dmu64, 0, rowB << 1);
-    for (let i = 0; i < n; i++) {
-      const k = <usize>i * rowB;
-      let o: usize = 0;
-      for (; o < vec2B; o += 8) {
-        const o8 = o << 1;
-        const gv = ld2(dout + k + o);
-        v128.store(dbeta64 + o8, rnd(f64x2.add(v128.load(dbeta64 + o8), gv)));
-        v128.store(dgamma64 + o8, rnd(f64x2.add(v128.load(dgamma64 + o8), f64x2.mul(gv, ld2(xn + k + o)))));
-        const p = f64x2.mul(f64x2.mul(gv, v128.load(gamma64 + o8)), ld2(xmm + k + o));
-        v128.store(divar64 + o8, rnd(f64x2.add(v128.load(divar64 + o8), p)));
-      }
-      for (; o < rowB; o += 4) {
-        const o8 = o << 1;
-        const gv = <f64>load<f32>(dout + k + o);
-        store<f64>(dbeta64 + o8, rnd1(load<f64>(dbeta64 + o8) + gv));
-        store<f64>(dgamma64 + o8, rnd1(load<f64>(dgamma64 + o8) + gv * <f64>load<f32>(xn + k + o)));
-        const p = gv * load<f64>(gamma64 + o8) * <f64>load<f32>(xmm + k + o);
-        store<f64>(divar64 + o8, rnd1(load<f64>(divar64 + o8) + p));
-      }
+    return;
+  }
+  const st = stride(d);
+  const divar = s;
+  const t = s + st; // (1 / n) * dvar * 2, rounded once
+  const dmu = s + 2 * st;
+  // dbeta += g; dgamma += g * xhat; divar += g * gamma * xMinusMean.
+  for (o = 0; o < vecB; o += 16) {
+    const gv = v128.load(dout + o);
+    v128.store(dbeta + o, f32x4.add(z, gv));
+    v128.store(dgamma + o, f32x4.add(z, f32x4.mul(gv, v128.load(xn + o))));
+    v128.store(divar + o, f32x4.add(z, f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(xmm + o))));
+  }
+  for (; o < rowB; o += 4) {
+    const gv = load<f32>(dout + o);
+    store<f32>(dbeta + o, <f32>0 + gv);
+    store<f32>(dgamma + o, <f32>0 + gv * load<f32>(xn + o));
+    store<f32>(divar + o, <f32>0 + gv * load<f32>(gamma + o) * load<f32>(xmm + o));
+  }
+  for (i = 1; i + 1 < n; i += 2) {
+    const k = <usize>i * rowB;
+    const k1 = k + rowB;
+    const doutR = dout + k;
+    const xnR = xn + k;
+    const xmmR = xmm + k;
+    const doutR1 = dout + k1;
+    const xnR1 = xn + k1;
+    const xmmR1 = xmm + k1;
+    for (o = 0; o < vecB; o += 16) {
+      const gm = v128.load(gamma + o);
+      const gv = v128.load(doutR + o);
+      const gv1 = v128.load(doutR1 + o);
+      v128.store(dbeta + o, f32x4.add(f32x4.add(v128.load(dbeta + o), gv), gv1));
+      const dg = f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o)));
+      v128.store(dgamma + o, f32x4.add(dg, f32x4.mul(gv1, v128.load(xnR1 + o))));
+      const dv = f32x4.add(v128.load(divar + o), f32x4.mul(f32x4.mul(gv, gm), v128.load(xmmR + o)));
+      v128.store(divar + o, f32x4.add(dv, f32x4.mul(f32x4.mul(gv1, gm), v128.load(xmmR1 + o))));
     }
-    for (let o: usize = 0; o < rowB; o += 4) {
-      const o8 = o << 1;
-      const q = <f64>load<f32>(sv + o);
-      const dvar = rnd1(load<f64>(divar64 + o8) * (-1 / (q * q)) * 0.5 * (1 / q)); // Float32Array dvar
-      store<f64>(t + o8, (1 / nn) * dvar * 2);
-    }
-    for (let i = 0; i < n; i++) {
-      const k = <usize>i * rowB;
-      let o: usize = 0;
-      for (; o < vec2B; o += 8) {
-        const o8 = o << 1;
-        const a = f64x2.mul(f64x2.mul(ld2(dout + k + o), v128.load(gamma64 + o8)), v128.load(ivar64 + o8));
-        const dx1 = f64x2.add(a, f64x2.mul(v128.load(t + o8), ld2(xmm + k + o)));
-        st2(dx + k + o, dx1);
-        v128.store(dmu64 + o8, rnd(f64x2.add(v128.load(dmu64 + o8), dx1)));
-      }
-      for (; o < rowB; o += 4) {
-        const o8 = o << 1;
-        const dx1 = <f64>load<f32>(dout + k + o) * load<f64>(gamma64 + o8) * load<f64>(ivar64 + o8) +
-          load<f64>(t + o8) * <f64>load<f32>(xmm + k + o);
-        store<f32>(dx + k + o, <f32>dx1);
-        store<f64>(dmu64 + o8, rnd1(load<f64>(dmu64 + o8) + dx1));
-      }
-    }
-    for (let o: usize = 0; o < rowB; o += 4) store<f32>(dmu + o, <f32>((1 / nn) * -load<f64>(dmu64 + (o << 1))));
-    // dx = dmu + dx: one add of two stored f32 values, so f32x4.
-    for (let i = 0; i < n; i++) {
-      const k = <usize>i * rowB;
-      let o: usize = 0;
-      for (; o < vec4B; o += 16) v128.store(dx + k + o, f32x4.add(v128.load(dmu + o), v128.load(dx + k + o)));
-      for (; o < rowB; o += 4) store<f32>(dx + k + o, load<f32>(dmu + o) + load<f32>(dx + k + o));
+    for (; o < rowB; o += 4) {
+      const gm = load<f32>(gamma + o);
+      const gv = load<f32>(doutR + o);
+      const gv1 = load<f32>(doutR1 + o);
+      store<f32>(dbeta + o, load<f32>(dbeta + o) + gv + gv1);
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o) + gv1 * load<f32>(xnR1 + o));
+      store<f32>(divar + o, load<f32>(divar + o) + gv * gm * load<f32>(xmmR + o) + gv1 * gm * load<f32>(xmmR1 + o));
     }
   }
-  for (let o: usize = 0; o < rowB; o += 4) {
-    store<f32>(dgamma + o, <f32>load<f64>(dgamma64 + (o << 1)));
-    store<f32>(dbeta + o, <f32>load<f64>(dbeta64 + (o << 1)));
+  if (i < n) {
+    const k = <usize>i * rowB;
+    const doutR = dout + k;
+    const xnR = xn + k;
+    const xmmR = xmm + k;
+    for (o = 0; o < vecB; o += 16) {
+      const gv = v128.load(doutR + o);
+      v128.store(dbeta + o, f32x4.add(v128.load(dbeta + o), gv));
+      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(gv, v128.load(xnR + o))));
+      const p = f32x4.mul(f32x4.mul(gv, v128.load(gamma + o)), v128.load(xmmR + o));
+      v128.store(divar + o, f32x4.add(v128.load(divar + o), p));
+    }
+    for (; o < rowB; o += 4) {
+      const gv = load<f32>(doutR + o);
+      store<f32>(dbeta + o, load<f32>(dbeta + o) + gv);
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + gv * load<f32>(xnR + o));
+      store<f32>(divar + o, load<f32>(divar + o) + gv * load<f32>(gamma + o) * load<f32>(xmmR + o));
+    }
+  }
+  // Steps 4-5 per column in f64, rounded as the Float32Arrays dvar and t hold them.
+  for (o = 0; o < rowB; o += 4) {
+    const q = <f64>load<f32>(sv + o);
+    const dvar = rnd1(<f64>load<f32>(divar + o) * (-1 / (q * q)) * 0.5 * (1 / q));
+    store<f32>(t + o, <f32>((1 / nn) * dvar * 2));
+  }
+  // dx1 = g * gamma * ivar + t * xMinusMean; dx = dx1; dmu += dx1 (row 0: dmu = 0 + dx1).
+  for (o = 0; o < vecB; o += 16) {
+    const a = f32x4.mul(f32x4.mul(v128.load(dout + o), v128.load(gamma + o)), v128.load(ivar + o));
+    const dx1 = f32x4.add(a, f32x4.mul(v128.load(t + o), v128.load(xmm + o)));
+    v128.store(dx + o, dx1);
+    v128.store(dmu + o, f32x4.add(z, dx1));
+  }
+  for (; o < rowB; o += 4) {
+    const dx1 = load<f32>(dout + o) * load<f32>(gamma + o) * load<f32>(ivar + o) + load<f32>(t + o) * load<f32>(xmm + o);
+    store<f32>(dx + o, dx1);
+    store<f32>(dmu + o, <f32>0 + dx1);
+  }
+  for (i = 1; i + 1 < n; i += 2) {
+    const k = <usize>i * rowB;
+    const k1 = k + rowB;
+    const doutR = dout + k;
+    const xmmR = xmm + k;
+    const dxR = dx + k;
+    const doutR1 = dout + k1;
+    const xmmR1 = xmm + k1;
+    const dxR1 = dx + k1;
+    for (o = 0; o < vecB; o += 16) {
+      const gm = v128.load(gamma + o);
+      const iv = v128.load(ivar + o);
+      const tv = v128.load(t + o);
+      const a = f32x4.mul(f32x4.mul(v128.load(doutR + o), gm), iv);
+      const dx1 = f32x4.add(a, f32x4.mul(tv, v128.load(xmmR + o)));
+      const a1 = f32x4.mul(f32x4.mul(v128.load(doutR1 + o), gm), iv);
+      const dx11 = f32x4.add(a1, f32x4.mul(tv, v128.load(xmmR1 + o)));
+      v128.store(dxR + o, dx1);
+      v128.store(dxR1 + o, dx11);
+      v128.store(dmu + o, f32x4.add(f32x4.add(v128.load(dmu + o), dx1), dx11));
+    }
+    for (; o < rowB; o += 4) {
+      const gm = load<f32>(gamma + o);
+      const iv = load<f32>(ivar + o);
+      const tv = load<f32>(t + o);
+      const dx1 = load<f32>(doutR + o) * gm * iv + tv * load<f32>(xmmR + o);
+      const dx11 = load<f32>(doutR1 + o) * gm * iv + tv * load<f32>(xmmR1 + o);
+      store<f32>(dxR + o, dx1);
+      store<f32>(dxR1 + o, dx11);
+      store<f32>(dmu + o, load<f32>(dmu + o) + dx1 + dx11);
+    }
+  }
+  if (i < n) {
+    const k = <usize>i * rowB;
+    const doutR = dout + k;
+    const xmmR = xmm + k;
+    const dxR = dx + k;
+    for (o = 0; o < vecB; o += 16) {
+      const a = f32x4.mul(f32x4.mul(v128.load(doutR + o), v128.load(gamma + o)), v128.load(ivar + o));
+      const dx1 = f32x4.add(a, f32x4.mul(v128.load(t + o), v128.load(xmmR + o)));
+      v128.store(dxR + o, dx1);
+      v128.store(dmu + o, f32x4.add(v128.load(dmu + o), dx1));
+    }
+    for (; o < rowB; o += 4) {
+      const dx1 = load<f32>(doutR + o) * load<f32>(gamma + o) * load<f32>(ivar + o) + load<f32>(t + o) * load<f32>(xmmR + o);
+      store<f32>(dxR + o, dx1);
+      store<f32>(dmu + o, load<f32>(dmu + o) + dx1);
+    }
+  }
+  for (o = 0; o < rowB; o += 4) store<f32>(dmu + o, <f32>((1 / nn) * -<f64>load<f32>(dmu + o)));
+  // dx = dmu + dx
+  for (i = 0; i < n; i++) {
+    const k = <usize>i * rowB;
+    const dxR = dx + k;
+    for (o = 0; o < vecB; o += 16) v128.store(dxR + o, f32x4.add(v128.load(dmu + o), v128.load(dxR + o)));
+    for (; o < rowB; o += 4) store<f32>(dxR + o, load<f32>(dmu + o) + load<f32>(dxR + o));
   }
 }
 

@@ -75,6 +75,13 @@ export interface BatchnormCache {
  * NOTE: the variance is biased (divides by N), as numpy's `np.var` does; train mode needs
  * N >= 2, since one row has zero variance and normalizes to exactly beta (PyTorch rejects it too).
  *
+ * float32: every per-element operation (over the N x D values) is a float32 operation, each
+ * +, -, *, / rounded to float32, in the order the formulas are written (numpy / PyTorch float32
+ * arithmetic; sums over rows accumulate in row order into float32). Per-feature quantities
+ * (mean / N, variance / N, sqrt(var + eps), 1 / sqrtvar, test mode's scale and shift, the running
+ * statistics) are computed in float64 from the float32 values and rounded to float32 once.
+ * The SIMD and TypeScript paths give the same bits.
+ *
  * Shape: x (N, D), gamma (D), beta (D) -> out (N, D).
  *
  * @param x - input batch.
@@ -138,6 +145,8 @@ export function batchnormForward(
     const m = torch ? 0 : momentum;
     if (useSimd(n * d)) {
       simdBatchnormTrainForward(xs, g, bt, n, d, eps, m, rm, rv, out, xMinusMean, normalizedData, ivar, sqrtvar);
+    } else if (xs instanceof Float32Array) {
+      trainForwardLoopsF32(xs, g, bt, n, d, eps, m, rm, rv, out, xMinusMean, normalizedData, ivar, sqrtvar);
     } else {
       trainForwardLoops(xs, g, bt, n, d, eps, m, rm, rv, out, xMinusMean, normalizedData, ivar, sqrtvar);
     }
@@ -152,6 +161,8 @@ export function batchnormForward(
     }
   } else if (useSimd(n * d)) {
     simdBatchnormTestForward(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
+  } else if (xs instanceof Float32Array) {
+    testForwardLoopsF32(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
   } else {
     testForwardLoops(xs, g, bt, n, d, eps, runningMean, runningVar, out, xMinusMean, normalizedData, ivar, sqrtvar);
   }
@@ -201,6 +212,49 @@ function trainForwardLoops(
   recycle(variance);
 }
 
+/**
+ * {@link trainForwardLoops} for float32 data: every per-element operation is a float32 operation
+ * (`Math.fround` after each one, or the rounding of a Float32Array store), in the same order.
+ * Per-feature steps are as in trainForwardLoops (float64 arithmetic on the stored float32
+ * values, rounded when stored). The SIMD kernel matches this bit for bit with f32x4.
+ */
+function trainForwardLoopsF32(
+  xs: FloatArray, g: FloatArray, bt: FloatArray, n: number, d: number, eps: number, momentum: number,
+  runningMean: FloatArray, runningVar: FloatArray,
+  out: FloatArray, xMinusMean: FloatArray, normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
+): void {
+  const fr = Math.fround;
+  const mean = allocate('float32', d);
+  const variance = allocate('float32', d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += xs[i * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const c = fr(xs[k] - mean[j]);
+      xMinusMean[k] = c;
+      variance[j] += fr(c * c);
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    variance[j] /= n;
+    sqrtvar[j] = Math.sqrt(variance[j] + eps);
+    ivar[j] = 1 / sqrtvar[j];
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const xhat = fr(xMinusMean[k] / sqrtvar[j]);
+      normalizedData[k] = xhat;
+      out[k] = fr(g[j] * xhat) + bt[j];
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    runningMean[j] = momentum * runningMean[j] + (1 - momentum) * mean[j];
+    runningVar[j] = momentum * runningVar[j] + (1 - momentum) * variance[j];
+  }
+  recycle(mean);
+  recycle(variance);
+}
+
 /** The test-mode forward in TypeScript: the seed's formula with the running statistics. */
 function testForwardLoops(
   xs: FloatArray, g: FloatArray, bt: FloatArray, n: number, d: number, eps: number,
@@ -229,8 +283,40 @@ function testForwardLoops(
 }
 
 /**
+ * {@link testForwardLoops} for float32 data: per-element operations in float32 (see
+ * {@link trainForwardLoopsF32}); scale and shift per feature as in testForwardLoops.
+ */
+function testForwardLoopsF32(
+  xs: FloatArray, g: FloatArray, bt: FloatArray, n: number, d: number, eps: number,
+  runningMean: FloatArray, runningVar: FloatArray,
+  out: FloatArray, xMinusMean: FloatArray, normalizedData: FloatArray, ivar: FloatArray, sqrtvar: FloatArray,
+): void {
+  const fr = Math.fround;
+  const scale = allocate('float32', d);
+  const shift = allocate('float32', d);
+  for (let j = 0; j < d; j++) {
+    sqrtvar[j] = Math.sqrt(runningVar[j] + eps);
+    ivar[j] = 1 / sqrtvar[j];
+    scale[j] = g[j] / sqrtvar[j];
+    shift[j] = bt[j] - (g[j] * runningMean[j]) / sqrtvar[j];
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      out[k] = fr(scale[j] * xs[k]) + shift[j];
+      const c = fr(xs[k] - runningMean[j]);
+      xMinusMean[k] = c;
+      normalizedData[k] = c / sqrtvar[j];
+    }
+  }
+  recycle(scale);
+  recycle(shift);
+}
+
+/**
  * Backward pass of batch normalization, the seed's step-by-step graph (steps 1-10).
  * In test mode the statistics are constants, so dx = dout * gamma / sqrt(rv + eps).
+ * float32 as in {@link batchnormForward}: per-element operations in float32; the per-feature
+ * dvar, (1 / N) * dvar * 2 and dmu computed in float64 and rounded to float32 once.
  *
  * Shape: dout (N, D) -> dx (N, D), dgamma (D), dbeta (D).
  *
@@ -260,6 +346,7 @@ export function batchnormBackward(
     simdBatchnormBackward(cache.mode, g, n, d, xMinusMean, normalizedData, gamma, ivar, sqrtvar, dx, dgamma, dbeta);
     return pack(n, d, dx, dgamma, dbeta);
   }
+  if (dt === 'float32') return backwardLoopsF32(cache, g, dx);
   if (cache.mode === 'test') {
     const { dgamma, dbeta } = paramGrads(dt, g, normalizedData, n, d);
     for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = g[k] * gamma[j] * ivar[j];
@@ -295,6 +382,58 @@ export function batchnormBackward(
   for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = dmu[j] + dx[k];
   recycle(divar);
   recycle(dvar);
+  recycle(dmu);
+  return pack(n, d, dx, dgamma, dbeta);
+}
+
+/**
+ * The float32 {@link batchnormBackward} in TypeScript: the same steps, every per-element operation
+ * a float32 operation (`Math.fround` after each one, or a Float32Array store), per-feature steps
+ * in float64 rounded when stored (dvar, t = (1 / N) * dvar * 2, dmu). The reference the SIMD
+ * kernel matches bit for bit.
+ */
+function backwardLoopsF32(cache: BatchnormCache, g: FloatArray, dx: FloatArray) {
+  const fr = Math.fround;
+  const { n, d, normalizedData: xn, gamma, ivar, xMinusMean: xmm, sqrtvar } = cache;
+  const dgamma = allocate('float32', d);
+  const dbeta = allocate('float32', d);
+  if (cache.mode === 'test') {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0, k = i * d; j < d; j++, k++) {
+        const gk = g[k];
+        dbeta[j] += gk;
+        dgamma[j] += fr(gk * xn[k]);
+        dx[k] = fr(gk * gamma[j]) * ivar[j];
+      }
+    }
+    return pack(n, d, dx, dgamma, dbeta);
+  }
+  const divar = allocate('float32', d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const gk = g[k];
+      dbeta[j] += gk;
+      dgamma[j] += fr(gk * xn[k]);
+      divar[j] += fr(fr(gk * gamma[j]) * xmm[k]);
+    }
+  }
+  const t = allocate('float32', d);
+  for (let j = 0; j < d; j++) {
+    const dvar = fr(divar[j] * (-1 / (sqrtvar[j] * sqrtvar[j])) * 0.5 * (1 / sqrtvar[j]));
+    t[j] = (1 / n) * dvar * 2;
+  }
+  const dmu = allocate('float32', d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, k = i * d; j < d; j++, k++) {
+      const dx1 = fr(fr(fr(g[k] * gamma[j]) * ivar[j]) + fr(t[j] * xmm[k]));
+      dx[k] = dx1;
+      dmu[j] += dx1;
+    }
+  }
+  for (let j = 0; j < d; j++) dmu[j] = (1 / n) * -dmu[j];
+  for (let i = 0; i < n; i++) for (let j = 0, k = i * d; j < d; j++, k++) dx[k] = dmu[j] + dx[k];
+  recycle(divar);
+  recycle(t);
   recycle(dmu);
   return pack(n, d, dx, dgamma, dbeta);
 }

@@ -85,6 +85,45 @@ function stepBoth(js: Tensor, simd: Tensor, optJs: { step(): void }, optSimd: { 
   }
 }
 
+/**
+ * Runs the TS BatchNorm kernels (the reference) and the SIMD ones on the same inputs, forward
+ * in `mode` and then backward, and expects every output bit-identical.
+ */
+function compareBatchnorm(
+  n: number, d: number, mode: BatchnormMode, x: FloatArray, gamma: FloatArray, beta: FloatArray, rm: FloatArray,
+  rv: FloatArray, dout: FloatArray, eps: number, momentum: number,
+): void {
+  // TypeScript reference. It updates the running statistics it is given in place.
+  const bnParam = { mode, eps, momentum, runningMean: copy(rm), runningVar: copy(rv) };
+  const ref = batchnormForward({ shape: [n, d], data: x }, { shape: [d], data: gamma }, { shape: [d], data: beta }, bnParam);
+  const refBack = batchnormBackward({ shape: [n, d], data: dout }, ref.cache);
+
+  const srm = copy(rm);
+  const srv = copy(rv);
+  const out = like(x, n * d);
+  const xmm = like(x, n * d);
+  const xn = like(x, n * d);
+  const ivar = like(x, d);
+  const sv = like(x, d);
+  if (mode === 'train') simdBatchnormTrainForward(x, gamma, beta, n, d, eps, momentum, srm, srv, out, xmm, xn, ivar, sv);
+  else simdBatchnormTestForward(x, gamma, beta, n, d, eps, srm, srv, out, xmm, xn, ivar, sv);
+  expect(out).toEqual(ref.out.data);
+  expect(xmm).toEqual(ref.cache.xMinusMean);
+  expect(xn).toEqual(ref.cache.normalizedData);
+  expect(ivar).toEqual(ref.cache.ivar);
+  expect(sv).toEqual(ref.cache.sqrtvar);
+  expect(srm).toEqual(bnParam.runningMean);
+  expect(srv).toEqual(bnParam.runningVar);
+
+  const dx = like(x, n * d);
+  const dgamma = like(x, d).fill(123); // overwritten, not accumulated
+  const dbeta = like(x, d).fill(-5);
+  simdBatchnormBackward(mode, dout, n, d, xmm, xn, gamma, ivar, sv, dx, dgamma, dbeta);
+  expect(dx).toEqual(refBack.dx.data);
+  expect(dgamma).toEqual(refBack.dgamma.data);
+  expect(dbeta).toEqual(refBack.dbeta.data);
+}
+
 describe('SIMD elementwise kernels', () => {
   test('the module loads', () => {
     expect(simdAvailable()).toBe(true);
@@ -100,39 +139,40 @@ describe('SIMD elementwise kernels', () => {
         const rm = filled(C, d, seed + 3, 1, offset);
         const rv = filled(C, d, seed + 4, 0.5, 0.6); // > 0, so test mode's sqrt is real
         const dout = filled(C, n * d, seed + 5, scale);
-
-        // TypeScript reference. It updates the running statistics it is given in place.
-        const bnParam = { mode, eps, momentum, runningMean: copy(rm), runningVar: copy(rv) };
-        const ref = batchnormForward({ shape: [n, d], data: x }, { shape: [d], data: gamma }, { shape: [d], data: beta }, bnParam);
-        const refBack = batchnormBackward({ shape: [n, d], data: dout }, ref.cache);
-
-        const srm = copy(rm);
-        const srv = copy(rv);
-        const out = like(x, n * d);
-        const xmm = like(x, n * d);
-        const xn = like(x, n * d);
-        const ivar = like(x, d);
-        const sv = like(x, d);
-        if (mode === 'train') simdBatchnormTrainForward(x, gamma, beta, n, d, eps, momentum, srm, srv, out, xmm, xn, ivar, sv);
-        else simdBatchnormTestForward(x, gamma, beta, n, d, eps, srm, srv, out, xmm, xn, ivar, sv);
-        expect(out).toEqual(ref.out.data);
-        expect(xmm).toEqual(ref.cache.xMinusMean);
-        expect(xn).toEqual(ref.cache.normalizedData);
-        expect(ivar).toEqual(ref.cache.ivar);
-        expect(sv).toEqual(ref.cache.sqrtvar);
-        expect(srm).toEqual(bnParam.runningMean);
-        expect(srv).toEqual(bnParam.runningVar);
-
-        const dx = like(x, n * d);
-        const dgamma = like(x, d).fill(123); // overwritten, not accumulated
-        const dbeta = like(x, d).fill(-5);
-        simdBatchnormBackward(mode, dout, n, d, xmm, xn, gamma, ivar, sv, dx, dgamma, dbeta);
-        expect(dx).toEqual(refBack.dx.data);
-        expect(dgamma).toEqual(refBack.dgamma.data);
-        expect(dbeta).toEqual(refBack.dbeta.data);
+        compareBatchnorm(n, d, mode, x, gamma, beta, rm, rv, dout, eps, momentum);
       }),
       { seed: 20240611, numRuns: 150 },
     );
+  });
+
+  test('BatchNorm: signed zeros, zero variance and every row-count parity match the TS kernels bit for bit', () => {
+    // The kernels start each per-feature sum from row 0 as 0 + v and then add rows in pairs; a
+    // column of -0 (sum +0 in a zero-filled Float32Array, -0 if row 0 were copied) and odd and
+    // even N (a last unpaired row, or none) must still give the reference's bits, including the
+    // NaN of 0 / 0 when eps is 0.
+    for (const C of [Float32Array, Float64Array] as Ctor[]) {
+      for (const n of [2, 3, 4, 5]) {
+        for (const d of [1, 4, 7, 9]) {
+          const x = filled(C, n * d, 11 * n + d, 3, 0.5);
+          const dout = filled(C, n * d, 13 * n + d, 2);
+          for (let i = 0; i < n; i++) {
+            x[i * d] = -0; // column 0: all -0 (vector lane when d >= 4)
+            x[i * d + d - 1] = i % 2 === 0 ? 0 : -0; // last column (scalar tail when d % 4 !== 0)
+            dout[i * d] = -0;
+            dout[i * d + d - 1] = -0;
+          }
+          const gamma = filled(C, d, 3, 2, 0.5);
+          const beta = filled(C, d, 4);
+          gamma[0] = -0;
+          beta[0] = -0;
+          for (const eps of [0, 1e-5]) {
+            for (const mode of ['train', 'test'] as BatchnormMode[]) {
+              compareBatchnorm(n, d, mode, x, gamma, beta, filled(C, d, 5), filled(C, d, 6, 0.5, 0.6), dout, eps, 0.9);
+            }
+          }
+        }
+      }
+    }
   });
 
   test('BatchNorm: inputs are not modified, and repeated calls (memory reuse) give the same bits', () => {

@@ -8,8 +8,9 @@
  * and to the loops in `../../autograd/tape.ts` and `../../optim/{sgd,adam,rmsprop}.ts`, which stay the
  * readable reference and the fallback: the module vectorizes across features, so every
  * per-feature sum runs over rows in the same order, and evaluates each expression with the
- * same operations in the same order; float32 data is computed in f64 and rounded where the TS
- * code stores into a Float32Array (see the header of asm/elementwise.ts).
+ * same operations in the same order; BatchNorm's float32 per-element operations are float32
+ * operations (f32x4), other float32 data is computed in f64 and rounded where the TS code stores
+ * into a Float32Array (see the header of asm/elementwise.ts).
  *
  * The module runs on the kernels' one memory (src/kernels/wasm/runtime.ts): operands that
  * live there (the library's tensors, where shared memory exists) are used in place; others are

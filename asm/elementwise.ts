@@ -712,6 +712,53 @@ export function addF32(acc: usize, g: usize, len: i32): void {
 }
 
 // ============================================================================================
+// Column sums (the affine layer's bias gradient): out[j] = sum over rows i of a[i, j], each
+// column summed in f64 from 0 in row order and rounded once into out, as `sumRows` in
+// src/kernels/affine.ts does. Two columns per f64x2 (f32 input: four columns per load, two
+// accumulators); a scalar tail for the odd columns.
+// ============================================================================================
+
+export function colSumsF64(a: usize, out: usize, rows: i32, cols: i32): void {
+  const rowB = <usize>cols << 3;
+  const vecB = <usize>(cols & ~1) << 3;
+  const end = a + <usize>rows * rowB;
+  let o: usize = 0;
+  for (; o < vecB; o += 16) {
+    let acc = f64x2.splat(0);
+    for (let p = a + o; p < end; p += rowB) acc = f64x2.add(acc, v128.load(p));
+    v128.store(out + o, acc);
+  }
+  for (; o < rowB; o += 8) {
+    let acc: f64 = 0;
+    for (let p = a + o; p < end; p += rowB) acc += load<f64>(p);
+    store<f64>(out + o, acc);
+  }
+}
+
+export function colSumsF32(a: usize, out: usize, rows: i32, cols: i32): void {
+  const rowB = <usize>cols << 2;
+  const vecB = <usize>(cols & ~3) << 2;
+  const end = a + <usize>rows * rowB;
+  let o: usize = 0;
+  for (; o < vecB; o += 16) {
+    let lo = f64x2.splat(0);
+    let hi = f64x2.splat(0);
+    for (let p = a + o; p < end; p += rowB) {
+      const v = v128.load(p);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+    }
+    v128.store64_lane(out + o, f32x4.demote_f64x2_zero(lo), 0);
+    v128.store64_lane(out + o + 8, f32x4.demote_f64x2_zero(hi), 0);
+  }
+  for (; o < rowB; o += 4) {
+    let acc: f64 = 0;
+    for (let p = a + o; p < end; p += rowB) acc += <f64>load<f32>(p);
+    store<f32>(out + o, <f32>acc);
+  }
+}
+
+// ============================================================================================
 // SGD (plain: p -= lr * gi, gi = wd != 0 ? g + wd * p : g; and with momentum), Adam and
 // RMSProp, bit-identical to their update methods (src/optim): every
 // expression in f64 in the TS order, and each value the TS loop stores into the parameter or

@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { DTypeError, ShapeError } from '../../src/errors';
 import { batchnormBackward, batchnormForward, type BatchnormMode } from '../../src/kernels/batchnorm';
 import { reluBackward, reluForward } from '../../src/kernels/relu';
+import { sumRows } from '../../src/kernels/affine';
 import { setElementwiseBackend } from '../../src/kernels/backend';
 
 // The TypeScript loops are the reference: keep the kernels from dispatching to SIMD themselves.
@@ -24,7 +25,7 @@ let previousBackend: ReturnType<typeof setElementwiseBackend> = 'auto';
 beforeAll(() => (previousBackend = setElementwiseBackend('js')));
 afterAll(() => setElementwiseBackend(previousBackend));
 import {
-  simdAddInto, simdAvailable, simdBatchnormBackward, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
+  simdAddInto, simdAvailable, simdBatchnormBackward, simdColSums, simdBatchnormTestForward, simdBatchnormTrainForward, simdReluBackward,
   simdReluForward, simdSgdStep, type FloatArray,
 } from '../../src/kernels/simd';
 import { Adam, RMSProp, SGD } from '../../src/optim';
@@ -36,7 +37,7 @@ beforeAll(() => {
   // A fresh clone gets build/elementwise.wasm from the prepare script; build it here if absent
   // so the test does not silently depend on that step.
   if (!fs.existsSync(path.join(root, 'build', 'elementwise.wasm'))) {
-    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-wasm-elementwise.js')], { stdio: 'inherit' });
+    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-wasm.js')], { stdio: 'inherit' });
   }
 });
 
@@ -125,6 +126,25 @@ function compareBatchnorm(
 }
 
 describe('SIMD elementwise kernels', () => {
+  it('column sums (the bias gradient) give sumRows\' bits: any shape, both dtypes, -0 and NaN', () => {
+    expect(simdAvailable()).toBe(true);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 23 }), fc.boolean(), fc.integer(), (rows, cols, f32, seed) => {
+        const C = f32 ? Float32Array : Float64Array;
+        const a = filled(C, rows * cols, seed, 1e3);
+        // Signed zeros everywhere in one column (0 + -0 = +0 must come out), a NaN in another.
+        if (cols > 1) for (let i = 0; i < rows; i++) a[i * cols + 1] = -0;
+        if (cols > 2 && rows > 0) a[(rows - 1) * cols + 2] = NaN;
+        const ref = like(a, cols);
+        sumRows(a, ref, rows, cols); // the file runs the TypeScript kernels ('js')
+        const got = filled(C, cols, 1); // overwritten whole
+        simdColSums(a, got, rows, cols);
+        expect(Array.from(got, (v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual(Array.from(ref, (v) => (Object.is(v, -0) ? '-0' : String(v))));
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  });
+
   test('the module loads', () => {
     expect(simdAvailable()).toBe(true);
   });

@@ -271,6 +271,36 @@ export function simdReluBackward<T extends FloatArray>(dout: T, x: T, dx: T): vo
 }
 
 /**
+ * Column sums, the exact computation of `sumRows` in src/kernels/affine.ts: out[j] = the sum
+ * over rows of a[i, j], in float64 from 0 in row order, rounded once into out.
+ *
+ * Shape: a (rows, cols) -> out (cols).
+ *
+ * @param a - the matrix, row-major.
+ * @param out - receives the sums; at least cols elements of a's dtype.
+ * @param rows - rows.
+ * @param cols - columns.
+ * @throws as {@link simdReluForward}.
+ * @example
+ * ```ts
+ * simdColSums(dout, db, n, m);
+ * ```
+ */
+export function simdColSums<T extends FloatArray>(a: T, out: T, rows: number, cols: number): void {
+  const fn = 'simdColSums';
+  const w = kernels(fn);
+  const f64 = isF64(fn, a);
+  checkDim(fn, 'rows', rows);
+  checkDim(fn, 'cols', cols);
+  check(fn, f64, 'a', a, rows * cols);
+  check(fn, f64, 'out', out, cols);
+  const f = frame(f64);
+  const pa = f.input(a, rows * cols);
+  const po = f.output(out, cols);
+  finish(fn, f, () => (f64 ? w.colSumsF64 : w.colSumsF32)(pa, po, rows, cols));
+}
+
+/**
  * out = kernel(x), elementwise: the runner of every one-input elementwise kernel.
  */
 function runMap<T extends FloatArray>(fn: string, x: T, out: T, pick: (w: Exports, f64: boolean) => MapFn): void {

@@ -128,6 +128,8 @@ export interface ElementwiseExports {
   reluBackwardF32: MapFn;
   addF64: AddFn;
   addF32: AddFn;
+  colSumsF64: RowsFn;
+  colSumsF32: RowsFn;
   sgdF64: SgdFn;
   sgdF32: SgdFn;
   sgdMomentumF64: SgdMomentumFn;

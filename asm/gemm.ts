@@ -70,6 +70,23 @@ const KC_BYTES: i32 = 2048;
 const MC: i32 = 128;
 /** Columns of B per packed block, in bytes per k row (packed B block = KC x 16 KiB = 2 MiB). */
 const NC_BYTES: i32 = 4096 * 4;
+/**
+ * In the fused (relaxed-simd) build, float32 products of at most this many multiply-adds take
+ * the direct path (see useDirect), with 2 x 4-vector tiles (2 rows x 16 columns) where n is
+ * wider than 4 vectors. V8 folds the constant offsets of the four B loads into their
+ * addresses but not those of load*_splat, so the packed 4 x 2 kernel pays one address
+ * computation per extra row of A and the 2 x 4 tile one; with fused multiply-adds that is
+ * what separates the packed kernel from the FMA ports' bound: 23 instructions per k step for
+ * 8 FMAs against 25 (Node 20, x64). Without packing A (or B, when it is stored k x n with
+ * whole vectors), 64³ float32 measured 10.2-10.7 µs against 11.3-11.6 packed (1.07-1.12x,
+ * the three forms, Zen 3); the gain shrinks with size (96³ 1.07x, 128³ 0.96-1.03x,
+ * 256³ Aᵀ·B 0.83x). The plain SIMD128 build's multiply and add use two instructions per term
+ * and saw no gain (64³: 0.95-0.98x), so it keeps the packed path; so does float64, which
+ * measured 0.95-0.99x at 64³ in the fused build. The fused build's direct path uses 2 x 4 tiles
+ * for both dtypes wherever n is wider than 4 vectors (e.g. the rows left over by the tiny-k
+ * strips: 64 x 64 x 3 A·Bᵀ 1.15x f32, 1.10x f64).
+ */
+const DIRECT_MAX_FMA: i64 = 1 << 20;
 
 /** First free byte after the module's static data; the loader places its buffers above it. */
 export function heapBase(): usize {
@@ -917,7 +934,8 @@ function packRowsB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i3
  */
 function useDirect<T>(m: i32, n: i32, k: i32): bool {
   const L = 16 / <i32>sizeof<T>();
-  return n <= 4 * L || m < MR || (k >= 1 && k <= 4);
+  if (n <= 4 * L || m < MR || (k >= 1 && k <= 4)) return true;
+  return ASC_FEATURE_RELAXED_SIMD && sizeof<T>() == 4 && <i64>m * n * k <= DIRECT_MAX_FMA;
 }
 
 /**
@@ -976,9 +994,10 @@ function directImpl<T>(
   const dk: usize = transA ? <usize>lda * sz : sz;
   const dr: usize = transA ? sz : <usize>lda * sz;
   const ldc = <usize>n * sz;
-  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 2 (4 rows),
-  // or 4 (2 rows) when op(A) has at most 2 rows.
-  const nvMax = n <= 4 * L ? (n + L - 1) / L : m <= 2 ? 4 : 2;
+  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 4 (2 rows)
+  // in the fused build or when op(A) has at most 2 rows, 2 (4 rows) otherwise (see
+  // DIRECT_MAX_FMA).
+  const nvMax = n <= 4 * L ? (n + L - 1) / L : ASC_FEATURE_RELAXED_SIMD || m <= 2 ? 4 : 2;
   // B is read in place when its rows are whole vectors, else from a padded copy at `packed`
   // (kc x roundUp(nc, L) <= KC x min(NC, roundUp(n, NR)): within scratchBytes*(m, n)).
   const inPlace = !transB && n % L == 0;

@@ -82,9 +82,7 @@ const NC_BYTES: i32 = 4096 * 4;
  * the three forms, Zen 3); the gain shrinks with size (96³ 1.07x, 128³ 0.96-1.03x,
  * 256³ Aᵀ·B 0.83x). The plain SIMD128 build's multiply and add use two instructions per term
  * and saw no gain (64³: 0.95-0.98x), so it keeps the packed path; so does float64, which
- * measured 0.95-0.99x at 64³ in the fused build. The fused build's direct path uses 2 x 4 tiles
- * for both dtypes wherever n is wider than 4 vectors (e.g. the rows left over by the tiny-k
- * strips: 64 x 64 x 3 A·Bᵀ 1.15x f32, 1.10x f64).
+ * measured 0.95-0.99x at 64³ in the fused build.
  */
 const DIRECT_MAX_FMA: i64 = 1 << 20;
 
@@ -994,10 +992,10 @@ function directImpl<T>(
   const dk: usize = transA ? <usize>lda * sz : sz;
   const dr: usize = transA ? sz : <usize>lda * sz;
   const ldc = <usize>n * sz;
-  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 4 (2 rows)
-  // in the fused build or when op(A) has at most 2 rows, 2 (4 rows) otherwise (see
-  // DIRECT_MAX_FMA).
-  const nvMax = n <= 4 * L ? (n + L - 1) / L : ASC_FEATURE_RELAXED_SIMD || m <= 2 ? 4 : 2;
+  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 4 (2 rows;
+  // against 4 rows x 2 vectors: 64 x 64 x 3 1.07-1.10x in both builds and dtypes, where the
+  // row left over by the 3-row strips goes through the tiles; see DIRECT_MAX_FMA).
+  const nvMax = n <= 4 * L ? (n + L - 1) / L : 4;
   // B is read in place when its rows are whole vectors, else from a padded copy at `packed`
   // (kc x roundUp(nc, L) <= KC x min(NC, roundUp(n, NR)): within scratchBytes*(m, n)).
   const inPlace = !transB && n % L == 0;

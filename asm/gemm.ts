@@ -14,7 +14,8 @@
 // micro-kernel always computes a full MR x NR tile; partial tiles go through a tile buffer.
 //
 // Products with a small n (at most 4 vectors: 16 f32 / 8 f64 columns), a small m (< 4) or a
-// tiny k (1..4) take the direct path instead (see directImpl): no packed A, register tiles
+// tiny k (1..4), and in the fused build float32 products of at most 2^20 multiply-adds (see
+// DIRECT_MAX_FMA), take the direct path instead (see directImpl): no packed A, register tiles
 // shaped to the output's width, and for tiny k whole row strips per call. It computes every
 // element with the same operations in the same order as the packed path, so both give the
 // same bits; it only saves the packing and the padding that dominate those shapes.
@@ -73,16 +74,14 @@ const NC_BYTES: i32 = 4096 * 4;
 /**
  * In the fused (relaxed-simd) build, float32 products of at most this many multiply-adds take
  * the direct path (see useDirect), with 2 x 4-vector tiles (2 rows x 16 columns) where n is
- * wider than 4 vectors. V8 folds the constant offsets of the four B loads into their
- * addresses but not those of load*_splat, so the packed 4 x 2 kernel pays one address
- * computation per extra row of A and the 2 x 4 tile one; with fused multiply-adds that is
- * what separates the packed kernel from the FMA ports' bound: 23 instructions per k step for
- * 8 FMAs against 25 (Node 20, x64). Without packing A (or B, when it is stored k x n with
- * whole vectors), 64³ float32 measured 10.2-10.7 µs against 11.3-11.6 packed (1.07-1.12x,
- * the three forms, Zen 3); the gain shrinks with size (96³ 1.07x, 128³ 0.96-1.03x,
- * 256³ Aᵀ·B 0.83x). The plain SIMD128 build's multiply and add use two instructions per term
- * and saw no gain (64³: 0.95-0.98x), so it keeps the packed path; so does float64, which
- * measured 0.95-0.99x at 64³ in the fused build.
+ * wider than 4 vectors. At 64³ that saves packing A and B (about 0.4 µs each of 11.3 µs) and
+ * the packed kernel's address arithmetic: V8 (Node 20, x64) folds the constant offsets of
+ * v128.load into the address but not those of load32_splat, so the 4 x 2 kernel's loop is 25
+ * instructions per k step for 8 FMAs, the 2 x 4 direct one's 24. 64³ float32 measured
+ * 10.2-10.7 µs against 11.3-11.6 packed (1.07-1.12x, the three forms, Zen 3), i.e. about the
+ * 50-52 GFLOP/s a loop of 12 independent FMAs reaches there; the gain shrinks with size (96³
+ * 1.07x, 128³ 0.96-1.03x, 256³ Aᵀ·B 0.83x). The plain SIMD128 build measured 0.95-0.98x at
+ * 64³ with this path, and float64 0.95-0.99x in the fused build, so both keep the packed path.
  */
 const DIRECT_MAX_FMA: i64 = 1 << 20;
 

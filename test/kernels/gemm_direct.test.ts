@@ -277,7 +277,9 @@ describe.each(builds)('GEMM module %s', (file) => {
           const sz = f64 ? 8 : 4;
           const narrow: Case = { f64, m, n, k, flags, seed };
           const cNarrow = runCase(mod(), narrow, 'c', 0);
-          // Wide: n + 40 columns (>= 41 > 4 vectors) and m + 8 rows (>= 9 >= 4): the packed path.
+          // Wide: n + 40 columns (>= 41 > 4 vectors) and m + 8 rows (>= 9 >= 4): the packed path
+          // (except float32 in gemm-fma.wasm up to 2^20 multiply-adds: the direct path's 2 x 16
+          // tiles, against the packed path in the next test).
           const M = m + 8, N = n + 40;
           const { a, b, c0, bias } = operands(narrow);
           const A = new Float64Array(M * k), B = new Float64Array(k * N), C0 = new Float64Array(M * N), Q = new Float64Array(N);

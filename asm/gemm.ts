@@ -14,7 +14,8 @@
 // micro-kernel always computes a full MR x NR tile; partial tiles go through a tile buffer.
 //
 // Products with a small n (at most 4 vectors: 16 f32 / 8 f64 columns), a small m (< 4) or a
-// tiny k (1..4) take the direct path instead (see directImpl): no packed A, register tiles
+// tiny k (1..4), and in the fused build float32 products of at most 2^20 multiply-adds (see
+// DIRECT_MAX_FMA), take the direct path instead (see directImpl): no packed A, register tiles
 // shaped to the output's width, and for tiny k whole row strips per call. It computes every
 // element with the same operations in the same order as the packed path, so both give the
 // same bits; it only saves the packing and the padding that dominate those shapes.
@@ -70,6 +71,19 @@ const KC_BYTES: i32 = 2048;
 const MC: i32 = 128;
 /** Columns of B per packed block, in bytes per k row (packed B block = KC x 16 KiB = 2 MiB). */
 const NC_BYTES: i32 = 4096 * 4;
+/**
+ * In the fused (relaxed-simd) build, float32 products of at most this many multiply-adds take
+ * the direct path (see useDirect), with 2 x 4-vector tiles (2 rows x 16 columns) where n is
+ * wider than 4 vectors. At 64³ that saves packing A and B (about 0.4 µs each of 11.3 µs) and
+ * the packed kernel's address arithmetic: V8 (Node 20, x64) folds the constant offsets of
+ * v128.load into the address but not those of load32_splat, so the 4 x 2 kernel's loop is 25
+ * instructions per k step for 8 FMAs, the 2 x 4 direct one's 24. 64³ float32 measured
+ * 10.2-10.7 µs against 11.3-11.6 packed (1.07-1.12x, the three forms, Zen 3), i.e. about the
+ * 50-52 GFLOP/s a loop of 12 independent FMAs reaches there; the gain shrinks with size (96³
+ * 1.07x, 128³ 0.96-1.03x, 256³ Aᵀ·B 0.83x). The plain SIMD128 build measured 0.95-0.98x at
+ * 64³ with this path, and float64 0.95-0.99x in the fused build, so both keep the packed path.
+ */
+const DIRECT_MAX_FMA: i64 = 1 << 20;
 
 /** First free byte after the module's static data; the loader places its buffers above it. */
 export function heapBase(): usize {
@@ -917,7 +931,8 @@ function packRowsB<T>(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i3
  */
 function useDirect<T>(m: i32, n: i32, k: i32): bool {
   const L = 16 / <i32>sizeof<T>();
-  return n <= 4 * L || m < MR || (k >= 1 && k <= 4);
+  if (n <= 4 * L || m < MR || (k >= 1 && k <= 4)) return true;
+  return ASC_FEATURE_RELAXED_SIMD && sizeof<T>() == 4 && <i64>m * n * k <= DIRECT_MAX_FMA;
 }
 
 /**
@@ -976,9 +991,10 @@ function directImpl<T>(
   const dk: usize = transA ? <usize>lda * sz : sz;
   const dr: usize = transA ? sz : <usize>lda * sz;
   const ldc = <usize>n * sz;
-  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 2 (4 rows),
-  // or 4 (2 rows) when op(A) has at most 2 rows.
-  const nvMax = n <= 4 * L ? (n + L - 1) / L : m <= 2 ? 4 : 2;
+  // Vectors per tile: the whole (padded) width when it is at most 4 vectors, else 4 (2 rows;
+  // against 4 rows x 2 vectors: 64 x 64 x 3 1.07-1.10x in both builds and dtypes, where the
+  // row left over by the 3-row strips goes through the tiles; see DIRECT_MAX_FMA).
+  const nvMax = n <= 4 * L ? (n + L - 1) / L : 4;
   // B is read in place when its rows are whole vectors, else from a padded copy at `packed`
   // (kc x roundUp(nc, L) <= KC x min(NC, roundUp(n, NR)): within scratchBytes*(m, n)).
   const inPlace = !transB && n % L == 0;

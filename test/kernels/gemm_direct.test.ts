@@ -277,7 +277,9 @@ describe.each(builds)('GEMM module %s', (file) => {
           const sz = f64 ? 8 : 4;
           const narrow: Case = { f64, m, n, k, flags, seed };
           const cNarrow = runCase(mod(), narrow, 'c', 0);
-          // Wide: n + 40 columns (>= 41 > 4 vectors) and m + 8 rows (>= 9 >= 4): the packed path.
+          // Wide: n + 40 columns (>= 41 > 4 vectors) and m + 8 rows (>= 9 >= 4): the packed path
+          // (except float32 in gemm-fma.wasm up to 2^20 multiply-adds: the direct path's 2 x 16
+          // tiles, against the packed path in the next test).
           const M = m + 8, N = n + 40;
           const { a, b, c0, bias } = operands(narrow);
           const A = new Float64Array(M * k), B = new Float64Array(k * N), C0 = new Float64Array(M * N), Q = new Float64Array(N);
@@ -302,6 +304,44 @@ describe.each(builds)('GEMM module %s', (file) => {
         },
       ),
       { seed: 11, numRuns: 120 },
+    );
+  });
+
+  maybe('mid-size products (the fused build\'s float32 direct path, up to 2^20 multiply-adds) match float64 loops and give the packed path\'s bits', () => {
+    // In gemm-fma.wasm, float32 products with n > 16, m >= 4, k >= 5 and m·n·k <= 2^20 take the
+    // direct path with 2-row x 16-column tiles; ragged m, n and k exercise its partial tiles. The
+    // same rows computed inside a taller product (m·n·k > 2^20: the packed path in both builds)
+    // must come out bit for bit the same.
+    const LIMIT = 2 ** 20;
+    fc.assert(
+      fc.property(
+        fc.boolean(), fc.integer({ min: 4, max: 40 }), fc.integer({ min: 17, max: 72 }),
+        fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 5, max: 70 }) }, { weight: 1, arbitrary: fc.integer({ min: 500, max: 530 }) }),
+        flagsArb, fc.constantFrom(...lasts), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 1e6 }),
+        (f64, m, n, k, flags, last, skew, seed) => {
+          const sz = f64 ? 8 : 4;
+          const cs: Case = { f64, m, n, k, flags, seed };
+          const small = runCase(mod(), cs, last, skew);
+          if (!(scaledError(cs, small) <= (f64 ? 1e-12 : 1e-5))) return false;
+          // Tall: the same first m rows, then rows of zeros up to M, with M·n·k > 2^20.
+          const M = Math.max(m + 1, Math.floor(LIMIT / (n * k)) + 1);
+          const { a, b, c0, bias } = operands(cs);
+          const A = new Float64Array(M * k), C0 = new Float64Array(M * n);
+          for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) A[flags.transA ? p * M + i : i * k + p] = flags.transA ? a[p * m + i] : a[i * k + p];
+          C0.set(c0);
+          const x = mod();
+          const al = (v: number): number => Math.ceil(v / 64) * 64;
+          const pa = al(x.heapBase()), pb = pa + al(M * k * sz), pc = pb + al(k * n * sz), pq = pc + al(M * n * sz);
+          const ps = pq + al(n * sz), end = ps + (f64 ? x.scratchBytesF64(M, n) : x.scratchBytesF32(M, n));
+          if (end > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((end - x.memory.buffer.byteLength) / 65536));
+          const heap = f64 ? new Float64Array(x.memory.buffer) : new Float32Array(x.memory.buffer);
+          heap.set(A, pa / sz); heap.set(b, pb / sz); heap.set(C0, pc / sz); heap.set(bias, pq / sz);
+          (f64 ? x.gemmF64 : x.gemmF32)(M, n, k, pa, pb, pc, +flags.transA, +flags.transB, +flags.accumulate, flags.bias ? pq : 0, +flags.relu, ps);
+          for (let i = 0; i < m * n; i++) if (!Object.is(heap[pc / sz + i], small[i])) return false;
+          return true;
+        },
+      ),
+      { seed: 13, numRuns: 80 },
     );
   });
 

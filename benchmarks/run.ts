@@ -759,6 +759,7 @@ async function main(): Promise<void> {
     const share = remainingWeight > 0 ? ((timedDeadline - now) * w) / remainingWeight : Infinity;
     const opts: MeasureOptions = Number.isFinite(share) ? { ...t.opts, deadline: now + share, hardDeadline: timedDeadline } : t.opts;
 
+    const threadsBefore = tgThreadCounts(tgImpl);
     const extraPin = t.fig.pinned && !values.pin;
     if (extraPin) {
       const restore = await pinFor(ctx, tgImpl, pinCpu);
@@ -780,7 +781,8 @@ async function main(): Promise<void> {
     progress(
       `  ${t.fig.workload} ${t.fig.caseLabel} ${t.fig.dtype}: ` +
         implNames.map((n) => `${n} ${cellText(t.fig.cells.get(n), 60)}`).join(', ') +
-        ` ${t.fig.metric}` + (t.fig.load ? ` (others ${t.fig.load.othersCores.toFixed(2)} cores)` : ''),
+        ` ${t.fig.metric}` + (t.fig.load ? ` (others ${t.fig.load.othersCores.toFixed(2)} cores)` : '') +
+        threadDelta(threadsBefore, tgThreadCounts(tgImpl)),
     );
   }
   if (groupWindow !== null && workloadLoads.length > 0) workloadLoads[workloadLoads.length - 1].others = groupWindow.end();
@@ -961,4 +963,20 @@ function pairDtypes(impl: Impl, spec: MlpSpec, pairs: number): DtypePair {
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** tapegrad's two-thread GEMM counters now (null when it has none or is not loaded). */
+function tgThreadCounts(tg: TapegradImpl | null | undefined): { split: number; worker: number; stolen: number; rests: number } | null {
+  const t = tg?.threadStats();
+  return t ?? null;
+}
+
+/** What tapegrad's helper thread did during one figure, for the progress line ('' if nothing). */
+function threadDelta(
+  a: ReturnType<typeof tgThreadCounts>,
+  b: ReturnType<typeof tgThreadCounts>,
+): string {
+  if (a === null || b === null || b.split === a.split) return '';
+  return ` [tapegrad threads: ${b.split - a.split} split calls, ${b.worker - a.worker} chunks by the worker, ` +
+    `${b.stolen - a.stolen} taken over, ${b.rests - a.rests} rests]`;
 }

@@ -104,7 +104,7 @@ export interface TapegradApi {
   /** Low-level kernels; `gemm` is used for the transposed W1 forms when present. */
   readonly kernels?: {
     readonly gemm?: TapegradGemm;
-    readonly gemmThreads?: () => { requested: number; active: boolean; splitCalls: number; workerChunks: number };
+    readonly gemmThreads?: () => { requested: number; active: boolean; splitCalls: number; workerChunks: number; stolenChunks?: number; rests?: number };
     readonly gemmVariant?: () => string;
     readonly setGemmThreads?: (n: 1 | 2, minWork?: number) => void;
     readonly gemmThreadsReady?: (timeoutMs?: number) => Promise<boolean>;
@@ -236,7 +236,8 @@ export class TapegradImpl implements Impl {
         ? '1 (main thread only)'
         : t.requested === 2
           ? `GEMMs of at least 2^22 multiply-adds split with one worker thread (${t.splitCalls} split calls, ` +
-            `${t.workerChunks} chunks done by the worker so far); everything else on the main thread`
+            `${t.workerChunks} chunks done by the worker, ${t.stolenChunks ?? 0} taken over from it when late, ` +
+            `${t.rests ?? 0} rests so far); everything else on the main thread`
           : '1 (main thread only)';
     const d: Record<string, string> = { tapegrad: projectVersion(), threads };
     const variant = this.api?.kernels?.gemmVariant?.();
@@ -247,6 +248,13 @@ export class TapegradImpl implements Impl {
     }
     if (this.transposedGemm) d['transposed GEMM via'] = this.transposedGemm;
     return d;
+  }
+
+  /** The two-thread GEMM's counters so far (null when the library does not have them). */
+  threadStats(): { split: number; worker: number; stolen: number; rests: number } | null {
+    const t = this.api?.kernels?.gemmThreads?.();
+    if (t === undefined) return null;
+    return { split: t.splitCalls, worker: t.workerChunks, stolen: t.stolenChunks ?? 0, rests: t.rests ?? 0 };
   }
 
   /** The GEMM thread setting (1 when the library does not say). */

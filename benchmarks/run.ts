@@ -734,7 +734,7 @@ async function main(): Promise<void> {
       const check: TwoThreadCheck | null = pinAll ? null : await twoThreadCheck();
       workloadLoads.push({ workload: t.fig.workload, loadavg, twoThread: check, ...(pinAll ? { twoThreadNote: 'not run (pinned: both threads would share one CPU)' } : {}), others: null });
       groupWindow = CpuWindow.start(ctx.pids);
-      progress(`  ${t.fig.workload}: load average ${loadavg.map((x) => x.toFixed(2)).join(' ')}${check ? `, two-thread check ${check.ratio.toFixed(2)}` : ''}`);
+      progress(`  ${t.fig.workload}: load average ${loadavg.map((x) => x.toFixed(2)).join(' ')}${check ? `, two-thread check ${check.ratio.toFixed(2)} (SIMD ${check.simd?.ratio.toFixed(2) ?? 'n/a'})` : ''}`);
     }
     // How tfjs writes this figure (float32 only; once per workload and activation, or per
     // transposed GEMM form and size).

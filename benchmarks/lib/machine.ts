@@ -6,10 +6,14 @@
  * - {@link CpuWindow}: CPU time the whole machine spent busy between two moments
  *   (`/proc/stat`), minus what this process and its children (the PyTorch peer) spent
  *   (`/proc/<pid>/stat`), as a number of cores other tenants kept busy on average.
- * - {@link twoThreadCheck}: the same fixed spin loop timed on one thread, then on two
- *   threads at once (the main thread and a worker): on a machine whose second core is free
- *   both finish in the one-thread time (ratio ≈ 1); when another tenant holds a core the two
- *   threads share what is left (ratio toward 1.5–2).
+ * - {@link twoThreadCheck}: the same fixed loop timed on one thread, then on two threads at
+ *   once (the main thread and a worker): on a machine whose second core is free both finish
+ *   in the one-thread time (ratio ≈ 1); when another tenant holds a core the two threads
+ *   share what is left (ratio toward 1.5–2). Two loops: an integer multiply chain, and a
+ *   WebAssembly SIMD multiply-add loop that keeps the floating-point units busy, as a GEMM
+ *   does. The second also sees a second virtual core that shares its physical core's
+ *   floating-point units with ours or with another tenant (hyperthreads on the host), which
+ *   the integer chain, bound by latency, does not.
  * - {@link pinProcess}: CPU affinity of this process and all its threads (`taskset -a -p`).
  *
  * Linux only for `/proc` and `taskset`; elsewhere the functions return null and RESULTS.md
@@ -128,9 +132,9 @@ export class CpuWindow {
   }
 }
 
-/** Result of {@link twoThreadCheck}. */
-export interface TwoThreadCheck {
-  /** Median time of the spin loop on one thread, ms. */
+/** One loop's timing in {@link twoThreadCheck}. */
+export interface LoopCheck {
+  /** Median time of the loop on one thread, ms. */
   readonly oneThreadMs: number;
   /** Median time until both threads finished the same loop at once, ms. */
   readonly twoThreadMs: number;
@@ -138,20 +142,41 @@ export interface TwoThreadCheck {
   readonly ratio: number;
 }
 
-/** Above this {@link TwoThreadCheck.ratio}, the second core counts as taken. */
+/** Result of {@link twoThreadCheck}: the integer loop's figures, the SIMD loop's, and the larger ratio. */
+export interface TwoThreadCheck extends LoopCheck {
+  /** The SIMD multiply-add loop's figures (null where WebAssembly SIMD is missing). */
+  readonly simd: LoopCheck | null;
+  /** The larger of the two ratios: the one the busy threshold is applied to. */
+  readonly worst: number;
+}
+
+/** Above this {@link TwoThreadCheck.worst}, the second core counts as taken. */
 export const TWO_THREAD_BUSY_RATIO = 1.3;
 /** Above this many cores used by other processes during a figure, the second core counts as taken. */
 export const OTHERS_BUSY_CORES = 0.5;
 
-const SPIN_SOURCE = `
+/**
+ * A WebAssembly module exporting `burn(n: i32): f32`: n iterations of twelve independent
+ * f32x4 multiply-then-add chains (acc = acc * m + m), about 47 GFLOP/s on one core of the
+ * machine this was written on, i.e. bound by the floating-point units' throughput, as a GEMM
+ * kernel is. Made with binaryen's wasm-as from the text form (12 locals a0..a11, m =
+ * splat(0.999999); loop { a_i = f32x4.add(f32x4.mul(a_i, m), m) for each i; i++ }; return
+ * lane 0 of their sum).
+ */
+const SIMD_BURN_WASM = 'AGFzbQEAAAABBgFgAX8BfQMCAQAHCAEEYnVybgAACvMCAfACAg17AX9D7/9/P/0TIQ1DAACAP/0TIQFDAAAAQP0TIQJDAABAQP0TIQNDAACAQP0TIQRDAACgQP0TIQVDAADAQP0TIQZDAADgQP0TIQdDAAAAQf0TIQhDAAAQQf0TIQlDAAAgQf0TIQpDAAAwQf0TIQtDAABAQf0TIQwDQCABIA395gEgDf3kASEBIAIgDf3mASAN/eQBIQIgAyAN/eYBIA395AEhAyAEIA395gEgDf3kASEEIAUgDf3mASAN/eQBIQUgBiAN/eYBIA395AEhBiAHIA395gEgDf3kASEHIAggDf3mASAN/eQBIQggCSAN/eYBIA395AEhCSAKIA395gEgDf3kASEKIAsgDf3mASAN/eQBIQsgDCAN/eYBIA395AEhDCAOQQFqIQ4gDiAASQ0ACyABIAL95AEgA/3kASAE/eQBIAX95AEgBv3kASAH/eQBIAj95AEgCf3kASAK/eQBIAv95AEgDP3kAf0fAAs=';
+
+const LOOP_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const flag = new Int32Array(workerData.sab);
 ${spin.toString()}
+const burn = workerData.simd
+  ? new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(workerData.wasm, 'base64'))).exports.burn
+  : spin;
 parentPort.postMessage('ready');
 for (;;) {
   Atomics.wait(flag, 0, 0);
   if (Atomics.load(flag, 0) === 2) break;
-  spin(workerData.iterations);
+  burn(workerData.iterations);
   Atomics.store(flag, 0, 0);
   Atomics.store(flag, 1, 1);
   Atomics.notify(flag, 1);
@@ -165,32 +190,48 @@ function spin(iterations: number): number {
   return x;
 }
 
+/** The few WebAssembly members used here. */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
+/** The SIMD loop on this thread, or null where WebAssembly SIMD is missing. */
+function simdBurn(): ((iterations: number) => number) | null {
+  try {
+    // The project's TypeScript has no DOM library, so WebAssembly is reached through globalThis.
+    const wa = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    return wa.Instance.prototype === undefined ? null : (new wa.Instance(new wa.Module(Buffer.from(SIMD_BURN_WASM, 'base64'))).exports.burn as (iterations: number) => number);
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Times a spin loop of about `ms` milliseconds on one thread and then on two threads at
- * once, `rounds` times alternately, and reports the medians.
- *
- * @param ms - target length of one spin on an idle core (default 25).
- * @param rounds - alternations (default 5).
- * @returns the check, or null if a worker thread could not be started.
+ * Times `loop` for about `ms` milliseconds on one thread and then on two threads at once
+ * (this thread and a worker running the same loop), `rounds` times alternately.
  */
-export async function twoThreadCheck(ms = 25, rounds = 5): Promise<TwoThreadCheck | null> {
-  // Calibrate the iteration count on this thread.
+async function timeLoop(loop: (iterations: number) => number, simd: boolean, ms: number, rounds: number): Promise<LoopCheck | null> {
+  // Calibrate the iteration count on this thread; twice, since the first pass may time the
+  // loop before the JIT has optimised it.
   let iterations = 1 << 16;
-  for (;;) {
-    const t0 = performance.now();
-    spin(iterations);
-    const dt = performance.now() - t0;
-    if (dt >= 5) {
-      iterations = Math.round((iterations * ms) / dt);
-      break;
+  for (let pass = 0; pass < 2; pass++) {
+    for (;;) {
+      const t0 = performance.now();
+      loop(iterations);
+      const dt = performance.now() - t0;
+      if (dt >= 5) {
+        iterations = Math.max(1, Math.round((iterations * ms) / dt));
+        break;
+      }
+      iterations *= 2;
     }
-    iterations *= 2;
   }
   const sab = new SharedArrayBuffer(8);
   const flag = new Int32Array(sab);
   let worker: Worker;
   try {
-    worker = new Worker(SPIN_SOURCE, { eval: true, workerData: { sab, iterations } });
+    worker = new Worker(LOOP_SOURCE, { eval: true, workerData: { sab, iterations, simd, wasm: SIMD_BURN_WASM } });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
@@ -203,13 +244,13 @@ export async function twoThreadCheck(ms = 25, rounds = 5): Promise<TwoThreadChec
     const two: number[] = [];
     for (let r = 0; r < rounds; r++) {
       let t0 = performance.now();
-      spin(iterations);
+      loop(iterations);
       one.push(performance.now() - t0);
       Atomics.store(flag, 1, 0);
       t0 = performance.now();
       Atomics.store(flag, 0, 1);
       Atomics.notify(flag, 0);
-      spin(iterations);
+      loop(iterations);
       // The worker sets flag[1] when done; give up after 10 s (it is then far from free).
       const waited = Atomics.wait(flag, 1, 0, 10_000);
       two.push(performance.now() - t0);
@@ -226,10 +267,27 @@ export async function twoThreadCheck(ms = 25, rounds = 5): Promise<TwoThreadChec
   }
 }
 
-/** `1.07 (one thread 25.1 ms, two threads 26.9 ms)`. */
+/**
+ * Times the integer loop and then the SIMD loop, each for about `ms` milliseconds on one
+ * thread and then on two threads at once, `rounds` times alternately, and reports the medians.
+ *
+ * @param ms - target length of one loop on an idle core (default 25).
+ * @param rounds - alternations (default 5).
+ * @returns the check, or null if a worker thread could not be started.
+ */
+export async function twoThreadCheck(ms = 25, rounds = 5): Promise<TwoThreadCheck | null> {
+  const int = await timeLoop(spin, false, ms, rounds);
+  if (int === null) return null;
+  const burn = simdBurn();
+  const simd = burn === null ? null : await timeLoop(burn, true, ms, rounds);
+  return { ...int, simd, worst: Math.max(int.ratio, simd?.ratio ?? 0) };
+}
+
+/** `integer 1.01 (one thread 25.1 ms, two at once 25.4 ms); SIMD 1.38 (...)`. */
 export function twoThreadText(c: TwoThreadCheck | null): string {
   if (c === null) return 'n/a';
-  return `${c.ratio.toFixed(2)} (one thread ${c.oneThreadMs.toFixed(1)} ms, two at once ${c.twoThreadMs.toFixed(1)} ms)`;
+  const loop = (l: LoopCheck): string => `${l.ratio.toFixed(2)} (one thread ${l.oneThreadMs.toFixed(1)} ms, two at once ${l.twoThreadMs.toFixed(1)} ms)`;
+  return c.simd === null ? `integer ${loop(c)}; SIMD n/a` : `integer ${loop(c)}; SIMD ${loop(c.simd)}`;
 }
 
 /** CPUs this process may run on, e.g. `0-1`, from /proc/self/status; null if unknown. */

@@ -66,8 +66,9 @@ describe('measureInterleaved', () => {
 });
 
 /** A minimal report with the given load evidence. */
-function report(twoThread: number, othersCores: number, loadStart: number, tapegradThreads: 1 | 2): RunReport {
-  const check = { oneThreadMs: 10, twoThreadMs: 10 * twoThread, ratio: twoThread };
+function report(twoThread: number, othersCores: number, loadStart: number, tapegradThreads: 1 | 2, simdRatio = 1): RunReport {
+  const simd = { oneThreadMs: 10, twoThreadMs: 10 * simdRatio, ratio: simdRatio };
+  const check = { oneThreadMs: 10, twoThreadMs: 10 * twoThread, ratio: twoThread, simd, worst: Math.max(twoThread, simdRatio) };
   return {
     argv: [], quick: true, startDate: new Date(0), elapsedS: 1, implNames: ['tapegrad'], describe: [],
     figures: [{
@@ -86,6 +87,12 @@ describe('busyVerdict / loadSentence', () => {
     const r = report(1.05, 0.1, 0.3, 2);
     expect(busyVerdict(r)).toEqual({ busy: false, evidence: [] });
     expect(loadSentence(r)).toMatch(/second core looked free/);
+  });
+
+  it('counts the second core as taken when only the SIMD loop slows down (a shared physical core)', () => {
+    const v = busyVerdict(report(1.02, 0.1, 0.3, 2, 1.45));
+    expect(v.busy).toBe(true);
+    expect(v.evidence[0]).toBe('2 of 2 two-thread checks above 1.3 (1.45)');
   });
 
   it('says two-thread figures are not representative when the two-thread check is slow', () => {

@@ -197,6 +197,31 @@ describe('two-thread wasm gemm', () => {
     expect(gemmThreads().splitCalls).toBe(s0.splitCalls + 1);
   });
 
+  test('a worker that retires inside a synchronous loop is replaced there, not after the loop', async () => {
+    expect(await gemmThreadsReady()).toBe(true);
+    setIdleMs(100); // read by the worker before its next wait, i.e. after this job:
+    both(Float32Array, 30, 30, 30, { transA: false, transB: false, accumulate: false, bias: false, relu: false });
+    // From here on this thread never returns to its event loop (a training loop that does not
+    // yield), so the retired worker's exit event cannot arrive.
+    const spin = (ms: number): void => {
+      const t = performance.now();
+      while (performance.now() - t < ms) { /* busy */ }
+    };
+    spin(600); // the worker retires after 100 ms idle
+    setIdleMs(10_000); // for its successor
+    expect(gemmThreads().active).toBe(false);
+    const s0 = gemmThreads();
+    let split = false;
+    const t0 = performance.now();
+    while (!split && performance.now() - t0 < 5000) {
+      const [c1, c2] = both(Float32Array, 50, 60, 70, { transA: false, transB: true, accumulate: false, bias: false, relu: false });
+      expectBitIdentical(c2, c1);
+      split = gemmThreads().splitCalls > s0.splitCalls;
+    }
+    expect(split).toBe(true);
+    expect(gemmThreads().active).toBe(true);
+  });
+
   test('without shared memory (or gemm-mt.wasm) threads silently stay off; results unchanged', async () => {
     let idx!: typeof import('../../src/kernels/wasm');
     jest.isolateModules(() => {

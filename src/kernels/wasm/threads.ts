@@ -39,7 +39,8 @@ import { CTL_BYTES, heapFree, runtime, type Frame, type GemmExports, type Runtim
 const SEQ = 0; // number of the last published job (main writes)
 const NEXT = 1; // claim word: (job & TAG_MASK) << 2·CHUNK_BITS | chunk count << CHUNK_BITS | next chunk
 const COMPLETED = 2; // chunks of the current job completed (both threads add)
-const READY = 3; // 1 while the worker is instantiated and serving; it sets 0 when it retires
+const RETIRED = 2; // READY's value once the worker has left its loop for good
+const READY = 3; // 0 while the worker boots, 1 while it serves, 2 once it has retired (RETIRED)
 const ERR = 4; // number of the last job in which the worker threw; the main thread redoes it
 const IDLE = 5; // ms without work after which the worker retires (read before each wait)
 const WORKER_CHUNKS = 6; // chunks committed by the worker, total (statistics)
@@ -87,8 +88,9 @@ function move(heap, shift, from, to, m, n, byRows, lo, hi) {
 }
 for (;;) {
   if (Atomics.wait(ctl, ${SEQ}, seen, Atomics.load(ctl, ${IDLE})) === 'timed-out') {
-    // Retire. A job published meanwhile is safe: the main thread claims every chunk left.
-    Atomics.store(ctl, ${READY}, 0);
+    // Retire. A job published meanwhile is safe: the main thread claims every chunk left. From
+    // here on this thread touches nothing shared, so a new worker may start at once.
+    Atomics.store(ctl, ${READY}, ${RETIRED});
     break;
   }
   const s = Atomics.load(ctl, ${SEQ});
@@ -189,6 +191,8 @@ interface Mt {
   state: State;
   /** Number of the last job published (mirrors ctl[SEQ]). */
   seq: number;
+  /** Which worker is current: a retired one's late exit event must not touch its successor. */
+  gen: number;
 }
 
 /** `undefined` before the first attempt, `null` if threads cannot run here. */
@@ -223,7 +227,7 @@ function loadMt(): Mt | null {
   try {
     const ctl = new Int32Array(r.memory.buffer, r.ctl, CTL_INTS);
     ctl[IDLE] = DEFAULT_IDLE_MS;
-    mt = { r, w: r.gemm, ctl, state: 'none', seq: 0 };
+    mt = { r, w: r.gemm, ctl, state: 'none', seq: 0, gen: 0 };
   } catch {
     mt = null;
   }
@@ -243,13 +247,16 @@ export function setIdleMs(ms: number): void {
 function startWorker(): void {
   const s = loadMt();
   if (s === null || s.state !== 'none') return;
+  const gen = ++s.gen;
   try {
     s.state = 'running';
+    Atomics.store(s.ctl, READY, 0); // booting
     platform().startGemmWorker(WORKER_RUN_SRC, { module: s.r.gemmModule!, memory: s.r.memory, ctlOffset: s.r.ctl }, {
       error: () => {
-        s.state = 'failed'; // e.g. instantiation failed: stay single-threaded from now on
+        if (s.gen === gen) s.state = 'failed'; // e.g. instantiation failed: stay single-threaded from now on
       },
       exit: (code) => {
+        if (s.gen !== gen) return; // a retired worker that was already replaced
         Atomics.store(s.ctl, READY, 0);
         // Retired after idling (code 0): start a new one on the next large call.
         if (s.state === 'running') s.state = code === 0 ? 'none' : 'failed';
@@ -257,6 +264,18 @@ function startWorker(): void {
     });
   } catch {
     s.state = 'failed';
+  }
+}
+
+/**
+ * Notices a worker that retired while this thread never returned to its event loop (a
+ * synchronous training loop: the exit event waits for the loop), and starts its successor at
+ * once instead of running every product on one thread until the event arrives.
+ */
+function replaceRetired(s: Mt): void {
+  if (s.state === 'running' && Atomics.load(s.ctl, READY) === RETIRED) {
+    s.state = 'none';
+    startWorker();
   }
 }
 
@@ -306,6 +325,7 @@ export function useThreads(m: number, n: number, k: number, f64: boolean): boole
   if (threadCount() !== 2 || m * n * k * (f64 ? 2 : 1) < minWork) return false;
   const s = loadMt();
   if (s === null) return false;
+  replaceRetired(s);
   if (s.state === 'none') startWorker();
   if (s.state !== 'running' || Atomics.load(s.ctl, READY) !== 1) return false;
   if (quarantine.length > 0) {
@@ -327,6 +347,7 @@ export async function whenReady(timeoutMs: number): Promise<boolean> {
   if (s.state === 'none') startWorker();
   const t0 = Date.now();
   for (;;) {
+    replaceRetired(s);
     if (s.state !== 'running') return false;
     if (Atomics.load(s.ctl, READY) === 1) return true;
     if (Date.now() - t0 > timeoutMs) return false;

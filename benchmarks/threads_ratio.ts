@@ -8,7 +8,7 @@
  * floating-point units with someone, and the two-thread figure is then not an idle machine's.
  *
  * ```sh
- * npx ts-node --transpile-only -P tsconfig.json benchmarks/threads_ratio.ts [rounds (default 16)]
+ * npx ts-node --transpile-only -P tsconfig.json benchmarks/threads_ratio.ts [rounds (default 8)] [steps per round (default 20)]
  * ```
  *
  * @packageDocumentation
@@ -42,7 +42,10 @@ function workload(batchNorm: boolean): () => void {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 void (async () => {
-  const rounds = Number(process.argv[2] ?? 16);
+  const rounds = Number(process.argv[2] ?? 8);
+  // Long enough rounds that the worker's core is not idle most of the time: a worker woken after
+  // a one-thread round starts cold (its core may have run someone else meanwhile).
+  const perRound = Number(process.argv[3] ?? 20);
   console.log(`before: two-thread check ${twoThreadText(await twoThreadCheck())}`);
   for (const [name, bn] of [['W2', true], ['W3', false]] as const) {
     const step = workload(bn);
@@ -52,7 +55,7 @@ void (async () => {
         tg.kernels.setGemmThreads(threads);
         if (threads === 2) await tg.kernels.gemmThreadsReady();
         for (let i = 0; i < 3; i++) step(); // warm: the pool, the worker's caches
-        for (let i = 0; i < 8; i++) {
+        for (let i = 0; i < perRound; i++) {
           const t0 = performance.now();
           step();
           times[threads].push(performance.now() - t0);

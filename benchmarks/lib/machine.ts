@@ -212,9 +212,10 @@ function simdBurn(): ((iterations: number) => number) | null {
  * (this thread and a worker running the same loop), `rounds` times alternately.
  */
 async function timeLoop(loop: (iterations: number) => number, simd: boolean, ms: number, rounds: number): Promise<LoopCheck | null> {
-  // Calibrate the iteration count on this thread; twice, since the first pass may time the
-  // loop before the JIT has optimised it.
+  // Warm the loop up (about 100 ms of calls, so the JIT or the wasm tier-up is done), then
+  // calibrate the iteration count on this thread, twice.
   let iterations = 1 << 16;
+  for (const t0 = performance.now(); performance.now() - t0 < 100; ) loop(iterations);
   for (let pass = 0; pass < 2; pass++) {
     for (;;) {
       const t0 = performance.now();
